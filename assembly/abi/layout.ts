@@ -1,0 +1,183 @@
+// The one memory layout of the shared WebAssembly.Memory, read by the core (AssemblyScript) and the
+// host (TypeScript) alike. This file must stay valid in both languages: plain integer constants only.
+//
+//   0x0000_0000  AS_STATIC      AssemblyScript's own constant data (strings); never written at run time
+//   0x0001_0000  RVC_TABLE      compressed → 32-bit instruction expansion table (65536 × u32), built once
+//   0x0005_0000  MACHINE        VM-wide state shared by every hart: memory slots, CLINT, PLIC, config
+//   0x0006_0000  HARTS          one HART_SIZE block per hart: registers, CSRs, the run (exit) area, TLBs
+//   0x0016_0000  SCRATCH        one SCRATCH_SIZE block per instance (per vCPU worker)
+//   0x0020_0000  GUEST_RAM      memory slots' backing store, handed out by the host (like KVM's userspace_addr)
+//
+// Everything a hart owns lives in its HARTS block, so several instances (one per vCPU worker) can share
+// the memory; a WASM global holds only which block the instance is running.
+
+export const PAGE_SIZE = 4096;
+export const WASM_PAGE_SIZE = 65536;
+export const MAX_HARTS = 8;
+
+export const AS_STATIC_END = 0x0001_0000;
+
+export const RVC_TABLE = 0x0001_0000;
+export const RVC_TABLE_SIZE = 0x0004_0000;
+
+// ---- MACHINE: VM-wide state ----
+export const MACHINE = 0x0005_0000;
+export const MACHINE_SIZE = 0x0001_0000;
+// Config words (i32), written by the host before the first run.
+export const MACHINE_RVC_READY = MACHINE + 0x00; // 1 once the RVC table is built
+export const MACHINE_NUM_HARTS = MACHINE + 0x04;
+export const MACHINE_FLAGS = MACHINE + 0x08; // MACHINE_FLAG_* bits
+export const MACHINE_LOCK = MACHINE + 0x0c; // spin lock for PLIC updates from several threads
+export const MACHINE_FLAG_SBI_IN_CORE = 1; // S-mode ECALL is an SBI call served by the core / host (no M-mode firmware)
+export const MACHINE_FLAG_CLINT = 2; // the CLINT is emulated in the core at CLINT_BASE
+export const MACHINE_FLAG_PLIC = 4; // the PLIC is emulated in the core at PLIC_BASE
+// Memory slots: KVM_SET_USER_MEMORY_REGION. Guest-physical ranges backed by host (WASM) memory.
+export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
+export const MACHINE_SLOTS = MACHINE + 0x100;
+export const MAX_SLOTS = 16;
+export const SLOT_SIZE = 32;
+export const SLOT_GPA = 0; // u64 guest-physical start
+export const SLOT_LEN = 8; // u64 length in bytes (0 = slot unused)
+export const SLOT_HOST = 16; // u32 offset in WASM memory
+export const SLOT_FLAGS = 20; // u32 SLOT_FLAG_*
+export const SLOT_FLAG_READONLY = 1;
+// CLINT (ACLINT MTIMER + MSWI): mtimecmp per hart. mtime itself comes from the host clock import.
+export const MACHINE_MTIME_OFFSET = MACHINE + 0x400; // i64 added to the host clock (guest writes to mtime)
+export const MACHINE_MTIMECMP = MACHINE + 0x800; // MAX_HARTS × u64
+// PLIC: PLIC_SOURCES sources, 2 contexts per hart (M, S).
+export const PLIC_SOURCES = 128;
+export const PLIC_CONTEXTS = MAX_HARTS * 2;
+export const MACHINE_PLIC = MACHINE + 0x1000;
+export const PLIC_PRIORITY = MACHINE_PLIC + 0x000; // PLIC_SOURCES × u32
+export const PLIC_PENDING = MACHINE_PLIC + 0x200; // PLIC_SOURCES/32 × u32
+export const PLIC_LEVEL = MACHINE_PLIC + 0x220; // input line levels, PLIC_SOURCES/32 × u32
+export const PLIC_CLAIMED = MACHINE_PLIC + 0x240; // sources claimed and not yet completed
+export const PLIC_CTX = MACHINE_PLIC + 0x400; // PLIC_CONTEXTS × PLIC_CTX_SIZE
+export const PLIC_CTX_SIZE = 0x40;
+export const PLIC_CTX_ENABLE = 0x00; // PLIC_SOURCES/32 × u32
+export const PLIC_CTX_THRESHOLD = 0x20; // u32
+
+// ---- HARTS: per-hart state ----
+export const HARTS = 0x0006_0000;
+export const HART_SIZE = 0x0002_0000;
+// Integer and FP registers.
+export const HART_X = 0x000; // 32 × u64
+export const HART_F = 0x100; // 32 × u64 (NaN-boxed singles)
+export const HART_PC = 0x200; // u64
+export const HART_PRIV = 0x208; // i32: 0 U, 1 S, 3 M
+export const HART_ID = 0x20c; // i32
+export const HART_STATE = 0x210; // i32 HART_STATE_* (SBI HSM)
+export const HART_WAKE = 0x214; // i32 futex word: bumped to wake a hart sleeping in WFI
+export const HART_RESERVATION = 0x218; // u64 LR reservation address, -1 = none
+export const HART_RESERVED_VALUE = 0x220; // u64 value loaded by LR (SC is a compare-and-swap against it)
+export const HART_INSTRET = 0x228; // u64 instructions retired (also the cycle count: one per cycle)
+export const HART_CUR_ASID = 0x230; // i32 ASID of satp, the TLB tag in use
+export const HART_FETCH_EPOCH = 0x234; // i32 bumped when cached fetch translations must be dropped
+export const HART_HSM_START_ADDR = 0x238; // u64
+export const HART_HSM_OPAQUE = 0x240; // u64
+// CSRs that are plain storage (WARL masks applied on write).
+export const HART_CSR = 0x300;
+export const CSR_MSTATUS = HART_CSR + 0x00;
+export const CSR_MISA = HART_CSR + 0x08;
+export const CSR_MEDELEG = HART_CSR + 0x10;
+export const CSR_MIDELEG = HART_CSR + 0x18;
+export const CSR_MIE = HART_CSR + 0x20;
+export const CSR_MIP = HART_CSR + 0x28; // i32 bits written atomically by other harts and devices
+export const CSR_MTVEC = HART_CSR + 0x30;
+export const CSR_MSCRATCH = HART_CSR + 0x38;
+export const CSR_MEPC = HART_CSR + 0x40;
+export const CSR_MCAUSE = HART_CSR + 0x48;
+export const CSR_MTVAL = HART_CSR + 0x50;
+export const CSR_MCOUNTEREN = HART_CSR + 0x58;
+export const CSR_SCOUNTEREN = HART_CSR + 0x60;
+export const CSR_STVEC = HART_CSR + 0x68;
+export const CSR_SSCRATCH = HART_CSR + 0x70;
+export const CSR_SEPC = HART_CSR + 0x78;
+export const CSR_SCAUSE = HART_CSR + 0x80;
+export const CSR_STVAL = HART_CSR + 0x88;
+export const CSR_SATP = HART_CSR + 0x90;
+export const CSR_FCSR = HART_CSR + 0x98; // fflags | frm << 5
+export const CSR_MENVCFG = HART_CSR + 0xa0;
+export const CSR_SENVCFG = HART_CSR + 0xa8;
+export const CSR_STIMECMP = HART_CSR + 0xb0;
+export const CSR_MCOUNTINHIBIT = HART_CSR + 0xb8;
+export const CSR_MCYCLE_OFFSET = HART_CSR + 0xc0; // mcycle = instret + offset (guest writes to mcycle)
+export const CSR_MINSTRET_OFFSET = HART_CSR + 0xc8;
+export const CSR_PMPCFG = HART_CSR + 0x100; // 16 × u8 (pmpcfg0, pmpcfg2 on RV64)
+export const CSR_PMPADDR = HART_CSR + 0x110; // 16 × u64
+export const PMP_ENTRIES = 16;
+// The run area: KVM's `struct kvm_run`, how the core tells the host why run() returned.
+export const HART_RUN = 0x800;
+export const RUN_EXIT_REASON = HART_RUN + 0x00; // i32 EXIT_*
+export const RUN_MMIO_IS_WRITE = HART_RUN + 0x04; // i32
+export const RUN_MMIO_ADDR = HART_RUN + 0x08; // u64 guest-physical
+export const RUN_MMIO_DATA = HART_RUN + 0x10; // u64: the store's data, or where the host puts the load's result
+export const RUN_MMIO_SIZE = HART_RUN + 0x18; // i32 1, 2, 4 or 8
+export const RUN_MMIO_DEST = HART_RUN + 0x1c; // i32 internal: register that receives a pending load (-1 none)
+export const RUN_MMIO_LOAD_KIND = HART_RUN + 0x20; // i32 internal: LOAD_KIND_* of the pending load
+export const RUN_PENDING_LEN = HART_RUN + 0x24; // i32 internal: length of the instruction to retire on resume
+export const RUN_SBI_ARGS = HART_RUN + 0x40; // 8 × u64: a0..a7 of an SBI exit
+export const RUN_SBI_RET = HART_RUN + 0x80; // 2 × u64: error, value the host returns
+export const RUN_SBI_PENDING = HART_RUN + 0x90; // i32 internal: 1 while an SBI exit awaits its result
+export const RUN_SYSTEM_EVENT = HART_RUN + 0x94; // i32 SYSTEM_EVENT_*
+export const RUN_INTERNAL_ERROR = HART_RUN + 0x98; // i32 INTERNAL_ERROR_*
+export const RUN_ERROR_DATA = HART_RUN + 0xa0; // u64 detail of the internal error (pc, address)
+export const RUN_BUDGET_USED = HART_RUN + 0xa8; // u64 instructions executed by the last run()
+// Software TLBs: one set per effective privilege (U, S, M), each with fetch, load and store arrays.
+export const HART_TLB = 0x1000;
+export const TLB_ENTRIES = 256; // per array, direct-mapped
+export const TLB_ENTRY_SIZE = 32;
+export const TLB_ARRAY_SIZE = TLB_ENTRIES * TLB_ENTRY_SIZE; // 8 KiB
+export const TLB_SET_SIZE = TLB_ARRAY_SIZE * 3;
+export const TLB_FETCH = 0;
+export const TLB_LOAD = TLB_ARRAY_SIZE;
+export const TLB_STORE = TLB_ARRAY_SIZE * 2;
+export const TLB_TAG = 0; // i64 virtual page, -1 when invalid
+export const TLB_ADDEND = 8; // i64 host address minus virtual address
+export const TLB_ASID = 16; // i32 ASID, or -1 for a global (or untranslated) page
+export const TLB_PRIV_SETS = 3; // U, S, M
+
+// ---- per-instance scratch ----
+export const SCRATCH = 0x0016_0000;
+export const SCRATCH_SIZE = 0x0001_0000;
+
+// ---- guest RAM ----
+export const GUEST_RAM = 0x0020_0000;
+
+// ---- exit reasons (run() return value) ----
+export const EXIT_BUDGET = 0; // the instruction budget ran out
+export const EXIT_MMIO = 1; // a load or store to guest-physical memory outside every RAM slot
+export const EXIT_SBI = 2; // an SBI call the core does not serve (console, vendor, unknown)
+export const EXIT_HALT = 3; // WFI with no interrupt pending (the host sleeps until a timer or device event)
+export const EXIT_SYSTEM_EVENT = 4; // SBI SRST: shutdown or reset
+export const EXIT_INTERNAL_ERROR = 5; // the core cannot continue (see RUN_INTERNAL_ERROR)
+export const EXIT_HART_STOPPED = 6; // SBI HSM: this hart is stopped (or not yet started)
+
+export const SYSTEM_EVENT_SHUTDOWN = 0;
+export const SYSTEM_EVENT_RESET = 1;
+
+export const INTERNAL_ERROR_NO_RVC_TABLE = 1;
+export const INTERNAL_ERROR_BAD_HART = 2;
+
+export const HART_STATE_STARTED = 0;
+export const HART_STATE_STOPPED = 1;
+export const HART_STATE_START_PENDING = 2;
+export const HART_STATE_STOP_PENDING = 3;
+export const HART_STATE_SUSPENDED = 4;
+
+export const LOAD_KIND_I8 = 0;
+export const LOAD_KIND_I16 = 1;
+export const LOAD_KIND_I32 = 2;
+export const LOAD_KIND_I64 = 3;
+export const LOAD_KIND_U8 = 4;
+export const LOAD_KIND_U16 = 5;
+export const LOAD_KIND_U32 = 6;
+export const LOAD_KIND_F32 = 7; // FLW: NaN-box into an F register
+export const LOAD_KIND_F64 = 8;
+
+// ---- the virt board (QEMU hw/riscv/virt.c) devices that live in the core ----
+export const CLINT_BASE = 0x0200_0000;
+export const CLINT_SIZE = 0x0001_0000;
+export const PLIC_BASE = 0x0c00_0000;
+export const PLIC_SIZE = 0x0060_0000;
+export const TIMEBASE_HZ = 10000000;
