@@ -1,0 +1,445 @@
+// The qcow2 backend: guest clusters mapped through the L1 table (in memory) and L2 tables (LRU cache,
+// written through) to host clusters, allocation with exact refcounts, copy-on-write from compressed
+// clusters, shared clusters and backing files.
+//
+// Allocating write order: data → refcount → L2 entry → L1 entry, each step awaited before the next, and
+// with fdatasync between the steps in writethrough mode, so an interrupted write leaves at worst a leaked
+// cluster, never metadata pointing at unwritten data. A cluster that loses its last reference is freed
+// only after the entry pointing at it has been replaced.
+
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { CachePolicy, type CacheMode } from '../cache-mode.js';
+import type { DiskImage } from '../disk.js';
+import { CorruptImageError, DiskImageError, DiskIoError, type DiskFormat, type DiskIoOperation } from '../errors.js';
+import type { BlockFile } from '../file.js';
+import { AsyncRwLock } from '../lock.js';
+import { checkRequestRange } from '../range.js';
+import { compressedHostClusters, readCompressedCluster } from './compressed.js';
+import { decodeL1Entry, decodeL2Entry, encodeL1Entry, encodeL2Entry, type ClusterMapping, type TableGeometry } from './entries.js';
+import {
+  FIELD_AUTOCLEAR_FEATURES,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DIRTY,
+  parseHeader,
+  peekClusterBits,
+  UnsupportedImageError,
+  V3_HEADER_LENGTH,
+  type Qcow2Header,
+} from './header.js';
+import { DEFAULT_L2_CACHE_BYTES, DEFAULT_REFCOUNT_CACHE_BYTES, MIN_CACHED_TABLES } from './limits.js';
+import { LruCache } from './lru.js';
+import { MetadataIo } from './metadata-io.js';
+import { RefcountStore } from './refcounts.js';
+
+export interface Qcow2OpenOptions {
+  readOnly: boolean;
+  cache: CacheMode;
+  /** Memory for cached L2 tables, in bytes (default 4 MiB). */
+  l2CacheBytes?: number;
+  /** Opens the backing file named in the header (read-only); supplied by openDiskImage. */
+  openBacking: (path: string, format: DiskFormat | undefined) => Promise<DiskImage>;
+}
+
+type L2Table = { offset: number; bytes: Uint8Array; view: DataView };
+
+const DECOMPRESSED_CACHE_CLUSTERS = 4;
+
+export class Qcow2DiskImage implements DiskImage {
+  readonly format = 'qcow2' as const;
+  readonly size: number;
+  readonly clusterSize: number;
+  private readonly geometry: TableGeometry;
+  private readonly l2Entries: number;
+  private readonly l1View: DataView;
+  private readonly l2Cache: LruCache<number, L2Table>;
+  private readonly decompressed = new LruCache<number, Uint8Array>(DECOMPRESSED_CACHE_CLUSTERS);
+  /** Host clusters holding L2 tables referenced by the active L1 table. */
+  private readonly l2Clusters = new Set<number>();
+  private readonly lock = new AsyncRwLock();
+  private refcounts: RefcountStore | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly io: MetadataIo,
+    readonly header: Qcow2Header,
+    l1: Uint8Array,
+    readonly readOnly: boolean,
+    private readonly cache: CachePolicy,
+    l2CacheBytes: number,
+    readonly backing: DiskImage | undefined,
+  ) {
+    this.size = header.size;
+    this.clusterSize = header.clusterSize;
+    this.geometry = { clusterBits: header.clusterBits, clusterSize: header.clusterSize, version: header.version };
+    this.l2Entries = header.clusterSize / 8;
+    this.l1View = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
+    this.l2Cache = new LruCache(Math.max(MIN_CACHED_TABLES, Math.floor(l2CacheBytes / header.clusterSize)));
+  }
+
+  /** Opens a qcow2 image on an already opened file. The caller closes `file` if this throws. */
+  static async open(file: BlockFile, path: string, options: Qcow2OpenOptions): Promise<Qcow2DiskImage> {
+    const fail = (reason: string, cause?: unknown): DiskImageError => new DiskImageError(path, 'qcow2', reason, { cause });
+    const fileSize = await file.size();
+    const cache = new CachePolicy(options.cache);
+    const io = new MetadataIo(file, cache, fileSize);
+
+    let header: Qcow2Header;
+    let l1: Uint8Array;
+    try {
+      const head = new Uint8Array(V3_HEADER_LENGTH);
+      const headLength = await file.read(0, head);
+      const clusterSize = 2 ** peekClusterBits(head.subarray(0, headLength));
+      const first = new Uint8Array(clusterSize);
+      const firstLength = await file.read(0, first);
+      header = parseHeader(first.subarray(0, firstLength));
+      l1 = await io.readExact(header.l1TableOffset, header.l1Size * 8, 'L1 table');
+    } catch (error) {
+      if (error instanceof CorruptImageError || error instanceof UnsupportedImageError) throw fail(error.reason, error);
+      throw fail(`cannot read the header: ${(error as Error).message}`, error);
+    }
+
+    if (!options.readOnly) {
+      if (header.incompatibleFeatures & INCOMPAT_DIRTY) {
+        throw fail(`the dirty bit is set, so its refcounts may be inconsistent; repair it with \`qemu-img check -r all ${path}\` or open it read-only`);
+      }
+      if (header.incompatibleFeatures & INCOMPAT_CORRUPT) {
+        throw fail(`the image is marked corrupt; repair it with \`qemu-img check -r all ${path}\` or open it read-only`);
+      }
+    }
+
+    let backing: DiskImage | undefined;
+    if (header.backingFile !== undefined) {
+      const backingPath = isAbsolute(header.backingFile) ? header.backingFile : resolve(dirname(path), header.backingFile);
+      const format = header.backingFormat;
+      if (format !== undefined && format !== 'raw' && format !== 'qcow2') {
+        throw fail(`backing file '${header.backingFile}' has format '${format}', which is not supported (only raw and qcow2)`);
+      }
+      backing = await options.openBacking(backingPath, format);
+    }
+
+    const image = new Qcow2DiskImage(path, io, header, l1, options.readOnly, cache, options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES, backing);
+    try {
+      await image.initialise();
+    } catch (error) {
+      await backing?.close().catch(() => {});
+      if (error instanceof CorruptImageError) throw fail(error.reason, error);
+      throw fail((error as Error).message, error);
+    }
+    return image;
+  }
+
+  private async initialise(): Promise<void> {
+    for (let i = 0; i < this.header.l1Size; i++) {
+      const { l2Offset } = decodeL1Entry(this.l1View, i, this.geometry);
+      if (l2Offset !== 0) this.l2Clusters.add(l2Offset / this.clusterSize);
+    }
+    if (this.readOnly) return;
+    this.refcounts = await RefcountStore.load(
+      this.io,
+      {
+        clusterBits: this.header.clusterBits,
+        refcountOrder: this.header.refcountOrder,
+        tableOffset: this.header.refcountTableOffset,
+        tableClusters: this.header.refcountTableClusters,
+      },
+      Math.max(MIN_CACHED_TABLES, Math.floor(DEFAULT_REFCOUNT_CACHE_BYTES / this.clusterSize)),
+      (clusterIndex) => this.isMetadataCluster(clusterIndex),
+    );
+    // We do not maintain bitmaps (or any other auto-clear feature), so their data stops being valid.
+    if (this.header.autoclearFeatures !== 0n) {
+      await this.io.write(FIELD_AUTOCLEAR_FEATURES, new Uint8Array(8));
+      await this.io.file.sync();
+      this.header.autoclearFeatures = 0n;
+    }
+  }
+
+  private isMetadataCluster(clusterIndex: number): boolean {
+    const offset = clusterIndex * this.clusterSize;
+    const l1End = this.header.l1TableOffset + this.header.l1Size * 8;
+    return (offset < l1End && offset + this.clusterSize > this.header.l1TableOffset) || this.l2Clusters.has(clusterIndex);
+  }
+
+  // ---- public API ----
+
+  async read(offset: number, dst: Uint8Array): Promise<void> {
+    this.checkOpen('read', offset, dst.length);
+    checkRequestRange(this.path, 'read', offset, dst.length, this.size);
+    await this.lock.shared(() => this.guard('read', offset, dst.length, () => this.readRange(offset, dst)));
+  }
+
+  async write(offset: number, src: Uint8Array): Promise<void> {
+    this.checkWritable('write', offset, src.length);
+    checkRequestRange(this.path, 'write', offset, src.length, this.size);
+    await this.lock.exclusive(() =>
+      this.guard('write', offset, src.length, async () => {
+        for (const piece of this.clusterPieces(offset, src.length)) {
+          await this.writeCluster(piece.guestCluster, piece.inCluster, src.subarray(piece.done, piece.done + piece.length));
+        }
+        if (this.cache.syncEveryWrite) await this.io.file.sync();
+      }),
+    );
+  }
+
+  /**
+   * Zeroes a range. Whole clusters become zero clusters (version 3) without writing data; partial
+   * clusters, and every cluster of a version 2 image, are written with zeros.
+   */
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    this.checkWritable('write-zeroes', offset, length);
+    checkRequestRange(this.path, 'write-zeroes', offset, length, this.size);
+    await this.lock.exclusive(() =>
+      this.guard('write-zeroes', offset, length, async () => {
+        let zeros: Uint8Array | undefined;
+        for (const piece of this.clusterPieces(offset, length)) {
+          if (this.header.version >= 3 && piece.length === this.clusterSize) {
+            await this.zeroCluster(piece.guestCluster);
+          } else {
+            zeros ??= new Uint8Array(this.clusterSize);
+            await this.writeCluster(piece.guestCluster, piece.inCluster, zeros.subarray(0, piece.length));
+          }
+        }
+        if (this.cache.syncEveryWrite) await this.io.file.sync();
+      }),
+    );
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen('flush', -1, 0);
+    if (this.readOnly || !this.cache.syncOnFlush) return;
+    await this.lock.exclusive(() => this.guard('flush', -1, 0, () => this.io.file.sync()));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.lock.exclusive(() =>
+      this.guard('close', -1, 0, async () => {
+        try {
+          if (!this.readOnly && this.cache.syncOnFlush) await this.io.file.sync();
+        } finally {
+          await this.io.file.close();
+          await this.backing?.close();
+        }
+      }),
+    );
+  }
+
+  // ---- reading ----
+
+  private *clusterPieces(offset: number, length: number): Generator<{ guestCluster: number; inCluster: number; done: number; length: number }> {
+    let done = 0;
+    while (done < length) {
+      const position = offset + done;
+      const guestCluster = Math.floor(position / this.clusterSize);
+      const inCluster = position - guestCluster * this.clusterSize;
+      const pieceLength = Math.min(this.clusterSize - inCluster, length - done);
+      yield { guestCluster, inCluster, done, length: pieceLength };
+      done += pieceLength;
+    }
+  }
+
+  private async readRange(offset: number, dst: Uint8Array): Promise<void> {
+    // Consecutive pieces that are contiguous in the host file (or all from the backing file) are read
+    // with one request.
+    let run: { kind: 'host' | 'backing'; start: number; hostOffset: number; length: number } | undefined;
+    const flushRun = async (): Promise<void> => {
+      if (!run) return;
+      const target = dst.subarray(run.start, run.start + run.length);
+      if (run.kind === 'host') await this.io.readData(run.hostOffset, target);
+      else await this.readBacking(offset + run.start, target);
+      run = undefined;
+    };
+    for (const piece of this.clusterPieces(offset, dst.length)) {
+      const mapping = await this.lookup(piece.guestCluster);
+      if (mapping.kind === 'normal' || mapping.kind === 'unallocated') {
+        const kind = mapping.kind === 'normal' ? 'host' : 'backing';
+        const hostOffset = mapping.kind === 'normal' ? mapping.hostOffset + piece.inCluster : 0;
+        if (run && run.kind === kind && (kind === 'backing' || run.hostOffset + run.length === hostOffset)) {
+          run.length += piece.length;
+          continue;
+        }
+        await flushRun();
+        run = { kind, start: piece.done, hostOffset, length: piece.length };
+        continue;
+      }
+      await flushRun();
+      const target = dst.subarray(piece.done, piece.done + piece.length);
+      if (mapping.kind === 'zero') target.fill(0);
+      else target.set((await this.decompress(mapping.hostOffset, mapping.compressedSize)).subarray(piece.inCluster, piece.inCluster + piece.length));
+    }
+    await flushRun();
+  }
+
+  private async readBacking(guestOffset: number, target: Uint8Array): Promise<void> {
+    const available = this.backing ? Math.max(0, Math.min(target.length, this.backing.size - guestOffset)) : 0;
+    if (available > 0) await this.backing!.read(guestOffset, target.subarray(0, available));
+    target.fill(0, available);
+  }
+
+  private async decompress(hostOffset: number, compressedSize: number): Promise<Uint8Array> {
+    const cached = this.decompressed.get(hostOffset);
+    if (cached) return cached;
+    const cluster = await readCompressedCluster(this.io, hostOffset, compressedSize, this.clusterSize);
+    this.decompressed.set(hostOffset, cluster);
+    return cluster;
+  }
+
+  private async lookup(guestCluster: number): Promise<ClusterMapping> {
+    const l1Index = Math.floor(guestCluster / this.l2Entries);
+    const { l2Offset } = decodeL1Entry(this.l1View, l1Index, this.geometry);
+    if (l2Offset === 0) return { kind: 'unallocated' };
+    const table = await this.loadL2(l2Offset);
+    return decodeL2Entry(table.view, guestCluster % this.l2Entries, this.geometry);
+  }
+
+  private async loadL2(l2Offset: number): Promise<L2Table> {
+    const cached = this.l2Cache.get(l2Offset);
+    if (cached) return cached;
+    const bytes = await this.io.readExact(l2Offset, this.clusterSize, 'L2 table');
+    const table = { offset: l2Offset, bytes, view: new DataView(bytes.buffer) };
+    this.l2Cache.set(l2Offset, table);
+    return table;
+  }
+
+  // ---- writing ----
+
+  private async writeCluster(guestCluster: number, inCluster: number, data: Uint8Array): Promise<void> {
+    const l2Index = guestCluster % this.l2Entries;
+    const table = await this.writableL2(Math.floor(guestCluster / this.l2Entries));
+    const mapping = decodeL2Entry(table.view, l2Index, this.geometry);
+
+    if (mapping.kind === 'normal' && mapping.copied) {
+      await this.io.write(mapping.hostOffset + inCluster, data);
+      return;
+    }
+    const whole = inCluster === 0 && data.length === this.clusterSize;
+    if (mapping.kind === 'zero' && mapping.copied && mapping.hostOffset !== 0) {
+      // A preallocated zero cluster we own: fill it in place, then drop the zero flag.
+      const content = whole ? data : new Uint8Array(this.clusterSize);
+      if (!whole) content.set(data, inCluster);
+      await this.io.write(mapping.hostOffset, content);
+      await this.io.barrier();
+      await this.setL2Entry(table, l2Index, { kind: 'normal', hostOffset: mapping.hostOffset, copied: true });
+      return;
+    }
+
+    let content = data;
+    if (!whole) {
+      content = await this.copyOnWriteSource(guestCluster, mapping);
+      content.set(data, inCluster);
+    }
+    const refcounts = this.refcounts!;
+    const hostOffset = await refcounts.findFree();
+    await this.io.write(hostOffset, content);
+    await refcounts.claim(hostOffset);
+    await this.io.barrier();
+    await this.setL2Entry(table, l2Index, { kind: 'normal', hostOffset, copied: true });
+    await this.release(mapping);
+  }
+
+  private async zeroCluster(guestCluster: number): Promise<void> {
+    // Without a backing file an unallocated cluster already reads as zeros; no need for an L2 table.
+    if (!this.backing && (await this.lookup(guestCluster)).kind === 'unallocated') return;
+    const l2Index = guestCluster % this.l2Entries;
+    const table = await this.writableL2(Math.floor(guestCluster / this.l2Entries));
+    const mapping = decodeL2Entry(table.view, l2Index, this.geometry);
+    if (mapping.kind === 'zero' && (mapping.copied || mapping.hostOffset === 0)) return;
+    if (mapping.kind === 'normal' && mapping.copied) {
+      // Keep the cluster as a preallocation; its refcount stays 1.
+      await this.setL2Entry(table, l2Index, { kind: 'zero', hostOffset: mapping.hostOffset, copied: true });
+      return;
+    }
+    await this.setL2Entry(table, l2Index, { kind: 'zero', hostOffset: 0, copied: false });
+    await this.release(mapping);
+  }
+
+  /** The current content of a guest cluster, as a new buffer to merge a partial write into. */
+  private async copyOnWriteSource(guestCluster: number, mapping: ClusterMapping): Promise<Uint8Array> {
+    const content = new Uint8Array(this.clusterSize);
+    switch (mapping.kind) {
+      case 'normal':
+        await this.io.readData(mapping.hostOffset, content);
+        break;
+      case 'compressed':
+        content.set(await this.decompress(mapping.hostOffset, mapping.compressedSize));
+        break;
+      case 'unallocated':
+        await this.readBacking(guestCluster * this.clusterSize, content);
+        break;
+      case 'zero':
+        break;
+    }
+    return content;
+  }
+
+  /** Drops the references a replaced L2 entry held. */
+  private async release(mapping: ClusterMapping): Promise<void> {
+    const refcounts = this.refcounts!;
+    if (mapping.kind === 'compressed') {
+      this.decompressed.delete(mapping.hostOffset);
+      for (const cluster of compressedHostClusters(mapping.hostOffset, mapping.compressedSize, this.clusterSize)) {
+        await refcounts.decrement(cluster);
+      }
+    } else if ((mapping.kind === 'normal' || mapping.kind === 'zero') && mapping.hostOffset !== 0) {
+      await refcounts.decrement(mapping.hostOffset);
+    }
+  }
+
+  /** The L2 table for an L1 index, allocated (or copied, if shared with a snapshot) so we may modify it. */
+  private async writableL2(l1Index: number): Promise<L2Table> {
+    const { l2Offset, copied } = decodeL1Entry(this.l1View, l1Index, this.geometry);
+    if (l2Offset !== 0 && copied) return this.loadL2(l2Offset);
+
+    const content = l2Offset === 0 ? new Uint8Array(this.clusterSize) : (await this.loadL2(l2Offset)).bytes.slice();
+    const refcounts = this.refcounts!;
+    const newOffset = await refcounts.findFree();
+    await this.io.write(newOffset, content);
+    await refcounts.claim(newOffset);
+    await this.io.barrier();
+
+    const entry = new Uint8Array(8);
+    encodeL1Entry(new DataView(entry.buffer), 0, newOffset);
+    await this.io.write(this.header.l1TableOffset + l1Index * 8, entry);
+    await this.io.barrier();
+    new Uint8Array(this.l1View.buffer, this.l1View.byteOffset).set(entry, l1Index * 8);
+    this.l2Clusters.add(newOffset / this.clusterSize);
+
+    const table = { offset: newOffset, bytes: content, view: new DataView(content.buffer) };
+    this.l2Cache.set(newOffset, table);
+    if (l2Offset !== 0) {
+      this.l2Cache.delete(l2Offset);
+      this.l2Clusters.delete(l2Offset / this.clusterSize);
+      await refcounts.decrement(l2Offset);
+    }
+    return table;
+  }
+
+  private async setL2Entry(table: L2Table, index: number, mapping: ClusterMapping): Promise<void> {
+    const entry = new Uint8Array(8);
+    encodeL2Entry(new DataView(entry.buffer), 0, mapping);
+    await this.io.write(table.offset + index * 8, entry);
+    table.bytes.set(entry, index * 8);
+  }
+
+  // ---- errors ----
+
+  private checkOpen(operation: DiskIoOperation, offset: number, length: number): void {
+    if (this.closed) throw new DiskIoError(this.path, operation, offset, length, 'the image is closed');
+  }
+
+  private checkWritable(operation: DiskIoOperation, offset: number, length: number): void {
+    this.checkOpen(operation, offset, length);
+    if (this.readOnly) throw new DiskIoError(this.path, operation, offset, length, 'the image is read-only');
+  }
+
+  private async guard<T>(operation: DiskIoOperation, offset: number, length: number, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      if (error instanceof DiskIoError) throw error;
+      const reason = error instanceof CorruptImageError ? `corrupt image: ${error.reason}` : (error as Error).message;
+      throw new DiskIoError(this.path, operation, offset, length, reason, { cause: error });
+    }
+  }
+}
