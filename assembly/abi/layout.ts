@@ -32,6 +32,7 @@ export const MACHINE_FLAG_SBI_IN_CORE = 1; // S-mode ECALL is an SBI call served
 export const MACHINE_FLAG_CLINT = 2; // the CLINT is emulated in the core at CLINT_BASE
 export const MACHINE_FLAG_PLIC = 4; // the PLIC is emulated in the core at PLIC_BASE
 // Memory slots: KVM_SET_USER_MEMORY_REGION. Guest-physical ranges backed by host (WASM) memory.
+export const MACHINE_FENCE_WORD = MACHINE + 0x14; // target of the atomic RMW that implements FENCE
 export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
 export const MACHINE_SLOTS = MACHINE + 0x100;
 export const MAX_SLOTS = 16;
@@ -75,6 +76,13 @@ export const HART_CUR_ASID = 0x230; // i32 ASID of satp, the TLB tag in use
 export const HART_FETCH_EPOCH = 0x234; // i32 bumped when cached fetch translations must be dropped
 export const HART_HSM_START_ADDR = 0x238; // u64
 export const HART_HSM_OPAQUE = 0x240; // u64
+export const HART_EXT_IP = 0x248; // i32 MEIP/SEIP driven by the PLIC (or-ed into mip on read)
+export const HART_FLUSH_REQ = 0x24c; // i32 remote fence requests from other harts (FLUSH_REQ_* bits)
+export const HART_DATA_TLB = 0x250; // i32 address of the TLB set used by loads/stores (depends on priv, MPRV, SUM)
+export const HART_FETCH_TLB = 0x254; // i32 address of the TLB set used by instruction fetch
+export const HART_TRAP_COUNT = 0x258; // u64 traps taken (statistics)
+export const FLUSH_REQ_TLB = 1;
+export const FLUSH_REQ_ICACHE = 2;
 // CSRs that are plain storage (WARL masks applied on write).
 export const HART_CSR = 0x300;
 export const CSR_MSTATUS = HART_CSR + 0x00;
@@ -123,7 +131,10 @@ export const RUN_SYSTEM_EVENT = HART_RUN + 0x94; // i32 SYSTEM_EVENT_*
 export const RUN_INTERNAL_ERROR = HART_RUN + 0x98; // i32 INTERNAL_ERROR_*
 export const RUN_ERROR_DATA = HART_RUN + 0xa0; // u64 detail of the internal error (pc, address)
 export const RUN_BUDGET_USED = HART_RUN + 0xa8; // u64 instructions executed by the last run()
-// Software TLBs: one set per effective privilege (U, S, M), each with fetch, load and store arrays.
+export const RUN_MMIO_FAULT = HART_RUN + 0xb0; // i32 set by the host: the MMIO access faults (no device there)
+export const RUN_MMIO_VA = HART_RUN + 0xb8; // u64 internal: virtual address of the pending access (for mtval)
+// Software TLBs: one set per effective privilege — U, S with SUM=0, S with SUM=1, M — each with fetch,
+// load and store arrays, so neither a trap nor Linux's frequent SUM toggling needs a flush.
 export const HART_TLB = 0x1000;
 export const TLB_ENTRIES = 256; // per array, direct-mapped
 export const TLB_ENTRY_SIZE = 32;
@@ -135,7 +146,11 @@ export const TLB_STORE = TLB_ARRAY_SIZE * 2;
 export const TLB_TAG = 0; // i64 virtual page, -1 when invalid
 export const TLB_ADDEND = 8; // i64 host address minus virtual address
 export const TLB_ASID = 16; // i32 ASID, or -1 for a global (or untranslated) page
-export const TLB_PRIV_SETS = 3; // U, S, M
+export const TLB_PRIV_SETS = 4; // U, S, S+SUM, M
+export const TLB_SET_U = 0;
+export const TLB_SET_S = 1;
+export const TLB_SET_S_SUM = 2;
+export const TLB_SET_M = 3;
 
 // ---- per-instance scratch ----
 export const SCRATCH = 0x0016_0000;
