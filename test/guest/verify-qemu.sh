@@ -14,7 +14,7 @@ while IFS=$'\t' read -r elf status board last_line; do
   rc=$?
   got_last="$(printf '%s\n' "$out" | tail -n 1)"
   [ -z "$out" ] && got_last=-
-  if [ "$rc" = "$status" ] && [ "$last_line" = "$got_last" ]; then
+  if [ "$rc" = "$status" ] && [[ "$got_last" == $last_line ]]; then
     pass=$((pass + 1))
     echo "ok   $elf (exit $rc)"
   else
