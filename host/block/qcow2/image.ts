@@ -130,9 +130,14 @@ export class Qcow2DiskImage implements DiskImage {
   }
 
   private async initialise(): Promise<void> {
+    const refcountTableEnd = this.header.refcountTableOffset + this.header.refcountTableClusters * this.clusterSize;
     for (let i = 0; i < this.header.l1Size; i++) {
       const { l2Offset } = decodeL1Entry(this.l1View, i, this.geometry);
-      if (l2Offset !== 0) this.l2Clusters.add(l2Offset / this.clusterSize);
+      if (l2Offset === 0) continue;
+      if (this.overlapsL1Table(l2Offset) || (l2Offset >= this.header.refcountTableOffset && l2Offset < refcountTableEnd)) {
+        throw new CorruptImageError(`L1 entry ${i} points its L2 table at 0x${l2Offset.toString(16)}, inside the L1 or refcount table`);
+      }
+      this.l2Clusters.add(l2Offset / this.clusterSize);
     }
     if (this.readOnly) return;
     this.refcounts = await RefcountStore.load(
@@ -154,10 +159,30 @@ export class Qcow2DiskImage implements DiskImage {
     }
   }
 
-  private isMetadataCluster(clusterIndex: number): boolean {
-    const offset = clusterIndex * this.clusterSize;
+  private overlapsL1Table(clusterOffset: number): boolean {
     const l1End = this.header.l1TableOffset + this.header.l1Size * 8;
-    return (offset < l1End && offset + this.clusterSize > this.header.l1TableOffset) || this.l2Clusters.has(clusterIndex);
+    return clusterOffset < l1End && clusterOffset + this.clusterSize > this.header.l1TableOffset;
+  }
+
+  /** L1 and L2 tables; the refcount store knows its own clusters. */
+  private isMetadataCluster(clusterIndex: number): boolean {
+    return this.overlapsL1Table(clusterIndex * this.clusterSize) || this.l2Clusters.has(clusterIndex);
+  }
+
+  /**
+   * A data cluster named by an L2 entry must start inside the file (QEMU always writes whole clusters)
+   * and, when we are about to write it in place, must not be one of the image's own tables.
+   */
+  private checkDataCluster(hostOffset: number, forWriting: boolean): void {
+    if (hostOffset >= this.io.fileEnd) {
+      throw new CorruptImageError(`data cluster at 0x${hostOffset.toString(16)} lies beyond the end of the file (${this.io.fileEnd} bytes); the image may be truncated`);
+    }
+    if (!forWriting) return;
+    const clusterIndex = hostOffset / this.clusterSize;
+    const refcounts = this.refcounts!;
+    if (this.isMetadataCluster(clusterIndex) || refcounts.isTableCluster(clusterIndex) || refcounts.isBlockCluster(clusterIndex)) {
+      throw new CorruptImageError(`an L2 entry maps guest data onto metadata at 0x${hostOffset.toString(16)}`);
+    }
   }
 
   // ---- public API ----
@@ -254,6 +279,7 @@ export class Qcow2DiskImage implements DiskImage {
       const mapping = await this.lookup(piece.guestCluster);
       if (mapping.kind === 'normal' || mapping.kind === 'unallocated') {
         const kind = mapping.kind === 'normal' ? 'host' : 'backing';
+        if (mapping.kind === 'normal') this.checkDataCluster(mapping.hostOffset, false);
         const hostOffset = mapping.kind === 'normal' ? mapping.hostOffset + piece.inCluster : 0;
         if (run && run.kind === kind && (kind === 'backing' || run.hostOffset + run.length === hostOffset)) {
           run.length += piece.length;
@@ -310,11 +336,13 @@ export class Qcow2DiskImage implements DiskImage {
     const mapping = decodeL2Entry(table.view, l2Index, this.geometry);
 
     if (mapping.kind === 'normal' && mapping.copied) {
+      this.checkDataCluster(mapping.hostOffset, true);
       await this.io.write(mapping.hostOffset + inCluster, data);
       return;
     }
     const whole = inCluster === 0 && data.length === this.clusterSize;
     if (mapping.kind === 'zero' && mapping.copied && mapping.hostOffset !== 0) {
+      this.checkDataCluster(mapping.hostOffset, true);
       // A preallocated zero cluster we own: fill it in place, then drop the zero flag.
       const content = whole ? data : new Uint8Array(this.clusterSize);
       if (!whole) content.set(data, inCluster);
@@ -359,6 +387,7 @@ export class Qcow2DiskImage implements DiskImage {
     const content = new Uint8Array(this.clusterSize);
     switch (mapping.kind) {
       case 'normal':
+        this.checkDataCluster(mapping.hostOffset, false);
         await this.io.readData(mapping.hostOffset, content);
         break;
       case 'compressed':

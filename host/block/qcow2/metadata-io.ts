@@ -15,6 +15,10 @@ export class MetadataIo {
   ) {}
 
   async readExact(offset: number, length: number, what: string): Promise<Uint8Array> {
+    // Checked before allocating, so a hostile size cannot make us allocate what the file cannot hold.
+    if (offset + length > this.fileEnd) {
+      throw new CorruptImageError(`${what} at 0x${offset.toString(16)} (${length} bytes) extends beyond the end of the file (${this.fileEnd} bytes)`);
+    }
     const bytes = new Uint8Array(length);
     const got = await this.file.read(offset, bytes);
     if (got < length) {
