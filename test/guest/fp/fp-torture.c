@@ -31,7 +31,7 @@ static void put_hex(uint64_t v, int digits) {
 
 // ---- deterministic operand generation ----
 
-static uint64_t lcg_state = 0x243f6a8885a308d3UL;
+static uint64_t lcg_state;
 
 static uint64_t rnd(void) {
   lcg_state = lcg_state * 6364136223846793005UL + 1442695040888963407UL;
@@ -415,6 +415,14 @@ static const struct op ops[] = {
 };
 #define N_OPS (sizeof(ops) / sizeof(ops[0]))
 
+// Local stress runs build with -DCASE_SCALE=N for N times the cases (the committed reference uses 1).
+#ifndef CASE_SCALE
+#define CASE_SCALE 1
+#endif
+#ifndef LCG_SEED
+#define LCG_SEED 0x243f6a8885a308d3UL
+#endif
+
 static uint64_t gen(char kind) {
   if (kind == 'S') return gen_f32();
   if (kind == 'D') return gen_f64();
@@ -507,15 +515,16 @@ static void run_unboxed(void) {
 }
 
 int main(void) {
+  lcg_state = LCG_SEED;
   puts_uart("# wkvm fp-torture v1\n");
   for (unsigned o = 0; o < N_OPS; o++) {
     const struct op *op = &ops[o];
     if (!op->rounded) {
-      for (int i = 0; i < op->cases; i++) run_case(op, 0, 0);
+      for (int i = 0; i < op->cases * CASE_SCALE; i++) run_case(op, 0, 0);
       continue;
     }
     for (int rm = 0; rm <= 5; rm++) {
-      for (int i = 0; i < op->cases; i++) run_case(op, rm, i % 5);
+      for (int i = 0; i < op->cases * CASE_SCALE; i++) run_case(op, rm, i % 5);
     }
   }
   run_unboxed();
