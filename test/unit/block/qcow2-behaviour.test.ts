@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiskIoError, openDiskImage } from '../../../host/block/disk.js';
+import { createQcow2 } from '../../../host/block/qcow2/create.js';
+import { LruCache } from '../../../host/block/qcow2/lru.js';
+import { readRefcount, writeRefcount } from '../../../host/block/qcow2/refcounts.js';
+import { Prng, qemuImg, qemuImgStatus, requireQemuTools, ScratchDir } from './helpers.js';
+
+describe('LruCache', () => {
+  it('evicts the least recently used entry beyond capacity', () => {
+    const cache = new LruCache<number, string>(2);
+    cache.set(1, 'a');
+    cache.set(2, 'b');
+    expect(cache.get(1)).toBe('a');
+    cache.set(3, 'c');
+    expect(cache.get(2)).toBeUndefined();
+    expect(cache.get(1)).toBe('a');
+    expect(cache.get(3)).toBe('c');
+    expect(cache.size).toBe(2);
+  });
+});
+
+describe('refcount entry packing', () => {
+  it.each([1, 2, 4, 8, 16, 32, 64])('round-trips %i-bit refcounts without touching neighbours', (bits) => {
+    const block = new Uint8Array(512);
+    const entries = (512 * 8) / bits;
+    const max = bits >= 53 ? 2 ** 53 - 1 : 2 ** bits - 1;
+    const prng = new Prng(bits);
+    const expected: number[] = [];
+    for (let i = 0; i < entries; i++) {
+      const value = i % 7 === 0 ? max : prng.int(Math.min(max, 2 ** 31) + 1);
+      expected.push(value);
+      writeRefcount(block, i, bits, value);
+    }
+    for (let i = 0; i < entries; i++) expect(readRefcount(block, i, bits)).toBe(expected[i]);
+    // Sub-byte widths: bit 0 is the least significant bit (qcow2 spec).
+    if (bits === 1) {
+      const single = new Uint8Array(1);
+      writeRefcount(single, 0, 1, 1);
+      expect(single[0]).toBe(1);
+    }
+  });
+});
+
+describe('qcow2 driver behaviour', () => {
+  let scratch: ScratchDir;
+  beforeEach(() => {
+    scratch = new ScratchDir();
+  });
+  afterEach(() => scratch.remove());
+
+  it('refuses writes when opened read-only and leaves the file alone', async () => {
+    const path = scratch.file('ro.qcow2');
+    await createQcow2(path, { size: 1024 * 1024 });
+    const disk = await openDiskImage(path, { readOnly: true });
+    await expect(disk.write(0, new Uint8Array(512))).rejects.toThrow(/read-only/);
+    await expect(disk.read(1024 * 1024 - 100, new Uint8Array(200))).rejects.toBeInstanceOf(DiskIoError);
+    await disk.close();
+  });
+
+  it('stays correct with an L2 cache far smaller than the working set', async () => {
+    // 512-byte clusters: each L2 table covers 32 KiB, so 4 MiB spans 128 tables; the cache holds 4.
+    const path = scratch.file('small-cache.qcow2');
+    await createQcow2(path, { size: 4 * 1024 * 1024, clusterBits: 9 });
+    const disk = await openDiskImage(path, { l2CacheBytes: 1 });
+    const expected = new Uint8Array(disk.size);
+    const prng = new Prng(77);
+    for (let i = 0; i < 400; i++) {
+      const offset = prng.int(disk.size - 3000);
+      const data = prng.bytes(1 + prng.int(3000));
+      await disk.write(offset, data);
+      expected.set(data, offset);
+    }
+    const actual = new Uint8Array(disk.size);
+    await disk.read(0, actual);
+    expect(Buffer.compare(actual, expected)).toBe(0);
+    await disk.close();
+    requireQemuTools();
+    expect(qemuImgStatus('check', path).status).toBe(0);
+  });
+
+  it('serialises concurrent overlapping requests into a consistent image', async () => {
+    const path = scratch.file('concurrent.qcow2');
+    await createQcow2(path, { size: 2 * 1024 * 1024 });
+    const disk = await openDiskImage(path);
+    const prng = new Prng(5);
+    const expected = new Uint8Array(disk.size);
+    const requests: Array<Promise<void>> = [];
+    for (let i = 0; i < 200; i++) {
+      const offset = prng.int(disk.size - 70_000);
+      const data = prng.bytes(1 + prng.int(70_000));
+      // Requests are applied in submission order by the FIFO lock, so the expected image follows it.
+      expected.set(data, offset);
+      requests.push(disk.write(offset, data));
+      if (i % 3 === 0) requests.push(disk.read(prng.int(disk.size - 4096), new Uint8Array(4096)));
+    }
+    await Promise.all(requests);
+    const actual = new Uint8Array(disk.size);
+    await disk.read(0, actual);
+    expect(Buffer.compare(actual, expected)).toBe(0);
+    await disk.close();
+    requireQemuTools();
+    expect(qemuImgStatus('check', path).status).toBe(0);
+  });
+
+  it('writeZeroes turns whole clusters into zero clusters without writing data', async () => {
+    const path = scratch.file('zeroes.qcow2');
+    await createQcow2(path, { size: 1024 * 1024 });
+    const disk = await openDiskImage(path);
+    await disk.write(0, new Uint8Array(disk.size).fill(0x99));
+    await disk.writeZeroes!(1000, 300_000);
+    const actual = new Uint8Array(disk.size);
+    await disk.read(0, actual);
+    expect(actual.subarray(0, 1000).every((b) => b === 0x99)).toBe(true);
+    expect(actual.subarray(1000, 301_000).every((b) => b === 0)).toBe(true);
+    expect(actual.subarray(301_000).every((b) => b === 0x99)).toBe(true);
+    await disk.close();
+    requireQemuTools();
+    expect(qemuImgStatus('check', path).status).toBe(0);
+    // Clusters 1-3 lie wholly inside the range: QEMU sees them as zero, with no data behind them.
+    const map = JSON.parse(qemuImg('map', '--output=json', path)) as Array<{ start: number; length: number; zero: boolean; data: boolean }>;
+    const zeroed = map.find((extent) => extent.start === 65536);
+    expect(zeroed).toMatchObject({ length: 3 * 65536, zero: true, data: false });
+  });
+});
