@@ -16,7 +16,9 @@
 // - In loopback mode the receiver hears only the transmitter, as on a real 16550: host input stays queued
 //   until loopback ends (Linux's FIFO-size probe runs in loopback and must not eat console input).
 // - The modem inputs read DCD|DSR|CTS, as QEMU reports for a connected character device. In loopback
-//   they follow MCR; changes set the MSR delta bits, which can raise the modem-status interrupt.
+//   they follow MCR, and, as on a real 16550 but not in QEMU, each change sets the MSR delta bits, which
+//   can raise the modem-status interrupt (the only way the guest can ever see one here). Linux masks the
+//   delta bits in its loopback probe and clears them by reading MSR before enabling interrupts.
 // - Every access is a byte access to the register at its offset: a 2-, 4- or 8-byte load returns that
 //   register zero-extended, and a wider store writes its low byte to it (QEMU accepts 1..8-byte accesses
 //   and does the same). Offsets 8 and up in the 256-byte window hold no register: they read 0, ignore
