@@ -21,6 +21,8 @@ export let csrIllegal: bool = false;
 export const MISA_VALUE: u64 = (<u64>2 << 62) | // MXL = 64
   (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // A C D F I M S U
 
+// UXL = SXL = 2: U and S are 64-bit, fixed.
+const XLEN_64_FIELDS: u64 = (<u64>2 << 32) | (<u64>2 << 34);
 const MSTATUS_WRITABLE: u64 = MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP |
   MSTATUS_FS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW | MSTATUS_TSR;
 const SSTATUS_VISIBLE: u64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR |
@@ -39,7 +41,7 @@ const MENVCFG_STCE: u64 = <u64>1 << 63;
 }
 
 export function readMstatus(): u64 {
-  let s = csr64(CSR_MSTATUS) | MSTATUS_UXL | MSTATUS_SXL;
+  let s = csr64(CSR_MSTATUS) | XLEN_64_FIELDS;
   if ((s & MSTATUS_FS) == MSTATUS_FS) s |= MSTATUS_SD;
   return s;
 }
@@ -101,7 +103,7 @@ export function csrRead(num: u32): u64 {
     case 0x141: return csr64(CSR_SEPC);
     case 0x142: return csr64(CSR_SCAUSE);
     case 0x143: return csr64(CSR_STVAL);
-    case 0x144: return effectiveMip() & csr64(CSR_MIDELEG);
+    case 0x144: updateTimerInterrupts(readMtime()); return effectiveMip() & csr64(CSR_MIDELEG);
     case 0x14d: return csr64(CSR_STIMECMP);
     case 0x180: return csr64(CSR_SATP);
     case 0x300: return readMstatus();
@@ -117,7 +119,7 @@ export function csrRead(num: u32): u64 {
     case 0x341: return csr64(CSR_MEPC);
     case 0x342: return csr64(CSR_MCAUSE);
     case 0x343: return csr64(CSR_MTVAL);
-    case 0x344: return effectiveMip();
+    case 0x344: updateTimerInterrupts(readMtime()); return effectiveMip();
     case 0x7a0: return 1; // tselect: no triggers implemented; reads back a value that is not the one written
     case 0x7a1: case 0x7a2: case 0x7a3: return 0;
     case 0xb00: return instret() + csr64(CSR_MCYCLE_OFFSET);

@@ -493,6 +493,12 @@ function mulDiv32(funct3: u32, a: u32, b: u32): i32 {
 
 // ---- A extension ----
 
+// Through a local: AssemblyScript would otherwise widen a 32-bit atomic load with a zero-extending i64 load.
+@inline function sext32(v: i32): u64 {
+  const narrow: i32 = v;
+  return <u64>(<i64>narrow);
+}
+
 /**
  * LR/SC and AMOs, atomic with respect to other harts (WebAssembly atomics on shared memory). SC is a
  * compare-and-swap against the value LR saw, as in QEMU: it fails if the word changed since the LR.
@@ -510,7 +516,7 @@ function execAtomic(insn: u32, pc: u64, len: u64): i32 {
     if (((insn >> 20) & 31) != 0) { illegal(insn, pc, len); return REDIRECT; }
     const host = atomicAddress(va, size, false, pc);
     if (host == 0) return REDIRECT;
-    const value = size == 4 ? <u64><i64>atomic.load<i32>(host) : atomic.load<u64>(host);
+    const value = size == 4 ? sext32(atomic.load<i32>(host)) : atomic.load<u64>(host);
     store<u64>(hart + HART_RESERVATION, <u64>host);
     store<u64>(hart + HART_RESERVED_VALUE, value);
     setX(rd, value);
@@ -533,12 +539,12 @@ function execAtomic(insn: u32, pc: u64, len: u64): i32 {
   if (size == 4) {
     const v = <i32>src;
     switch (funct5) {
-      case 0x00: old = <u64><i64>atomic.add<i32>(host, v); break;
-      case 0x01: old = <u64><i64>atomic.xchg<i32>(host, v); break;
-      case 0x04: old = <u64><i64>atomic.xor<i32>(host, v); break;
-      case 0x08: old = <u64><i64>atomic.or<i32>(host, v); break;
-      case 0x0c: old = <u64><i64>atomic.and<i32>(host, v); break;
-      case 0x10: case 0x14: case 0x18: case 0x1c: old = <u64><i64>amoMinMax32(host, v, funct5); break;
+      case 0x00: old = sext32(atomic.add<i32>(host, v)); break;
+      case 0x01: old = sext32(atomic.xchg<i32>(host, v)); break;
+      case 0x04: old = sext32(atomic.xor<i32>(host, v)); break;
+      case 0x08: old = sext32(atomic.or<i32>(host, v)); break;
+      case 0x0c: old = sext32(atomic.and<i32>(host, v)); break;
+      case 0x10: case 0x14: case 0x18: case 0x1c: old = sext32(amoMinMax32(host, v, funct5)); break;
       default: { illegal(insn, pc, len); return REDIRECT; }
     }
   } else {
@@ -612,7 +618,7 @@ function execSystem(insn: u32, pc: u64, len: u64): i32 {
         enterTrap(CAUSE_ECALL_U + <u64>priv, 0, pc, false);
         return REDIRECT;
       }
-      case 0x001: enterTrap(CAUSE_BREAKPOINT, pc, pc, false); return REDIRECT; // EBREAK
+      case 0x001: enterTrap(CAUSE_BREAKPOINT, 0, pc, false); return REDIRECT; // EBREAK (mtval 0, as QEMU)
       case 0x302: { // MRET
         if (priv != PRIV_M) { illegal(insn, pc, len); return REDIRECT; }
         let s = csr64(CSR_MSTATUS);

@@ -92,6 +92,7 @@ export function clintWrite(offset: u32, size: i32, value: u64): void {
     if (id >= harts) return;
     const addr = MACHINE_MTIMECMP + (<usize>id << 3);
     store<u64>(addr, sliceWrite(load<u64>(addr), rel & 7, size, value));
+    updateTimerInterrupts(readMtime()); // the writer sees its own MTIP change at once
     wakeHart(id);
     return;
   }

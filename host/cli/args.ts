@@ -1,0 +1,198 @@
+// QEMU-style command line: single-dash long options (`--x` means `-x`), `key=value,` sub-options with
+// `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface DriveOption {
+  readonly file: string;
+  readonly format?: string;
+  readonly if?: string;
+  readonly id?: string;
+  readonly cache?: string;
+  readonly readonly?: boolean;
+  readonly snapshot?: boolean;
+}
+
+export interface RunOptions {
+  machine: string;
+  memoryBytes: number;
+  smp: number;
+  bios: 'none' | 'default' | string;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  dtb?: string;
+  nographic: boolean;
+  noReboot: boolean;
+  snapshot: boolean;
+  drives: DriveOption[];
+  devices: Array<Record<string, string>>;
+  debug: string[];
+  debugLog?: string;
+}
+
+const MiB = 1024 * 1024;
+
+/** Options that take a value, and the handler that stores it. */
+const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
+  M: (o, v) => (o.machine = parseMachine(v)),
+  machine: (o, v) => (o.machine = parseMachine(v)),
+  m: (o, v) => (o.memoryBytes = parseMemory(v)),
+  smp: (o, v) => (o.smp = parseSmp(v)),
+  bios: (o, v) => (o.bios = v),
+  kernel: (o, v) => (o.kernel = v),
+  initrd: (o, v) => (o.initrd = v),
+  append: (o, v) => (o.append = v),
+  dtb: (o, v) => (o.dtb = v),
+  drive: (o, v) => o.drives.push(parseDrive(v)),
+  device: (o, v) => o.devices.push(parseDevice(v)),
+  d: (o, v) => o.debug.push(...v.split(',')),
+  D: (o, v) => (o.debugLog = v),
+  serial: (_o, v) => acceptOnly('serial', v, ['mon:stdio', 'stdio']),
+  display: (_o, v) => acceptOnly('display', v, ['none']),
+  monitor: (_o, v) => acceptOnly('monitor', v, ['none']),
+  accel: (_o, v) => acceptOnly('accel', v.split(',')[0]!, ['kvm', 'tcg', 'wkvm']),
+  cpu: (_o, v) => acceptOnly('cpu', v.split(',')[0]!, ['rv64', 'max']),
+};
+
+const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
+  nographic: (o) => (o.nographic = true),
+  'no-reboot': (o) => (o.noReboot = true),
+  snapshot: (o) => (o.snapshot = true),
+  S: () => {
+    throw new UsageError('-S: the gdb stub is not implemented');
+  },
+};
+
+export function parseRunArgs(argv: readonly string[]): RunOptions {
+  const options: RunOptions = {
+    machine: 'virt',
+    memoryBytes: 128 * MiB,
+    smp: 1,
+    bios: 'none',
+    nographic: false,
+    noReboot: false,
+    snapshot: false,
+    drives: [],
+    devices: [],
+    debug: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') throw new UsageError(`${arg}: unexpected argument (options start with -)`);
+    const name = arg.replace(/^--?/, '');
+    const flag = FLAG_OPTIONS[name];
+    if (flag) {
+      flag(options);
+      continue;
+    }
+    const handler = VALUE_OPTIONS[name];
+    if (!handler) throw new UsageError(`-${name}: invalid option`);
+    const value = argv[i + 1];
+    if (value === undefined) throw new UsageError(`-${name}: requires an argument`);
+    handler(options, value);
+    i++;
+  }
+  return options;
+}
+
+/** Splits `a=b,c=d` with QEMU's `,,` escape. The first element may be a bare value (implied key). */
+export function splitSubOptions(text: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === ',') {
+      if (text[i + 1] === ',') {
+        current += ',';
+        i++;
+        continue;
+      }
+      parts.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  parts.push(current);
+  return parts;
+}
+
+export function parseKeyValues(text: string, impliedKey: string | null, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  splitSubOptions(text).forEach((part, index) => {
+    if (part === '') return;
+    const eq = part.indexOf('=');
+    if (eq < 0) {
+      if (index === 0 && impliedKey !== null) out[impliedKey] = part;
+      else throw new UsageError(`-${what}: '${part}' is not of the form key=value`);
+    } else {
+      out[part.slice(0, eq)] = part.slice(eq + 1);
+    }
+  });
+  return out;
+}
+
+function parseMachine(value: string): string {
+  const kv = parseKeyValues(value, 'type', 'machine');
+  const type = kv.type ?? 'virt';
+  if (type !== 'virt') throw new UsageError(`-machine ${type}: unsupported machine type (wkvm emulates 'virt')`);
+  return type;
+}
+
+export function parseMemory(value: string): number {
+  const kv = parseKeyValues(value, 'size', 'm');
+  const size = kv.size ?? '';
+  const match = /^(\d+(?:\.\d+)?)([kKmMgGtT]?)[bB]?$/.exec(size);
+  if (!match) throw new UsageError(`-m ${value}: not a memory size (e.g. 256M, 1G)`);
+  const unit = (match[2] || 'M').toUpperCase();
+  const factor = unit === 'K' ? 1024 : unit === 'M' ? MiB : unit === 'G' ? 1024 * MiB : 1024 * 1024 * MiB;
+  const bytes = Math.round(Number(match[1]) * factor);
+  if (bytes % MiB !== 0) throw new UsageError(`-m ${value}: RAM size must be a whole number of MiB`);
+  return bytes;
+}
+
+function parseSmp(value: string): number {
+  const kv = parseKeyValues(value, 'cpus', 'smp');
+  const n = Number(kv.cpus);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`-smp ${value}: the number of CPUs must be a positive integer`);
+  return n;
+}
+
+const DRIVE_KEYS = new Set(['file', 'format', 'if', 'id', 'cache', 'readonly', 'snapshot', 'media', 'index']);
+
+function parseOnOff(key: string, value: string): boolean {
+  if (value === 'on' || value === 'true' || value === 'yes') return true;
+  if (value === 'off' || value === 'false' || value === 'no') return false;
+  throw new UsageError(`-drive ${key}=${value}: expected on or off`);
+}
+
+function parseDrive(value: string): DriveOption {
+  const kv = parseKeyValues(value, null, 'drive');
+  for (const key of Object.keys(kv)) {
+    if (!DRIVE_KEYS.has(key)) throw new UsageError(`-drive: invalid parameter '${key}'`);
+  }
+  if (!kv.file) throw new UsageError('-drive: file=FILE is required');
+  return {
+    file: kv.file,
+    format: kv.format,
+    if: kv.if,
+    id: kv.id,
+    cache: kv.cache,
+    readonly: kv.readonly !== undefined ? parseOnOff('readonly', kv.readonly) : undefined,
+    snapshot: kv.snapshot !== undefined ? parseOnOff('snapshot', kv.snapshot) : undefined,
+  };
+}
+
+function parseDevice(value: string): Record<string, string> {
+  return parseKeyValues(value, 'driver', 'device');
+}
+
+function acceptOnly(option: string, value: string, allowed: string[]): void {
+  if (!allowed.includes(value)) throw new UsageError(`-${option} ${value}: not supported (wkvm accepts ${allowed.join(', ')})`);
+}

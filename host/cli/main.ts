@@ -1,0 +1,74 @@
+// The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
+// serial console on stdio and exits with the guest's status.
+import { parseRunArgs, UsageError, type RunOptions } from './args.js';
+import { StdioConsole } from './console.js';
+import { VirtMachine, MachineError } from '../vmm/virt_machine.js';
+import { LoadError } from '../vmm/loader/errors.js';
+import { KvmError } from '../kvm/errors.js';
+
+const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|FILE] -kernel FILE [-initrd FILE]
+                [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot]
+Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '-h' || command === '--help' || command === '-help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === '--version' || command === '-version') {
+    process.stdout.write('wkvm 0.1.0\n');
+    return 0;
+  }
+  const args = command === 'run' ? rest : argv;
+  let options: RunOptions;
+  try {
+    options = parseRunArgs(args);
+  } catch (error) {
+    return fail(error);
+  }
+  try {
+    return await runMachine(options);
+  } catch (error) {
+    return fail(error);
+  }
+}
+
+async function runMachine(options: RunOptions): Promise<number> {
+  if (options.bios === 'default') throw new UsageError('-bios default: give the firmware file (e.g. -bios fw_jump.bin) or -bios none');
+  if (options.drives.length > 0 || options.devices.length > 0) throw new UsageError('-drive/-device: virtio devices are not implemented yet (issue #5)');
+  for (;;) {
+    let machine: VirtMachine | null = null;
+    const console = new StdioConsole({
+      input: (bytes) => machine?.consoleInput(bytes),
+      quit: () => machine?.stop(0),
+    });
+    machine = await VirtMachine.create({
+      memoryBytes: options.memoryBytes,
+      smp: options.smp,
+      bios: options.bios,
+      kernel: options.kernel,
+      initrd: options.initrd,
+      append: options.append,
+      dtb: options.dtb,
+      console,
+    });
+    console.start();
+    try {
+      const outcome = await machine.run();
+      if (outcome.kind === 'poweroff') return outcome.status;
+      if (options.noReboot) return 0;
+    } finally {
+      console.stop();
+    }
+  }
+}
+
+function fail(error: unknown): number {
+  if (error instanceof UsageError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError) {
+    const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
+    process.stderr.write(`wkvm: ${error.message}${pc}\n`);
+    return 1;
+  }
+  throw error;
+}

@@ -1,0 +1,92 @@
+// Loading and instantiating the WASM core, in Node.js or a browser. The core imports its memory (shared,
+// so vCPU workers can run over the same guest RAM), a clock and AssemblyScript's abort hook.
+import * as layout from '../../assembly/abi/layout.js';
+import { CoreLoadError } from './errors.js';
+
+/** The raw exports of build/core.wasm (see assembly/index.ts). i64 values cross as bigint. */
+export interface CoreExports {
+  readonly staticDataEnd: () => number;
+  readonly layoutLimit: () => number;
+  readonly initMachine: (numHarts: number, flags: number) => number;
+  readonly resetHart: (id: number, pc: bigint, started: number) => void;
+  readonly enterSupervisor: (id: number) => void;
+  readonly run: (id: number, budget: number) => number;
+  readonly getCsr: (id: number, num: number) => bigint;
+  readonly setCsr: (id: number, num: number, value: bigint) => number;
+  readonly lastCsrIllegal: () => number;
+  readonly setPrivilege: (id: number, priv: number) => void;
+  readonly flushTlb: (id: number) => void;
+  readonly setIrqLevel: (src: number, level: number) => void;
+  readonly mtime: () => number;
+  readonly timerDeadline: (id: number) => number;
+}
+
+/** Where the compiled core lives relative to this module, from the sources (vitest) and from dist/. */
+const CORE_CANDIDATES = ['../../build/core.wasm', '../../../build/core.wasm'];
+
+export type CoreSource = WebAssembly.Module | BufferSource | URL | string;
+
+const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+export async function compileCore(source?: CoreSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (source !== undefined && !(source instanceof URL) && typeof source !== 'string') {
+    return compileBytes(source, 'the given bytes');
+  }
+  const urls = source !== undefined ? [new URL(source.toString(), import.meta.url)] : CORE_CANDIDATES.map((c) => new URL(c, import.meta.url));
+  const failures: string[] = [];
+  for (const url of urls) {
+    try {
+      return await compileBytes((await readUrl(url)) as Uint8Array<ArrayBuffer>, url.href);
+    } catch (error) {
+      if (error instanceof CoreLoadError) throw error;
+      failures.push(`${url.href}: ${(error as Error).message}`);
+    }
+  }
+  throw new CoreLoadError(urls.map((u) => u.href).join(' or '), `not found (run \`npm run build\`): ${failures.join('; ')}`);
+}
+
+async function readUrl(url: URL): Promise<Uint8Array<ArrayBuffer>> {
+  if (isNode && url.protocol === 'file:') {
+    const fs = await import('node:fs/promises');
+    return new Uint8Array(await fs.readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function compileBytes(bytes: BufferSource, origin: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (error) {
+    throw new CoreLoadError(origin, (error as Error).message);
+  }
+}
+
+/** A clock in timebase ticks since the VM's epoch; every instance of a VM must agree on the epoch. */
+export type TickClock = () => number;
+
+export function realTimeClock(epochMs: number): TickClock {
+  const ticksPerMs = layout.TIMEBASE_HZ / 1000;
+  const origin = performance.timeOrigin;
+  return () => (origin + performance.now() - epochMs) * ticksPerMs;
+}
+
+export function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.Memory, clock: TickClock): CoreExports {
+  const imports = {
+    env: {
+      memory,
+      abort: (_message: number, _file: number, line: number, column: number) => {
+        throw new CoreLoadError('core', `core aborted at line ${line}:${column}`);
+      },
+    },
+    wkvm: { clockTicks: clock },
+  };
+  const instance = new WebAssembly.Instance(module, imports);
+  const exports = instance.exports as unknown as CoreExports;
+  if (exports.staticDataEnd() > layout.AS_STATIC_END) {
+    throw new CoreLoadError('core', `static data ends at 0x${exports.staticDataEnd().toString(16)}, beyond AS_STATIC_END`);
+  }
+  return exports;
+}

@@ -1,0 +1,6 @@
+export { Hypervisor, type Capabilities } from './hypervisor.js';
+export { Vm, type VmOptions, type MemoryRegion } from './vm.js';
+export { Vcpu, type Regs, type Privilege } from './vcpu.js';
+export type { VcpuExit, VcpuExitReason } from './exits.js';
+export * from './errors.js';
+export { compileCore, realTimeClock, type CoreSource, type TickClock, type CoreExports } from './core.js';

@@ -1,0 +1,164 @@
+// One virtual machine: its shared memory, its memory slots, its vCPUs and its in-core irqchip.
+import * as layout from '../../assembly/abi/layout.js';
+import { instantiateCore, realTimeClock, type CoreExports, type TickClock } from './core.js';
+import { MemoryRegionError, VcpuStateError, GuestMemoryError } from './errors.js';
+import { Vcpu } from './vcpu.js';
+
+export interface VmOptions {
+  /** Number of vCPUs the VM will have (ids 0..vcpus-1); default 1. */
+  readonly vcpus?: number;
+  /** The core serves SBI calls from S-mode (no M-mode firmware in the guest), as KVM does. Default false. */
+  readonly sbiInCore?: boolean;
+  /** Emulate the CLINT and PLIC of the virt board in the core (KVM_CREATE_IRQCHIP). Default true. */
+  readonly irqchip?: boolean;
+  /** The clock behind mtime, in timebase ticks; default the host's monotonic clock. */
+  readonly clock?: TickClock;
+}
+
+export interface MemoryRegion {
+  readonly slot: number;
+  /** Guest-physical start; a multiple of 4 KiB. */
+  readonly guestPhysAddr: number;
+  /** Length in bytes; a multiple of 4 KiB. 0 deletes the slot. */
+  readonly size: number;
+  /** Guest writes to a read-only slot become MMIO exits (KVM_MEM_READONLY). */
+  readonly readonly?: boolean;
+}
+
+interface SlotInfo {
+  readonly region: MemoryRegion;
+  readonly hostOffset: number;
+}
+
+const PAGE = layout.PAGE_SIZE;
+
+export class Vm {
+  readonly memory: WebAssembly.Memory;
+  readonly core: CoreExports;
+  readonly vcpuCount: number;
+  readonly epochMs: number;
+  private readonly slots = new Map<number, SlotInfo>();
+  private readonly vcpus = new Map<number, Vcpu>();
+  private nextHostOffset: number = layout.GUEST_RAM;
+
+  constructor(readonly module: WebAssembly.Module, readonly options: VmOptions) {
+    const vcpus = options.vcpus ?? 1;
+    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > layout.MAX_HARTS) {
+      throw new VcpuStateError(vcpus, `a VM has 1 to ${layout.MAX_HARTS} vCPUs`);
+    }
+    this.vcpuCount = vcpus;
+    this.memory = new WebAssembly.Memory({
+      initial: layout.GUEST_RAM / layout.WASM_PAGE_SIZE,
+      maximum: 65536,
+      shared: true,
+    });
+    this.epochMs = performance.timeOrigin + performance.now();
+    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs));
+    let flags = 0;
+    if (options.sbiInCore) flags |= layout.MACHINE_FLAG_SBI_IN_CORE;
+    if (options.irqchip ?? true) flags |= layout.MACHINE_FLAG_CLINT | layout.MACHINE_FLAG_PLIC;
+    this.core.initMachine(vcpus, flags);
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION: backs [guestPhysAddr, +size) with fresh zeroed host memory. */
+  setUserMemoryRegion(region: MemoryRegion): void {
+    const { slot, guestPhysAddr, size } = region;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= layout.MAX_SLOTS) {
+      throw new MemoryRegionError(slot, `slot numbers are 0..${layout.MAX_SLOTS - 1}`);
+    }
+    if (size === 0) {
+      this.slots.delete(slot);
+      this.writeSlotTable();
+      return;
+    }
+    if (!Number.isSafeInteger(guestPhysAddr) || guestPhysAddr < 0 || guestPhysAddr % PAGE !== 0) {
+      throw new MemoryRegionError(slot, `guest-physical address 0x${guestPhysAddr.toString(16)} is not 4 KiB aligned`);
+    }
+    if (!Number.isSafeInteger(size) || size < 0 || size % PAGE !== 0) {
+      throw new MemoryRegionError(slot, `size 0x${size.toString(16)} is not a multiple of 4 KiB`);
+    }
+    if (this.slots.has(slot)) throw new MemoryRegionError(slot, 'slot is in use (delete it with size 0 first)');
+    for (const other of this.slots.values()) {
+      const o = other.region;
+      if (guestPhysAddr < o.guestPhysAddr + o.size && o.guestPhysAddr < guestPhysAddr + size) {
+        throw new MemoryRegionError(slot, `overlaps slot ${o.slot} at 0x${o.guestPhysAddr.toString(16)}`);
+      }
+    }
+    // Each slot is followed by a guard page: a fetch of a 32-bit instruction at a page's last halfword
+    // reads two bytes past it before the core sees that it crosses into the next page.
+    const hostOffset = this.nextHostOffset;
+    const end = hostOffset + size + PAGE;
+    const limit = 65536 * layout.WASM_PAGE_SIZE;
+    if (end > limit) {
+      throw new MemoryRegionError(slot, `not enough WebAssembly memory for ${size} bytes (32-bit address space)`);
+    }
+    const needPages = Math.ceil(end / layout.WASM_PAGE_SIZE);
+    const havePages = this.memory.buffer.byteLength / layout.WASM_PAGE_SIZE;
+    if (needPages > havePages) {
+      try {
+        this.memory.grow(needPages - havePages);
+      } catch (error) {
+        throw new MemoryRegionError(slot, `cannot grow memory to ${needPages} pages: ${(error as Error).message}`);
+      }
+    }
+    this.nextHostOffset = Math.ceil(end / layout.WASM_PAGE_SIZE) * layout.WASM_PAGE_SIZE;
+    this.slots.set(slot, { region, hostOffset });
+    this.writeSlotTable();
+  }
+
+  private writeSlotTable(): void {
+    const view = new DataView(this.memory.buffer);
+    let count = 0;
+    for (let i = 0; i < layout.MAX_SLOTS; i++) {
+      const base = layout.MACHINE_SLOTS + i * layout.SLOT_SIZE;
+      const info = this.slots.get(i);
+      view.setBigUint64(base + layout.SLOT_GPA, BigInt(info?.region.guestPhysAddr ?? 0), true);
+      view.setBigUint64(base + layout.SLOT_LEN, BigInt(info?.region.size ?? 0), true);
+      view.setUint32(base + layout.SLOT_HOST, info?.hostOffset ?? 0, true);
+      view.setUint32(base + layout.SLOT_FLAGS, info?.region.readonly ? layout.SLOT_FLAG_READONLY : 0, true);
+      if (info) count = i + 1;
+    }
+    view.setInt32(layout.MACHINE_SLOT_COUNT, count, true);
+    for (const vcpu of this.vcpus.values()) this.core.flushTlb(vcpu.id);
+  }
+
+  /**
+   * A view of guest RAM [guestPhysAddr, +length), which must lie inside one slot. Writes through it are
+   * visible to the guest (this is how loaders and devices reach guest memory).
+   */
+  guestMemory(guestPhysAddr: number, length: number): Uint8Array {
+    for (const { region, hostOffset } of this.slots.values()) {
+      const offset = guestPhysAddr - region.guestPhysAddr;
+      if (offset >= 0 && length >= 0 && offset + length <= region.size) {
+        return new Uint8Array(this.memory.buffer, hostOffset + offset, length);
+      }
+    }
+    throw new GuestMemoryError(guestPhysAddr, length, 'not inside one RAM slot');
+  }
+
+  /** The slots, sorted by guest-physical address. */
+  memoryRegions(): MemoryRegion[] {
+    return [...this.slots.values()].map((s) => s.region).sort((a, b) => a.guestPhysAddr - b.guestPhysAddr);
+  }
+
+  /** KVM_CREATE_VCPU. The vCPU starts in M-mode at pc 0 (set its registers before running it). */
+  createVcpu(id: number): Vcpu {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vcpuCount) {
+      throw new VcpuStateError(id, `this VM has vCPUs 0..${this.vcpuCount - 1}`);
+    }
+    if (this.vcpus.has(id)) throw new VcpuStateError(id, 'already created');
+    const vcpu = new Vcpu(this, id);
+    this.vcpus.set(id, vcpu);
+    return vcpu;
+  }
+
+  /** KVM_IRQ_LINE: drive PLIC source `irq` (1..127) high or low. */
+  setIrqLine(irq: number, level: boolean): void {
+    this.core.setIrqLevel(irq, level ? 1 : 0);
+  }
+
+  /** mtime now, in timebase ticks. */
+  mtime(): number {
+    return this.core.mtime();
+  }
+}

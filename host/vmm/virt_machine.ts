@@ -1,0 +1,350 @@
+// The `virt` machine: builds a VM like QEMU's `-M virt` (memory map in memmap.ts), loads firmware, kernel,
+// initrd and device tree, and runs the vCPU until the guest powers off. Read it top to bottom from
+// `VirtMachine.create` and `run`, kvmtool style.
+import { readFile } from 'node:fs/promises';
+import { Hypervisor } from '../kvm/hypervisor.js';
+import type { Vm } from '../kvm/vm.js';
+import type { Vcpu } from '../kvm/vcpu.js';
+import type { VcpuExit } from '../kvm/exits.js';
+import type { IrqLine } from '../devices/device.js';
+import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
+import { MmioBus } from './bus.js';
+import { HtifPage } from './htif.js';
+import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MEMMAP } from './memmap.js';
+import { buildVirtDeviceTree } from './fdt/virt_tree.js';
+import { parseFdt } from './fdt/reader.js';
+import { isElf, parseElf, type ElfImage } from './loader/elf.js';
+import { parseLinuxImage, describeForeignKernel } from './loader/linux_image.js';
+import { LoadError } from './loader/errors.js';
+import { handleSbiExit } from './sbi_console.js';
+
+export interface ConsoleBackend {
+  /** Bytes the guest wrote to its console. */
+  write(bytes: Uint8Array): void;
+}
+
+export interface VirtMachineConfig {
+  /** Guest RAM in bytes (-m). */
+  readonly memoryBytes: number;
+  /** Number of harts (-smp). */
+  readonly smp?: number;
+  /** 'none' (no firmware: an ELF runs in M-mode, a Linux Image in S-mode with the SBI in the core) or a firmware file (-bios). */
+  readonly bios: 'none' | string;
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly append?: string;
+  /** A device-tree blob to pass instead of the generated one (-dtb). */
+  readonly dtb?: string;
+  readonly console: ConsoleBackend;
+  /** Instructions per vCPU run() slice. */
+  readonly sliceInstructions?: number;
+  readonly hypervisor?: Hypervisor;
+}
+
+/** How a run ended: the guest powered off (with an exit status) or asked for a reset. */
+export type MachineOutcome = { readonly kind: 'poweroff'; readonly status: number } | { readonly kind: 'reset' };
+
+/** An unrecoverable VM error (internal error of the core, a guest that cannot continue). */
+export class MachineError extends Error {
+  constructor(message: string, readonly pc?: bigint) {
+    super(message);
+    this.name = 'MachineError';
+  }
+}
+
+const MiB = 1024 * 1024;
+const DEFAULT_SLICE = 1_000_000;
+/** How long the VMM may run guest code before letting the event loop (console input, timers) in. */
+const EVENT_LOOP_INTERVAL_MS = 15;
+
+/** QEMU's `struct fw_dynamic_info` for OpenSBI fw_dynamic: magic "OSBI", version 2. */
+const FW_DYNAMIC_MAGIC = 0x4942534fn;
+
+export class VirtMachine {
+  readonly bus = new MmioBus();
+  readonly uart: Uart16550;
+  readonly rtc: GoldfishRtc;
+  readonly finisher: SifiveTest;
+  private outcome: MachineOutcome | null = null;
+  private wake: (() => void) | null = null;
+  private consoleBuffer: number[] = [];
+
+  private constructor(
+    readonly config: VirtMachineConfig,
+    readonly vm: Vm,
+    readonly vcpu: Vcpu,
+  ) {
+    this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b) });
+    this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc) });
+    this.finisher = new SifiveTest({
+      onSystemEvent: (event) => {
+        this.outcome = event.type === 'poweroff' ? { kind: 'poweroff', status: event.status } : { kind: 'reset' };
+      },
+    });
+    this.bus.register(VIRT_MEMMAP.uart0.base, this.uart);
+    this.bus.register(VIRT_MEMMAP.rtc.base, this.rtc);
+    this.bus.register(VIRT_MEMMAP.test.base, this.finisher);
+  }
+
+  static async create(config: VirtMachineConfig): Promise<VirtMachine> {
+    const smp = config.smp ?? 1;
+    if (smp !== 1) throw new MachineError(`-smp ${smp}: this build runs one vCPU (SMP is issue #6)`);
+    if (config.memoryBytes < 16 * MiB) throw new MachineError(`-m ${config.memoryBytes / MiB}M: the virt machine needs at least 16 MiB of RAM`);
+    if (config.memoryBytes % (1 * MiB) !== 0) throw new MachineError('-m: RAM size must be a whole number of MiB');
+    if (config.kernel === undefined && config.bios === 'none') throw new MachineError('no kernel given (-kernel FILE) and no firmware (-bios none)');
+
+    const kernelBytes = config.kernel !== undefined ? await readInput(config.kernel, 'kernel') : null;
+    const biosBytes = config.bios !== 'none' ? await readInput(config.bios, 'firmware') : null;
+    const initrdBytes = config.initrd !== undefined ? await readInput(config.initrd, 'initrd') : null;
+    const dtbBytes = config.dtb !== undefined ? await readInput(config.dtb, 'device tree') : null;
+
+    let elf: ElfImage | null = null;
+    let linux = null;
+    if (kernelBytes !== null) {
+      const foreign = describeForeignKernel(kernelBytes, config.kernel!);
+      if (foreign) throw foreign;
+      if (isElf(kernelBytes)) elf = parseElf(kernelBytes, config.kernel!);
+      else linux = parseLinuxImage(kernelBytes);
+    }
+    // Firmware-less Linux is a KVM-style guest: S-mode, SBI served by the core.
+    const sbiInCore = biosBytes === null && linux !== null;
+
+    const hypervisor = config.hypervisor ?? (await Hypervisor.create());
+    const vm = hypervisor.createVm({ vcpus: smp, sbiInCore });
+    const vcpu = vm.createVcpu(0);
+    const machine = new VirtMachine(config, vm, vcpu);
+    machine.mapRam(elf);
+
+    const ramEnd = DRAM_BASE + config.memoryBytes;
+    let entry = DRAM_BASE;
+    let kernelStart = DRAM_BASE;
+    let kernelEnd = DRAM_BASE;
+    if (biosBytes !== null) {
+      if (isElf(biosBytes)) {
+        const fw = parseElf(biosBytes, config.bios);
+        machine.loadElf(fw, config.bios);
+        entry = fw.entry;
+      } else {
+        machine.loadBytes(DRAM_BASE, biosBytes, config.bios);
+      }
+    }
+    if (kernelBytes !== null) {
+      if (elf !== null) {
+        machine.loadElf(elf, config.kernel!);
+        kernelStart = Math.min(...elf.segments.map((s) => s.paddr));
+        kernelEnd = Math.max(...elf.segments.map((s) => s.paddr + s.memSize));
+        if (biosBytes === null) entry = elf.entry;
+      } else {
+        const offset = linux !== null ? linux.textOffset || KERNEL_LOAD_OFFSET : biosBytes !== null ? KERNEL_LOAD_OFFSET : 0;
+        kernelStart = DRAM_BASE + offset;
+        kernelEnd = kernelStart + Math.max(kernelBytes.length, linux?.imageSize ?? 0);
+        machine.loadBytes(kernelStart, kernelBytes, config.kernel!);
+        if (biosBytes === null) entry = kernelStart;
+      }
+    }
+    // The initrd goes where QEMU puts it: past the kernel by half the RAM, at most 128 MiB.
+    let initrd: { start: number; end: number } | undefined;
+    if (initrdBytes !== null) {
+      const start = Math.max(kernelEnd, kernelStart + Math.min(config.memoryBytes / 2, 128 * MiB));
+      const alignedStart = Math.ceil(start / 4096) * 4096;
+      if (alignedStart + initrdBytes.length > ramEnd - 4 * MiB) {
+        throw new LoadError(config.initrd!, `initrd of ${initrdBytes.length} bytes does not fit in ${config.memoryBytes / MiB} MiB of RAM`);
+      }
+      machine.loadBytes(alignedStart, initrdBytes, config.initrd!);
+      initrd = { start: alignedStart, end: alignedStart + initrdBytes.length };
+    }
+    let dtb: Uint8Array;
+    if (dtbBytes !== null) {
+      try {
+        parseFdt(dtbBytes);
+      } catch (error) {
+        throw new LoadError(config.dtb!, `not a valid device-tree blob: ${(error as Error).message}`);
+      }
+      dtb = dtbBytes;
+    } else {
+      dtb = buildVirtDeviceTree({ numHarts: smp, memoryBytes: config.memoryBytes, bootargs: config.append, initrd });
+    }
+    // QEMU places the DTB at the top of RAM (below 3 GiB), 2 MiB aligned.
+    const dtbAddr = Math.floor((Math.min(ramEnd, 3072 * MiB) - dtb.length) / (2 * MiB)) * (2 * MiB);
+    if (dtbAddr < kernelEnd) throw new MachineError('RAM is too small to hold the kernel and the device tree');
+    machine.loadBytes(dtbAddr, dtb, 'device tree');
+
+    // Reset state, as QEMU's reset vector leaves it: a0 = hart id, a1 = DTB, a2 = fw_dynamic info.
+    vcpu.reset(BigInt(entry));
+    const regs = vcpu.getRegs();
+    regs.x[10] = 0n;
+    regs.x[11] = BigInt(dtbAddr);
+    if (biosBytes !== null) {
+      const infoAddr = dtbAddr - 64;
+      const info = new DataView(new ArrayBuffer(48));
+      info.setBigUint64(0, FW_DYNAMIC_MAGIC, true);
+      info.setBigUint64(8, 2n, true); // version
+      info.setBigUint64(16, BigInt(kernelStart), true); // next_addr
+      info.setBigUint64(24, 1n, true); // next_mode: S
+      info.setBigUint64(32, 0n, true); // options
+      info.setBigUint64(40, 0n, true); // boot_hart
+      machine.loadBytes(infoAddr, new Uint8Array(info.buffer), 'fw_dynamic info');
+      regs.x[12] = BigInt(infoAddr);
+    }
+    vcpu.setRegs(regs);
+    if (sbiInCore) vcpu.enterSupervisor();
+    return machine;
+  }
+
+  private irqLine(irq: number): IrqLine {
+    return { set: (level: boolean) => this.vm.setIrqLine(irq, level) };
+  }
+
+  /** Guest RAM as one slot; when the ELF has `tohost`, its page is a read-only slot of its own (see htif.ts). */
+  private mapRam(elf: ElfImage | null): void {
+    const size = this.config.memoryBytes;
+    const tohost = elf?.symbols.get('tohost');
+    if (tohost === undefined || tohost < DRAM_BASE || tohost >= DRAM_BASE + size) {
+      this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: DRAM_BASE, size });
+      return;
+    }
+    const page = Math.floor(tohost / 4096) * 4096;
+    const fromhost = elf!.symbols.get('fromhost');
+    const fromhostOffset = fromhost !== undefined && fromhost >= page && fromhost + 8 <= page + 4096 ? fromhost - page : null;
+    if (page > DRAM_BASE) this.vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: DRAM_BASE, size: page - DRAM_BASE });
+    this.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: page, size: 4096, readonly: true });
+    const after = page + 4096;
+    if (after < DRAM_BASE + size) this.vm.setUserMemoryRegion({ slot: 2, guestPhysAddr: after, size: DRAM_BASE + size - after });
+    const htif = new HtifPage(page, this.vm.guestMemory(page, 4096), tohost - page, fromhostOffset, (event) => {
+      if (event.type === 'exit') this.outcome = { kind: 'poweroff', status: event.status };
+      else this.consoleBuffer.push(event.byte);
+    });
+    this.bus.register(page, htif);
+  }
+
+  private loadElf(elf: ElfImage, path: string): void {
+    for (const segment of elf.segments) {
+      const image = new Uint8Array(segment.memSize);
+      image.set(segment.data);
+      this.loadBytes(segment.paddr, image, path);
+    }
+  }
+
+  /** Copies `bytes` into guest-physical memory (which may span several slots). */
+  loadBytes(addr: number, bytes: Uint8Array, what: string): void {
+    let done = 0;
+    while (done < bytes.length) {
+      const at = addr + done;
+      const region = this.vm.memoryRegions().find((r) => at >= r.guestPhysAddr && at < r.guestPhysAddr + r.size);
+      if (region === undefined) {
+        throw new LoadError(what, `${bytes.length} bytes at 0x${addr.toString(16)} do not fit in guest RAM ` +
+          `(0x${DRAM_BASE.toString(16)}..0x${(DRAM_BASE + this.config.memoryBytes).toString(16)})`);
+      }
+      const n = Math.min(bytes.length - done, region.guestPhysAddr + region.size - at);
+      this.vm.guestMemory(at, n).set(bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  /** Feeds console input to the guest's UART. */
+  consoleInput(bytes: Uint8Array): void {
+    this.uart.receive(bytes);
+    this.kick();
+  }
+
+  /** Wakes the run loop if it sleeps in WFI. */
+  kick(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** Asks the run loop to stop as if the guest had powered off with `status`. */
+  stop(status: number): void {
+    this.outcome = { kind: 'poweroff', status };
+    this.kick();
+  }
+
+  private flushConsole(): void {
+    if (this.consoleBuffer.length === 0) return;
+    this.config.console.write(Uint8Array.from(this.consoleBuffer));
+    this.consoleBuffer = [];
+  }
+
+  /** Runs the guest until it powers off or resets. */
+  async run(): Promise<MachineOutcome> {
+    const slice = this.config.sliceInstructions ?? DEFAULT_SLICE;
+    let lastYield = performance.now();
+    try {
+      while (this.outcome === null) {
+        const exit = this.vcpu.run(slice);
+        this.handleExit(exit);
+        if (exit.reason === 'halt' && this.outcome === null) {
+          this.flushConsole();
+          await this.sleepUntilEvent();
+          lastYield = performance.now();
+        } else if (performance.now() - lastYield > EVENT_LOOP_INTERVAL_MS) {
+          this.flushConsole();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
+      }
+    } finally {
+      this.flushConsole();
+    }
+    return this.outcome;
+  }
+
+  /** The one exit dispatcher (Firecracker's handle_kvm_exit). */
+  private handleExit(exit: VcpuExit): void {
+    switch (exit.reason) {
+      case 'budget':
+      case 'halt':
+        return;
+      case 'mmio':
+        if (exit.isWrite) {
+          if (!this.bus.write(exit.addr, exit.size, exit.data)) this.vcpu.failMmio();
+        } else {
+          const value = this.bus.read(exit.addr, exit.size);
+          if (value === null) this.vcpu.failMmio();
+          else this.vcpu.completeMmioRead(value);
+        }
+        return;
+      case 'sbi':
+        handleSbiExit(exit, this.vcpu, this.vm, {
+          write: (bytes) => { for (const b of bytes) this.consoleBuffer.push(b); },
+          readByte: () => -1,
+        });
+        return;
+      case 'system-event':
+        this.outcome = exit.event === 'shutdown' ? { kind: 'poweroff', status: 0 } : { kind: 'reset' };
+        return;
+      case 'hart-stopped':
+        throw new MachineError('the boot hart stopped itself (SBI HSM hart_stop) and no other hart runs', this.vcpu.pc);
+      case 'internal-error':
+        throw new MachineError(`internal error: ${exit.message}`, this.vcpu.pc);
+    }
+  }
+
+  /** WFI: sleep until the hart's timer is due or a device (console input) kicks us. */
+  private sleepUntilEvent(): Promise<void> {
+    const deadline = this.vcpu.timerDeadline();
+    const ticks = deadline - this.vm.mtime();
+    const ms = Number.isFinite(ticks) ? Math.max(0, Math.min(ticks / 10_000, 1000)) : 1000;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
+    throw new LoadError(path, `cannot read ${what}: ${reason}`);
+  }
+}
