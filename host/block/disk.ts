@@ -33,6 +33,11 @@ export interface DiskImage {
   close(): Promise<void>;
   /** Makes a range read as zeros (VIRTIO_BLK_T_WRITE_ZEROES). */
   writeZeroes?(offset: number, length: number): Promise<void>;
+  /**
+   * Lets the backend free storage behind a range (VIRTIO_BLK_T_DISCARD). Afterwards the range may read
+   * as its old data, zeros or backing data; use writeZeroes when the content matters.
+   */
+  discard?(offset: number, length: number): Promise<void>;
 }
 
 export interface OpenDiskOptions {

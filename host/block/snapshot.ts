@@ -57,6 +57,10 @@ class SnapshotDisk implements DiskImage {
     return this.overlay.writeZeroes!(offset, length);
   }
 
+  discard(offset: number, length: number): Promise<void> {
+    return this.overlay.discard!(offset, length);
+  }
+
   flush(): Promise<void> {
     return this.overlay.flush();
   }

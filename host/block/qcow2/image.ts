@@ -41,6 +41,18 @@ export interface Qcow2OpenOptions {
 }
 
 type L2Table = { offset: number; bytes: Uint8Array; view: DataView };
+/** The part of a request that falls into one guest cluster; `done` is its position in the request. */
+type Piece = { guestCluster: number; inCluster: number; done: number; length: number };
+
+/** Upper bound on one contiguous allocation, which is also the largest buffer a write assembles. */
+const MAX_ALLOCATION_RUN_BYTES = 8 * 1024 * 1024;
+
+/** Clusters we own (refcount 1) are written in place; anything else gets a fresh cluster. */
+function needsNewCluster(mapping: ClusterMapping): boolean {
+  if (mapping.kind === 'normal') return !mapping.copied;
+  if (mapping.kind === 'zero') return !(mapping.copied && mapping.hostOffset !== 0);
+  return true;
+}
 
 const DECOMPRESSED_CACHE_CLUSTERS = 4;
 
@@ -198,9 +210,7 @@ export class Qcow2DiskImage implements DiskImage {
     checkRequestRange(this.path, 'write', offset, src.length, this.size);
     await this.lock.exclusive(() =>
       this.guard('write', offset, src.length, async () => {
-        for (const piece of this.clusterPieces(offset, src.length)) {
-          await this.writeCluster(piece.guestCluster, piece.inCluster, src.subarray(piece.done, piece.done + piece.length));
-        }
+        await this.writeRange(offset, src);
         if (this.cache.syncEveryWrite) await this.io.file.sync();
       }),
     );
@@ -221,8 +231,33 @@ export class Qcow2DiskImage implements DiskImage {
             await this.zeroCluster(piece.guestCluster);
           } else {
             zeros ??= new Uint8Array(this.clusterSize);
-            await this.writeCluster(piece.guestCluster, piece.inCluster, zeros.subarray(0, piece.length));
+            await this.writeRange(offset + piece.done, zeros.subarray(0, piece.length));
           }
+        }
+        if (this.cache.syncEveryWrite) await this.io.file.sync();
+      }),
+    );
+  }
+
+  /**
+   * Frees whole clusters inside the range (partial clusters are left alone, which DISCARD allows).
+   * Without a backing file a freed cluster becomes unallocated; with one it becomes a zero cluster
+   * (version 3) so the backing data does not show through, or stays as it is (version 2).
+   */
+  async discard(offset: number, length: number): Promise<void> {
+    this.checkWritable('discard', offset, length);
+    checkRequestRange(this.path, 'discard', offset, length, this.size);
+    await this.lock.exclusive(() =>
+      this.guard('discard', offset, length, async () => {
+        for (const piece of this.clusterPieces(offset, length)) {
+          if (piece.length !== this.clusterSize) continue;
+          if ((await this.lookup(piece.guestCluster)).kind === 'unallocated') continue;
+          if (this.backing && this.header.version < 3) continue;
+          const table = await this.writableL2(Math.floor(piece.guestCluster / this.l2Entries));
+          const l2Index = piece.guestCluster % this.l2Entries;
+          const mapping = decodeL2Entry(table.view, l2Index, this.geometry);
+          await this.setL2Entry(table, l2Index, this.backing ? { kind: 'zero', hostOffset: 0, copied: false } : { kind: 'unallocated' });
+          await this.release(mapping);
         }
         if (this.cache.syncEveryWrite) await this.io.file.sync();
       }),
@@ -252,7 +287,7 @@ export class Qcow2DiskImage implements DiskImage {
 
   // ---- reading ----
 
-  private *clusterPieces(offset: number, length: number): Generator<{ guestCluster: number; inCluster: number; done: number; length: number }> {
+  private *clusterPieces(offset: number, length: number): Generator<Piece> {
     let done = 0;
     while (done < length) {
       const position = offset + done;
@@ -330,40 +365,79 @@ export class Qcow2DiskImage implements DiskImage {
 
   // ---- writing ----
 
-  private async writeCluster(guestCluster: number, inCluster: number, data: Uint8Array): Promise<void> {
-    const l2Index = guestCluster % this.l2Entries;
-    const table = await this.writableL2(Math.floor(guestCluster / this.l2Entries));
-    const mapping = decodeL2Entry(table.view, l2Index, this.geometry);
+  /**
+   * Writes a range. Consecutive clusters of one L2 table that need new host clusters are allocated as
+   * one contiguous run: one data write, one refcount update per block and one L2 write for the run.
+   */
+  private async writeRange(offset: number, src: Uint8Array): Promise<void> {
+    const pieces = [...this.clusterPieces(offset, src.length)];
+    // A run never fills a whole refcount block's range, so a missing block always finds room in its
+    // own range (see RefcountStore.allocateBlock).
+    const maxRun = Math.max(1, Math.min(Math.floor(MAX_ALLOCATION_RUN_BYTES / this.clusterSize), this.refcounts!.entriesPerBlock / 2));
+    for (let i = 0; i < pieces.length; ) {
+      const first = pieces[i]!;
+      const l1Index = Math.floor(first.guestCluster / this.l2Entries);
+      const table = await this.writableL2(l1Index);
+      const firstMapping = decodeL2Entry(table.view, first.guestCluster % this.l2Entries, this.geometry);
+      if (!needsNewCluster(firstMapping)) {
+        await this.writeInPlace(table, first, firstMapping, src.subarray(first.done, first.done + first.length));
+        i++;
+        continue;
+      }
+      const run: Array<{ piece: Piece; mapping: ClusterMapping }> = [{ piece: first, mapping: firstMapping }];
+      for (let j = i + 1; j < pieces.length && run.length < maxRun; j++) {
+        const piece = pieces[j]!;
+        if (Math.floor(piece.guestCluster / this.l2Entries) !== l1Index) break;
+        const mapping = decodeL2Entry(table.view, piece.guestCluster % this.l2Entries, this.geometry);
+        if (!needsNewCluster(mapping)) break;
+        run.push({ piece, mapping });
+      }
+      await this.allocateRun(table, run, src);
+      i += run.length;
+    }
+  }
 
-    if (mapping.kind === 'normal' && mapping.copied) {
+  private async writeInPlace(table: L2Table, piece: Piece, mapping: ClusterMapping, data: Uint8Array): Promise<void> {
+    if (mapping.kind === 'normal') {
       this.checkDataCluster(mapping.hostOffset, true);
-      await this.io.write(mapping.hostOffset + inCluster, data);
+      await this.io.write(mapping.hostOffset + piece.inCluster, data);
       return;
     }
-    const whole = inCluster === 0 && data.length === this.clusterSize;
-    if (mapping.kind === 'zero' && mapping.copied && mapping.hostOffset !== 0) {
-      this.checkDataCluster(mapping.hostOffset, true);
-      // A preallocated zero cluster we own: fill it in place, then drop the zero flag.
-      const content = whole ? data : new Uint8Array(this.clusterSize);
-      if (!whole) content.set(data, inCluster);
-      await this.io.write(mapping.hostOffset, content);
-      await this.io.barrier();
-      await this.setL2Entry(table, l2Index, { kind: 'normal', hostOffset: mapping.hostOffset, copied: true });
-      return;
-    }
+    if (mapping.kind !== 'zero') throw new Error(`unexpected in-place write to a ${mapping.kind} cluster`);
+    // A preallocated zero cluster we own: fill it in place, then drop the zero flag.
+    this.checkDataCluster(mapping.hostOffset, true);
+    const content = new Uint8Array(this.clusterSize);
+    content.set(data, piece.inCluster);
+    await this.io.write(mapping.hostOffset, content);
+    await this.io.barrier();
+    await this.setL2Entry(table, piece.guestCluster % this.l2Entries, { kind: 'normal', hostOffset: mapping.hostOffset, copied: true });
+  }
 
-    let content = data;
-    if (!whole) {
-      content = await this.copyOnWriteSource(guestCluster, mapping);
-      content.set(data, inCluster);
+  private async allocateRun(table: L2Table, run: Array<{ piece: Piece; mapping: ClusterMapping }>, src: Uint8Array): Promise<void> {
+    const { clusterSize } = this;
+    let content: Uint8Array;
+    const single = run.length === 1 && run[0]!.piece.length === clusterSize;
+    if (single) {
+      content = src.subarray(run[0]!.piece.done, run[0]!.piece.done + clusterSize);
+    } else {
+      content = new Uint8Array(run.length * clusterSize);
+      for (const [k, { piece, mapping }] of run.entries()) {
+        if (piece.length !== clusterSize) content.set(await this.copyOnWriteSource(piece.guestCluster, mapping), k * clusterSize);
+        content.set(src.subarray(piece.done, piece.done + piece.length), k * clusterSize + piece.inCluster);
+      }
     }
     const refcounts = this.refcounts!;
-    const hostOffset = await refcounts.findFree();
+    const hostOffset = await refcounts.findFreeRun(run.length);
     await this.io.write(hostOffset, content);
-    await refcounts.claim(hostOffset);
+    await refcounts.claimRun(hostOffset, run.length);
     await this.io.barrier();
-    await this.setL2Entry(table, l2Index, { kind: 'normal', hostOffset, copied: true });
-    await this.release(mapping);
+
+    const firstIndex = run[0]!.piece.guestCluster % this.l2Entries;
+    for (let k = 0; k < run.length; k++) {
+      encodeL2Entry(table.view, firstIndex + k, { kind: 'normal', hostOffset: hostOffset + k * clusterSize, copied: true });
+    }
+    await this.io.write(table.offset + firstIndex * 8, table.bytes.subarray(firstIndex * 8, (firstIndex + run.length) * 8));
+    for (const { mapping } of run) await this.release(mapping);
   }
 
   private async zeroCluster(guestCluster: number): Promise<void> {

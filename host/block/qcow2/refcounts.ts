@@ -96,24 +96,61 @@ export class RefcountStore {
   }
 
   /** Picks a free cluster without claiming it, so data can be written there before its refcount. */
-  async findFree(): Promise<number> {
+  findFree(): Promise<number> {
+    return this.findFreeRun(1);
+  }
+
+  /** Finds `count` consecutive free clusters (without claiming them); returns the first one's offset. */
+  async findFreeRun(count: number): Promise<number> {
     const endCluster = Math.ceil(this.io.fileEnd / this.clusterSize);
+    let runStart = -1;
+    let firstFree = -1;
     for (let clusterIndex = this.freeHint; ; clusterIndex++) {
-      if (clusterIndex * this.clusterSize > MAX_OFFSET - this.clusterSize) throw new CorruptImageError('the image file has reached the supported size limit');
-      if (this.isReserved(clusterIndex)) continue;
+      if (clusterIndex * this.clusterSize > MAX_OFFSET - count * this.clusterSize) throw new CorruptImageError('the image file has reached the supported size limit');
       // Past the end of the file nothing can be in use; this also bounds the scan for hostile refcounts.
-      if (clusterIndex >= endCluster || (await this.get(clusterIndex)) === 0) {
-        this.freeHint = clusterIndex;
-        return clusterIndex * this.clusterSize;
+      const free = !this.isReserved(clusterIndex) && (clusterIndex >= endCluster || (await this.get(clusterIndex)) === 0);
+      if (!free) {
+        runStart = -1;
+        continue;
+      }
+      if (firstFree < 0) firstFree = clusterIndex;
+      if (runStart < 0) runStart = clusterIndex;
+      if (clusterIndex - runStart + 1 === count) {
+        this.freeHint = firstFree;
+        return runStart * this.clusterSize;
       }
     }
   }
 
   /** Sets the refcount of a cluster found by findFree() to 1. */
-  async claim(hostOffset: number): Promise<void> {
-    const clusterIndex = hostOffset / this.clusterSize;
-    await this.set(clusterIndex, 1);
-    this.freeHint = Math.max(this.freeHint, clusterIndex + 1);
+  claim(hostOffset: number): Promise<void> {
+    return this.claimRun(hostOffset, 1);
+  }
+
+  /** Sets the refcounts of `count` clusters from findFreeRun() to 1, with one write per refcount block. */
+  async claimRun(hostOffset: number, count: number): Promise<void> {
+    const first = hostOffset / this.clusterSize;
+    let pending: { blockOffset: number; block: Uint8Array; start: number; end: number; tableIndex: number } | undefined;
+    const writePending = async (): Promise<void> => {
+      if (!pending) return;
+      await this.io.write(pending.blockOffset + pending.start, pending.block.subarray(pending.start, pending.end));
+      pending = undefined;
+    };
+    for (let clusterIndex = first; clusterIndex < first + count; clusterIndex++) {
+      const tableIndex = Math.floor(clusterIndex / this.entriesPerBlock);
+      // Written before any block allocation or table growth, which may touch the cached blocks.
+      if (pending && pending.tableIndex !== tableIndex) await writePending();
+      await this.ensureBlock(tableIndex, first, first + count);
+      const block = await this.loadBlock(tableIndex);
+      const [start, end] = writeRefcount(block, clusterIndex % this.entriesPerBlock, this.refcountBits, 1);
+      if (pending) {
+        pending.end = end;
+      } else {
+        pending = { blockOffset: this.table[tableIndex]!, block, start, end, tableIndex };
+      }
+    }
+    await writePending();
+    this.freeHint = Math.max(this.freeHint, first + count);
   }
 
   async decrement(hostOffset: number): Promise<void> {
@@ -131,11 +168,19 @@ export class RefcountStore {
   private async set(clusterIndex: number, value: number): Promise<void> {
     if (value > this.maxRefcount) throw new CorruptImageError(`refcount ${value} does not fit in ${this.refcountBits} bits`);
     const tableIndex = Math.floor(clusterIndex / this.entriesPerBlock);
-    if (tableIndex >= this.table.length) await this.growTable(tableIndex, clusterIndex);
-    if (this.table[tableIndex] === 0) await this.allocateBlock(tableIndex, clusterIndex);
+    await this.ensureBlock(tableIndex, clusterIndex, clusterIndex + 1);
     const block = await this.loadBlock(tableIndex);
     const [start, end] = writeRefcount(block, clusterIndex % this.entriesPerBlock, this.refcountBits, value);
     await this.io.write(this.table[tableIndex]! + start, block.subarray(start, end));
+  }
+
+  /**
+   * Makes sure refcount block `tableIndex` exists. Clusters [busyStart, busyEnd) hold data whose
+   * refcounts are about to be set, so new metadata must not be placed there.
+   */
+  private async ensureBlock(tableIndex: number, busyStart: number, busyEnd: number): Promise<void> {
+    if (tableIndex >= this.table.length) await this.growTable(tableIndex, busyEnd);
+    if (this.table[tableIndex] === 0) await this.allocateBlock(tableIndex, busyStart, busyEnd);
   }
 
   private async loadBlock(tableIndex: number): Promise<Uint8Array> {
@@ -147,10 +192,10 @@ export class RefcountStore {
   }
 
   /** Creates the missing refcount block for `tableIndex` inside the range it covers. */
-  private async allocateBlock(tableIndex: number, forCluster: number): Promise<void> {
+  private async allocateBlock(tableIndex: number, busyStart: number, busyEnd: number): Promise<void> {
     const first = tableIndex * this.entriesPerBlock;
     let blockCluster = first;
-    while (blockCluster === forCluster || this.isReserved(blockCluster)) blockCluster++;
+    while ((blockCluster >= busyStart && blockCluster < busyEnd) || this.isReserved(blockCluster)) blockCluster++;
     if (blockCluster >= first + this.entriesPerBlock) throw new CorruptImageError(`no room for refcount block ${tableIndex}`);
     const block = new Uint8Array(this.clusterSize);
     writeRefcount(block, blockCluster - first, this.refcountBits, 1);
@@ -174,9 +219,9 @@ export class RefcountStore {
    * Moves the refcount table to a bigger one at the end of the file. The new table and the refcount
    * blocks for its own clusters are placed together in a fresh region that those blocks describe.
    */
-  private async growTable(neededIndex: number, forCluster: number): Promise<void> {
+  private async growTable(neededIndex: number, busyEnd: number): Promise<void> {
     const { clusterSize, entriesPerBlock } = this;
-    const regionStart = Math.max(Math.ceil(this.io.fileEnd / clusterSize), forCluster + 1);
+    const regionStart = Math.max(Math.ceil(this.io.fileEnd / clusterSize), busyEnd);
     let tableClusters = this.tableClusters;
     let blockCount = 1;
     for (;;) {

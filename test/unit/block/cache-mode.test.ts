@@ -136,6 +136,19 @@ describe('cache modes', () => {
       expect(qemuImgStatus('check', path).status).toBe(0);
     });
 
+    it('allocates a multi-cluster write as one contiguous run', async () => {
+      const path = scratch.file('run.qcow2');
+      await createQcow2(path, { size: 4 * 1024 * 1024 });
+      const disk = await open(path, 'writeback');
+      await disk.write(0, new Uint8Array(1024 * 1024).fill(0x31));
+      await disk.close();
+      const writes = log.filter((op): op is Extract<Operation, { kind: 'write' }> => op.kind === 'write');
+      // L2 table, its refcount, the L1 entry; then one data write, one refcount write, one L2 write.
+      expect(writes.map((w) => w.length)).toEqual([65536, 2, 8, 1024 * 1024, 32, 128]);
+      requireQemuTools();
+      expect(qemuImgStatus('check', path).status).toBe(0);
+    });
+
     it('keeps the same order without syncs in writeback mode', async () => {
       const { ops, l1Offset } = await firstAllocation('writeback');
       const { l2Table, data, l1Entry, l2Entry, refcountWrites } = analyse(ops, l1Offset);

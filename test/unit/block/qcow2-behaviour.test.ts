@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskIoError, openDiskImage } from '../../../host/block/disk.js';
 import { createQcow2 } from '../../../host/block/qcow2/create.js';
@@ -120,5 +121,26 @@ describe('qcow2 driver behaviour', () => {
     const map = JSON.parse(qemuImg('map', '--output=json', path)) as Array<{ start: number; length: number; zero: boolean; data: boolean }>;
     const zeroed = map.find((extent) => extent.start === 65536);
     expect(zeroed).toMatchObject({ length: 3 * 65536, zero: true, data: false });
+  });
+
+  it.each([false, true])('discard frees whole clusters (backing file: %s) and qemu-img check stays clean', async (withBacking) => {
+    const base = scratch.file('discard-base.raw');
+    writeFileSync(base, new Uint8Array(1024 * 1024).fill(0x44));
+    const path = scratch.file('discard.qcow2');
+    await createQcow2(path, withBacking ? { size: 1024 * 1024, backingFile: 'discard-base.raw', backingFormat: 'raw' } : { size: 1024 * 1024 });
+    const disk = await openDiskImage(path);
+    await disk.write(0, new Uint8Array(disk.size).fill(0x99));
+    await disk.discard!(65535, 300_000);
+    const actual = new Uint8Array(disk.size);
+    await disk.read(0, actual);
+    await disk.close();
+    // Clusters 1-4 lie wholly inside the range; the partial clusters around them keep their data.
+    expect(actual.subarray(0, 65536).every((b) => b === 0x99)).toBe(true);
+    expect(actual.subarray(65536, 5 * 65536).every((b) => b === 0)).toBe(true);
+    expect(actual.subarray(5 * 65536).every((b) => b === 0x99)).toBe(true);
+    requireQemuTools();
+    const check = qemuImgStatus('check', path);
+    expect(check.status).toBe(0);
+    expect(check.output).toMatch(/12\/16 = 75\.00% allocated/);
   });
 });

@@ -1,0 +1,7 @@
+// Public entry point of the block layer: what virtio-blk and the -drive option parser use.
+
+export { openDiskImage, type DiskImage, type OpenDiskOptions } from './disk.js';
+export { CACHE_MODES, type CacheMode } from './cache-mode.js';
+export { DiskImageError, DiskIoError, type DiskFormat, type DiskIoOperation } from './errors.js';
+export { createQcow2, type CreateQcow2Options } from './qcow2/create.js';
+export type { BlockFile, BlockFileOpener } from './file.js';
