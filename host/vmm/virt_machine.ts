@@ -6,11 +6,11 @@ import { Hypervisor } from '../kvm/hypervisor.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
-import type { IrqLine } from '../devices/device.js';
+import type { IrqLine, MmioDevice } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
-import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MEMMAP } from './memmap.js';
+import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt } from './fdt/reader.js';
 import { isElf, parseElf, type ElfImage } from './loader/elf.js';
@@ -84,6 +84,8 @@ export class VirtMachine {
     this.bus.register(VIRT_MEMMAP.uart0.base, this.uart);
     this.bus.register(VIRT_MEMMAP.rtc.base, this.rtc);
     this.bus.register(VIRT_MEMMAP.test.base, this.finisher);
+    // QEMU's virt always has its eight virtio-mmio transports; unused ones answer with device id 0.
+    for (let slot = 0; slot < VIRT_VIRTIO_COUNT; slot++) this.bus.register(virtioMmioSlot(slot).base, new EmptyVirtioSlot());
   }
 
   static async create(config: VirtMachineConfig): Promise<VirtMachine> {
@@ -337,6 +339,19 @@ export class VirtMachine {
       };
     });
   }
+}
+
+/** A virtio-mmio transport with no device behind it (device id 0), as QEMU shows unused slots. */
+class EmptyVirtioSlot implements MmioDevice {
+  readonly name = 'virtio-mmio (empty)';
+  readonly size = 0x1000;
+  read(offset: number): number {
+    if (offset === 0) return 0x74726976; // "virt"
+    if (offset === 4) return 2; // version
+    if (offset === 0xc) return 0x554d4551; // vendor "QEMU"
+    return 0;
+  }
+  write(): void {}
 }
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
