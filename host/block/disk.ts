@@ -3,7 +3,7 @@
 // snapshot=on. Probing a raw image is silent here; note that a guest able to write a qcow2 header into
 // a raw image would change how it is probed next time, so pass `format` for images a guest controls.
 
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { CACHE_MODES, type CacheMode } from './cache-mode.js';
 import { DiskImageError, type DiskFormat } from './errors.js';
 import { openNodeBlockFile, type BlockFile, type BlockFileOpener } from './file.js';
@@ -70,6 +70,10 @@ async function openChain(path: string, options: OpenDiskOptions, chain: string[]
   } catch (error) {
     throw new DiskImageError(path, options.format, `cannot open: ${(error as Error).message}`, { cause: error });
   }
+  // A FIFO would block open() forever and a device has no usable size: a hostile backing file name
+  // must not be able to do either.
+  const kind = await stat(canonical).then((stats) => (stats.isFile() ? 'file' : 'other'), () => 'other');
+  if (kind !== 'file') throw new DiskImageError(path, options.format, 'not a regular file (devices, FIFOs and directories are not supported)');
   if (chain.includes(canonical)) {
     throw new DiskImageError(path, options.format, `backing file loop: ${[...chain, canonical].join(' -> ')}`);
   }

@@ -1,6 +1,7 @@
 // Hostile and damaged images: every failure must be a DiskImageError at open or a DiskIoError for the
 // request, never another exception, a hang, or a write beyond the image file.
 
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImageError, DiskIoError, openDiskImage } from '../../../host/block/disk.js';
@@ -120,6 +121,8 @@ describe('corrupt and hostile qcow2 images', () => {
     ['cluster_bits 8', (p: string) => setU32(p, 20, 8), /cluster_bits 8/],
     ['cluster_bits 40', (p: string) => setU32(p, 20, 40), /cluster_bits 40/],
     ['AES encryption', (p: string) => setU32(p, 32, 1), /encrypted images \(AES\)/],
+    // qemu-img's LUKS creation benchmarks PBKDF and fails on a loaded machine, so the field is set by hand.
+    ['LUKS encryption', (p: string) => setU32(p, 32, 2), /encrypted images \(LUKS\)/],
     ['L1 too small', (p: string) => setU32(p, 36, 0), /L1 table has 0 entries/],
     ['L1 table misaligned', (p: string) => setU64(p, 40, BigInt(l1Offset + 8)), /L1 table offset .* not aligned/],
     ['L1 table in header', (p: string) => setU64(p, 40, 0n), /L1 table offset 0x0 overlaps the image header/],
@@ -183,7 +186,6 @@ describe('corrupt and hostile qcow2 images', () => {
       ['zstd.qcow2', ['-o', 'compression_type=zstd'], /compression zstd is not supported/],
       ['subclusters.qcow2', ['-o', 'extended_l2=on'], /extended L2 entries/],
       ['datafile.qcow2', ['-o', `data_file=${scratch.file('datafile.raw')}`], /external data files are not supported \(data file '.*datafile\.raw'\)/],
-      ['luks.qcow2', ['--object', 'secret,id=sec0,data=abc', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10'], /encrypted images \(LUKS\)/],
     ];
     for (const [name, args, message] of cases) {
       const path = scratch.file(name);
@@ -264,6 +266,17 @@ describe('corrupt and hostile qcow2 images', () => {
     expect((await openError(scratch.file('deep-18.qcow2'), true)).reason).toMatch(/deeper than 16/);
   });
 
+  it('refuses a backing file that is a FIFO or a device instead of hanging on it', async () => {
+    const fifo = scratch.file('backing.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const overFifo = scratch.file('over-fifo.qcow2');
+    await createQcow2(overFifo, { size: 4096, backingFile: 'backing.fifo', backingFormat: 'raw' });
+    expect((await openError(overFifo, true)).reason).toMatch(/not a regular file/);
+    const overDevice = scratch.file('over-device.qcow2');
+    await createQcow2(overDevice, { size: 4096, backingFile: '/dev/zero', backingFormat: 'raw' });
+    expect((await openError(overDevice, true)).reason).toMatch(/not a regular file/);
+  });
+
   it('reports a missing backing file and an unsupported backing format', async () => {
     const missing = scratch.file('orphan.qcow2');
     await createQcow2(missing, { size: 4096, backingFile: 'nowhere.raw', backingFormat: 'raw' });
@@ -316,6 +329,6 @@ describe('corrupt and hostile qcow2 images', () => {
     expect(refused).toBeGreaterThan(0);
     expect(ioErrors).toBeGreaterThan(0);
     // Fuzzing must not have created files next to the image (e.g. through a mangled backing name).
-    expect(readdirSync(scratch.path).filter((name) => !/\.(qcow2|raw|vmdk)$/.test(name))).toEqual([]);
+    expect(readdirSync(scratch.path).filter((name) => !/\.(qcow2|raw|vmdk|fifo)$/.test(name))).toEqual([]);
   }, 60_000);
 });
