@@ -43,7 +43,7 @@ export class ScratchDir {
   }
 }
 
-/** xorshift128+ style 32-bit generator (mulberry32); deterministic for a given seed. */
+/** The mulberry32 generator: small, fast and deterministic for a given seed. */
 export class Prng {
   private state: number;
   constructor(seed: number) {
