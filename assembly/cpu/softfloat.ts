@@ -2,7 +2,8 @@
 // five rounding modes, the five exception flags, the canonical NaN for every NaN result, tininess
 // detected after rounding, saturating float-to-integer conversions.
 //
-// Every operation has one exact "soft" path working on integer significands. The common case
+// Every operation has one exact "soft" path working on integer significands (exported as
+// addSoft/mulSoft/divSoft/sqrtSoft/fmaSoft, with the fraction width 23 or 52 as the format). The common case
 // (round-to-nearest-even, normal results) of add/sub/mul/div/sqrt takes the native WebAssembly
 // instruction instead — which is exactly rounded in RNE — and derives the inexact flag from an exact
 // integer or error-free check, falling back to the soft path for anything near a boundary.
@@ -206,7 +207,7 @@ function shiftRightJam128(hi: u64, lo: u64, d: i32): void {
 
 // ---- add / sub ----
 
-function addSoft(a: u64, b: u64, m: i32, rm: u32, negateB: u32): u64 {
+export function addSoft(a: u64, b: u64, m: i32, rm: u32, negateB: u32): u64 {
   const ca = unpack(a, m);
   const sa = unpackedSign;
   const ea = unpackedExp;
@@ -262,7 +263,7 @@ function addSoft(a: u64, b: u64, m: i32, rm: u32, negateB: u32): u64 {
 
 // ---- mul ----
 
-function mulSoft(a: u64, b: u64, m: i32, rm: u32): u64 {
+export function mulSoft(a: u64, b: u64, m: i32, rm: u32): u64 {
   const ca = unpack(a, m);
   const sa = unpackedSign;
   const ea = unpackedExp;
@@ -295,7 +296,7 @@ function mulSoft(a: u64, b: u64, m: i32, rm: u32): u64 {
 
 // ---- fused multiply-add: (±a × b) ± c with one rounding ----
 
-function fmaSoft(a: u64, b: u64, c: u64, m: i32, rm: u32, negateProduct: u32, negateAddend: u32): u64 {
+export function fmaSoft(a: u64, b: u64, c: u64, m: i32, rm: u32, negateProduct: u32, negateAddend: u32): u64 {
   const ca = unpack(a, m);
   const sa = unpackedSign;
   const ea = unpackedExp;
@@ -402,7 +403,7 @@ function fmaSoft(a: u64, b: u64, c: u64, m: i32, rm: u32, negateProduct: u32, ne
 
 // ---- div ----
 
-function divSoft(a: u64, b: u64, m: i32, rm: u32): u64 {
+export function divSoft(a: u64, b: u64, m: i32, rm: u32): u64 {
   const ca = unpack(a, m);
   const sa = unpackedSign;
   const ea = unpackedExp;
@@ -454,7 +455,7 @@ function divSoft(a: u64, b: u64, m: i32, rm: u32): u64 {
 
 // ---- sqrt ----
 
-function sqrtSoft(a: u64, m: i32, rm: u32): u64 {
+export function sqrtSoft(a: u64, m: i32, rm: u32): u64 {
   const ca = unpack(a, m);
   const sa = unpackedSign;
   const ea = unpackedExp;
