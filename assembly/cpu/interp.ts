@@ -25,7 +25,7 @@ import { sbiCall, SBI_HANDLED } from "./sbi";
 import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex } from "../mmu/mmu";
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
-import { execFpOp } from "./fp_dispatch";
+import { execFpOp } from "./exec_fp";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Instructions between block-boundary checks (interrupt latency, timer resolution). */
