@@ -636,31 +636,139 @@ export function f32_sqrt(a: u32, rm: u32): u32 {
   return <u32>sqrtSoft(a, S, rm);
 }
 
+// ---- fused multiply-add fast paths (RNE) ----
+// Both rest on rounding to odd: if RO(x) keeps at least two more bits than the target precision,
+// RN(RO(x)) = RN(x) (Boldo & Melquiond). RO(s + err) is emulated from a nearest-rounded sum s and its
+// exact error: when err ≠ 0 and s is even, step s one ulp toward err.
+
+let fastPathTaken: bool = false;
+
+@inline function twoSumError(x: f64, y: f64, sum: f64): f64 {
+  const bv = sum - x;
+  return (x - (sum - bv)) + (y - bv);
+}
+
+@inline function roundToOddBits(sum: f64, err: f64): u64 {
+  let bits = reinterpret<u64>(sum);
+  if (err != 0 && (bits & 1) == 0) {
+    bits = (bits >> 63) == (reinterpret<u64>(err) >> 63) ? bits + 1 : bits - 1;
+  }
+  return bits;
+}
+
+// Singles: the binary64 product is exact, the binary64 sum is made round-to-odd (53 ≥ 24 + 2), and
+// the narrowing rounds once. Every finite operand qualifies.
+function f32FmaFast(a: u32, b: u32, c: u32): u32 {
+  fastPathTaken = false;
+  if (f32Exp(a) == 0xff || f32Exp(b) == 0xff || f32Exp(c) == 0xff) return 0;
+  fastPathTaken = true;
+  const p = <f64>reinterpret<f32>(a) * <f64>reinterpret<f32>(b);
+  const z = <f64>reinterpret<f32>(c);
+  const sum = p + z;
+  const err = twoSumError(p, z, sum);
+  const odd = roundToOddBits(sum, err);
+  const r = <f32>reinterpret<f64>(odd);
+  const rb = reinterpret<u32>(r);
+  const e = f32Exp(rb);
+  if (e < 2 || e == 0xff) return f64_to_f32(odd, RM_RNE); // zero, tiny or overflowing: exact flags
+  if (err != 0 || <f64>r != reinterpret<f64>(odd)) fpFlags |= FLAG_NX;
+  return rb;
+}
+
+const VELTKAMP_SPLITTER: f64 = 134217729.0; // 2^27 + 1
+// Biased-exponent windows in which the error-free transformations below neither overflow nor
+// underflow: |a|, |b| within 2^±400, |c| within 2^±800. Zeros, subnormals, infinities and NaNs fall
+// outside and take the soft path.
+const FMA_FACTOR_EXP_MIN: u32 = 1023 - 400;
+const FMA_FACTOR_EXP_SPAN: u32 = 800;
+const FMA_ADDEND_EXP_MIN: u32 = 1023 - 800;
+const FMA_ADDEND_EXP_SPAN: u32 = 1600;
+
+// Doubles: Dekker's exact product uh + ul = a × b, TwoSum th + tl = c + uh, v = RO(tl + ul), result
+// RN(th + v). Inexact iff tl + ul was inexact (then the exact sum is not a double: see below) or the
+// final addition was.
+function f64FmaFast(a: u64, b: u64, c: u64): u64 {
+  fastPathTaken = false;
+  if (
+    f64Exp(a) - FMA_FACTOR_EXP_MIN > FMA_FACTOR_EXP_SPAN ||
+    f64Exp(b) - FMA_FACTOR_EXP_MIN > FMA_FACTOR_EXP_SPAN ||
+    f64Exp(c) - FMA_ADDEND_EXP_MIN > FMA_ADDEND_EXP_SPAN
+  ) {
+    return 0;
+  }
+  const x = reinterpret<f64>(a);
+  const y = reinterpret<f64>(b);
+  const z = reinterpret<f64>(c);
+  const uh = x * y;
+  const xs = VELTKAMP_SPLITTER * x;
+  const xh = xs - (xs - x);
+  const xl = x - xh;
+  const ys = VELTKAMP_SPLITTER * y;
+  const yh = ys - (ys - y);
+  const yl = y - yh;
+  const ul = ((xh * yh - uh) + xh * yl + xl * yh) + xl * yl;
+  const th = z + uh;
+  const tl = twoSumError(z, uh, th);
+  const low = tl + ul;
+  const lowErr = twoSumError(tl, ul, low);
+  const v = reinterpret<f64>(roundToOddBits(low, lowErr));
+  const r = th + v;
+  const rb = reinterpret<u64>(r);
+  // Zero and tiny results need the soft path's signed-zero and underflow rules.
+  if (f64Exp(rb) < 64) return 0;
+  fastPathTaken = true;
+  // lowErr ≠ 0 means c + uh did not cancel (else it is exact and tl = 0), so |tl + ul| is within a
+  // few ulps of |th|; were the exact sum a double, Sterbenz would make tl + ul exact. Hence inexact.
+  if (lowErr != 0 || twoSumError(th, v, r) != 0) fpFlags |= FLAG_NX;
+  return rb;
+}
+
 // Fused multiply-add family, named as the RISC-V instructions:
 //   fmadd = a×b + c, fmsub = a×b − c, fnmsub = −(a×b) + c, fnmadd = −(a×b) − c.
+// Negating an operand's sign bit is exact, and NaNs never reach the fast paths.
+@inline function f64Fma(a: u64, b: u64, c: u64, rm: u32, negateProduct: u32, negateAddend: u32): u64 {
+  if (rm == RM_RNE) {
+    const r = f64FmaFast(
+      a ^ (<u64>negateProduct << 63),
+      b,
+      c ^ (<u64>negateAddend << 63),
+    );
+    if (fastPathTaken) return r;
+  }
+  return fmaSoft(a, b, c, D, rm, negateProduct, negateAddend);
+}
+
+@inline function f32Fma(a: u32, b: u32, c: u32, rm: u32, negateProduct: u32, negateAddend: u32): u32 {
+  if (rm == RM_RNE) {
+    const r = f32FmaFast(a ^ (negateProduct << 31), b, c ^ (negateAddend << 31));
+    if (fastPathTaken) return r;
+  }
+  return <u32>fmaSoft(a, b, c, S, rm, negateProduct, negateAddend);
+}
+
 export function f64_fmadd(a: u64, b: u64, c: u64, rm: u32): u64 {
-  return fmaSoft(a, b, c, D, rm, 0, 0);
+  return f64Fma(a, b, c, rm, 0, 0);
 }
 export function f64_fmsub(a: u64, b: u64, c: u64, rm: u32): u64 {
-  return fmaSoft(a, b, c, D, rm, 0, 1);
+  return f64Fma(a, b, c, rm, 0, 1);
 }
 export function f64_fnmsub(a: u64, b: u64, c: u64, rm: u32): u64 {
-  return fmaSoft(a, b, c, D, rm, 1, 0);
+  return f64Fma(a, b, c, rm, 1, 0);
 }
 export function f64_fnmadd(a: u64, b: u64, c: u64, rm: u32): u64 {
-  return fmaSoft(a, b, c, D, rm, 1, 1);
+  return f64Fma(a, b, c, rm, 1, 1);
 }
 export function f32_fmadd(a: u32, b: u32, c: u32, rm: u32): u32 {
-  return <u32>fmaSoft(a, b, c, S, rm, 0, 0);
+  return f32Fma(a, b, c, rm, 0, 0);
 }
 export function f32_fmsub(a: u32, b: u32, c: u32, rm: u32): u32 {
-  return <u32>fmaSoft(a, b, c, S, rm, 0, 1);
+  return f32Fma(a, b, c, rm, 0, 1);
 }
 export function f32_fnmsub(a: u32, b: u32, c: u32, rm: u32): u32 {
-  return <u32>fmaSoft(a, b, c, S, rm, 1, 0);
+  return f32Fma(a, b, c, rm, 1, 0);
 }
 export function f32_fnmadd(a: u32, b: u32, c: u32, rm: u32): u32 {
-  return <u32>fmaSoft(a, b, c, S, rm, 1, 1);
+  return f32Fma(a, b, c, rm, 1, 1);
 }
 
 // ---- min / max (IEEE 754-2019 minimumNumber / maximumNumber, −0 < +0) ----

@@ -58,7 +58,8 @@ function f32Operand(next: () => bigint, previous: number): number {
 }
 
 type Call = (...args: (bigint | number)[]) => bigint | number;
-const CASES = 20000;
+// FP_FAST_PATH_CASES raises the count for local stress runs.
+const CASES = Number(process.env.FP_FAST_PATH_CASES ?? 20000);
 
 function outcome(fn: Call, args: (bigint | number)[]): string {
   core.clearFlags();
@@ -133,6 +134,57 @@ describe('binary32 fast paths', () => {
         if (got !== want || !hostAgrees) {
           mismatches.push(`${fast}(${hex(a)}, ${hex(b)}): fast ${got}, soft ${want}, host ${hex(hostBits)}`);
         }
+      }
+      expect(mismatches).toEqual([]);
+    });
+  }
+});
+
+// Fused multiply-add: fast (RNE) against soft. A third of the addends cancel the product to within a
+// few ulps, where a double rounding would show.
+describe('fused multiply-add fast paths', () => {
+  const variants: [string, number, number][] = [
+    ['fmadd', 0, 0],
+    ['fmsub', 0, 1],
+    ['fnmsub', 1, 0],
+    ['fnmadd', 1, 1],
+  ];
+  for (const [name, negP, negC] of variants) {
+    it(`f64_${name} matches fmaSoft on ${CASES} cases`, () => {
+      const next = rng(0x51ed270b27ce5e3dn ^ BigInt(negP * 2 + negC + 1));
+      const mul = core.f64_mul as Call;
+      const mismatches: string[] = [];
+      let c = 0n;
+      for (let i = 0; i < CASES && mismatches.length < 10; i++) {
+        const a = f64Operand(next, c);
+        const b = f64Operand(next, a);
+        c = f64Operand(next, b);
+        if (next() % 3n === 0n) {
+          const p = BigInt(mul(a, b, RNE)) ^ (BigInt(negP ^ negC ^ 1) << 63n);
+          c = (p + (next() % 5n) - 2n) & 0xffffffffffffffffn;
+        }
+        const got = outcome(core[`f64_${name}`] as Call, [a, b, c, RNE]);
+        const want = outcome(core.fmaSoft as Call, [a, b, c, 52, RNE, negP, negC]);
+        if (got !== want) mismatches.push(`f64_${name}(${hex(a)}, ${hex(b)}, ${hex(c)}): fast ${got}, soft ${want}`);
+      }
+      expect(mismatches).toEqual([]);
+    });
+    it(`f32_${name} matches fmaSoft on ${CASES} cases`, () => {
+      const next = rng(0x6a09e667f3bcc909n ^ BigInt(negP * 2 + negC + 1));
+      const mul = core.f32_mul as Call;
+      const mismatches: string[] = [];
+      let c = 0;
+      for (let i = 0; i < CASES && mismatches.length < 10; i++) {
+        const a = f32Operand(next, c);
+        const b = f32Operand(next, a);
+        c = f32Operand(next, b);
+        if (next() % 3n === 0n) {
+          const p = (Number(mul(a, b, RNE)) ^ ((negP ^ negC ^ 1) << 31)) >>> 0;
+          c = (p + Number(next() % 5n) - 2) >>> 0;
+        }
+        const got = outcome(core[`f32_${name}`] as Call, [a, b, c, RNE]);
+        const want = outcome(core.fmaSoft as Call, [BigInt(a), BigInt(b), BigInt(c), 23, RNE, negP, negC]);
+        if (got !== want) mismatches.push(`f32_${name}(${hex(a)}, ${hex(b)}, ${hex(c)}): fast ${got}, soft ${want}`);
       }
       expect(mismatches).toEqual([]);
     });
