@@ -514,6 +514,136 @@ static void run_unboxed(void) {
   }
 }
 
+// ---- FP state: what the interpreter (not the arithmetic) must get right ----
+// Lines "state.<what> = <value>": traps (mcause, or "none"), fcsr masking, loads/stores and their
+// NaN-boxing, compressed FP loads/stores, and mstatus.FS/SD tracking.
+
+extern volatile uint64_t trap_record[2];
+#define NO_TRAP 0xffUL
+#define MSTATUS_FS 0x6000UL
+
+static void report(const char *what, uint64_t v) {
+  puts_uart("state.");
+  puts_uart(what);
+  puts_uart(" = ");
+  put_hex(v, 16);
+  putc_uart('\n');
+}
+
+static void report_trap(const char *what) {
+  report(what, trap_record[0]);
+  trap_record[0] = NO_TRAP;
+}
+
+static void set_fs(uint64_t fs) {
+  asm volatile("csrc mstatus, %0\n\tcsrs mstatus, %1" : : "r"(MSTATUS_FS), "r"(fs << 13) : "memory");
+}
+
+static uint64_t fs_and_sd(void) {
+  uint64_t m;
+  asm volatile("csrr %0, mstatus" : "=r"(m));
+  return ((m >> 63) << 4) | ((m >> 13) & 3);
+}
+
+static void run_state(void) {
+  static volatile uint64_t buf[4];
+  uint64_t v;
+  trap_record[0] = NO_TRAP;
+
+  // With FS = Off every FP instruction and every fcsr access is illegal (mcause 2).
+  set_fs(0);
+  asm volatile(".option push\n\t.option norvc\n\tfadd.d ft0, ft1, ft2\n\t.option pop" ::: "ft0", "memory");
+  report_trap("fs-off.fadd.d");
+  asm volatile(".option push\n\t.option norvc\n\tcsrr %0, fflags\n\t.option pop" : "=r"(v) : : "memory");
+  report_trap("fs-off.csrr-fflags");
+  asm volatile(".option push\n\t.option norvc\n\tfld ft0, 0(%0)\n\t.option pop" : : "r"(buf) : "ft0", "memory");
+  report_trap("fs-off.fld");
+  asm volatile(".option push\n\t.option norvc\n\tfmv.x.d %0, ft0\n\t.option pop" : "=r"(v) : : "memory");
+  report_trap("fs-off.fmv.x.d");
+  report("fs-off.mstatus-fs-sd", fs_and_sd());
+  set_fs(1);
+
+  // Reserved rounding modes: static 5 and 6, and dyn while frm holds 5, 6 or 7.
+  asm volatile(".insn r 0x53, 5, 0x01, ft0, ft1, ft2" ::: "ft0", "memory");
+  report_trap("rm5.fadd.d");
+  asm volatile(".insn r 0x53, 6, 0x00, ft0, ft1, ft2" ::: "ft0", "memory");
+  report_trap("rm6.fadd.s");
+  asm volatile(".insn r4 0x43, 5, 1, ft0, ft1, ft2, ft3" ::: "ft0", "memory");
+  report_trap("rm5.fmadd.d");
+  for (uint64_t frm = 5; frm <= 7; frm++) {
+    asm volatile("fsrm x0, %1\n\tfcvt.w.d %0, ft1, dyn" : "=&r"(v) : "r"(frm) : "memory");
+    report_trap(frm == 5 ? "dyn-frm5.fcvt.w.d" : frm == 6 ? "dyn-frm6.fcvt.w.d" : "dyn-frm7.fcvt.w.d");
+  }
+  asm volatile("fsrm x0, %0\n\tfadd.d ft0, ft1, ft2, rne" : : "r"(7) : "ft0", "memory");
+  report_trap("frm7.static-rne.fadd.d");
+  asm volatile("fsrm x0, %0\n\tfsgnj.d ft0, ft1, ft2" : : "r"(7) : "ft0", "memory");
+  report_trap("frm7.fsgnj.d");
+  asm volatile("fsrm x0, x0");
+
+  // fcsr, frm and fflags views and their masks.
+  asm volatile("fscsr x0, %1\n\tfrcsr %0" : "=r"(v) : "r"(0xffffffffffffffffUL));
+  report("fscsr-all-ones.frcsr", v);
+  asm volatile("frrm %0" : "=r"(v));
+  report("fscsr-all-ones.frrm", v);
+  asm volatile("frflags %0" : "=r"(v));
+  report("fscsr-all-ones.frflags", v);
+  asm volatile("fsflags %0, x0" : "=r"(v));
+  report("fsflags.old", v);
+  asm volatile("frcsr %0" : "=r"(v));
+  report("fsflags-0.frcsr", v);
+  asm volatile("fsrmi %0, 2" : "=r"(v));
+  report("fsrmi.old", v);
+  asm volatile("fsflagsi x0, 0x15\n\tfrcsr %0" : "=r"(v));
+  report("fsflagsi-15.frcsr", v);
+  asm volatile("csrrwi %0, fflags, 0" : "=r"(v));
+  report("csrrwi-fflags.old", v);
+  asm volatile("fscsr x0, x0");
+
+  // Loads and stores move raw bits; flw NaN-boxes, fsw stores the low half of any register.
+  buf[0] = 0x1122334455667788UL;
+  buf[1] = 0;
+  buf[2] = 0x7ff0000000000001UL;
+  buf[3] = 0;
+  asm volatile("flw ft0, 0(%1)\n\tfmv.x.d %0, ft0" : "=r"(v) : "r"(buf) : "ft0", "memory");
+  report("flw.boxed", v);
+  asm volatile("flw ft0, 4(%1)\n\tfmv.x.d %0, ft0" : "=r"(v) : "r"(buf) : "ft0", "memory");
+  report("flw-offset4.boxed", v);
+  asm volatile("fmv.d.x ft0, %0\n\tfsw ft0, 8(%1)" : : "r"(0x1234567887654321UL), "r"(buf) : "ft0", "memory");
+  report("fsw-unboxed.memory", buf[1]);
+  asm volatile("fld ft0, 16(%1)\n\tfsd ft0, 24(%1)\n\tfmv.x.d %0, ft0" : "=r"(v) : "r"(buf) : "ft0", "memory");
+  report("fld-snan.register", v);
+  report("fsd-snan.memory", buf[3]);
+  buf[3] = 0;
+  asm volatile("mv a0, %1\n\tc.fld fa0, 16(a0)\n\tc.fsd fa0, 24(a0)\n\tfmv.x.d %0, fa0"
+               : "=r"(v) : "r"(buf) : "a0", "fa0", "memory");
+  report("c.fld-c.fsd.register", v);
+  report("c.fld-c.fsd.memory", buf[3]);
+  asm volatile("fmv.d.x fa1, %1\n\taddi sp, sp, -16\n\tc.fsdsp fa1, 8(sp)\n\tc.fldsp fa2, 8(sp)\n\t"
+               "ld %0, 8(sp)\n\taddi sp, sp, 16"
+               : "=r"(v) : "r"(0xfedcba9876543210UL) : "fa1", "fa2", "memory");
+  report("c.fsdsp.memory", v);
+  asm volatile("fmv.x.d %0, fa2" : "=r"(v));
+  report("c.fldsp.register", v);
+
+  // mstatus.FS: Clean stays Clean without FP writes; an f-register or fcsr write makes it Dirty,
+  // and SD (bit 63, reported here as 0x10) follows.
+  set_fs(2);
+  report("fs-clean.mstatus-fs-sd", fs_and_sd());
+  asm volatile("fmv.d.x ft0, x0" ::: "ft0");
+  report("fs-after-fmv.d.x.mstatus-fs-sd", fs_and_sd());
+  set_fs(2);
+  asm volatile("fsflags x0");
+  report("fs-after-fsflags.mstatus-fs-sd", fs_and_sd());
+  set_fs(2);
+  asm volatile("fld ft0, 0(%0)" : : "r"(buf) : "ft0", "memory");
+  report("fs-after-fld.mstatus-fs-sd", fs_and_sd());
+  set_fs(2);
+  asm volatile("fadd.d ft0, ft1, ft2" ::: "ft0");
+  report("fs-after-fadd.d.mstatus-fs-sd", fs_and_sd());
+  set_fs(1);
+  report("fs-initial.mstatus-fs-sd", fs_and_sd());
+}
+
 int main(void) {
   lcg_state = LCG_SEED;
   puts_uart("# wkvm fp-torture v1\n");
@@ -529,6 +659,7 @@ int main(void) {
   }
   run_unboxed();
   set_frm(0);
+  run_state();
   puts_uart("# end\n");
   return 0;
 }
