@@ -45,7 +45,8 @@ async function build(): Promise<FpuCore> {
     },
   );
   if (error || !binary) throw new FpuBuildError(stderr.toString() || String(error), entry);
-  const { instance } = await WebAssembly.instantiate(binary, {
+  const module = await WebAssembly.compile(binary as Uint8Array<ArrayBuffer>);
+  const instance = await WebAssembly.instantiate(module, {
     env: {
       abort(_msg: number, _file: number, line: number, col: number) {
         throw new Error(`AssemblyScript abort at ${line}:${col}`);
