@@ -4,7 +4,7 @@
 import {
   MACHINE, MACHINE_SIZE, MACHINE_NUM_HARTS, MACHINE_FLAGS, HARTS, HART_SIZE, MAX_HARTS, HART_ID, HART_STATE,
   HART_RESERVATION, CSR_MSTATUS, CSR_MISA, HART_STATE_STARTED, HART_STATE_STOPPED, HART_PC, HART_CUR_ASID,
-  CSR_MTVEC, AS_STATIC_END, HART_PRIV, CSR_MCOUNTEREN, CSR_MENVCFG, MACHINE_MTIMECMP, CSR_STIMECMP,
+  CSR_MTVEC, AS_STATIC_END, HART_PRIV, CSR_MCOUNTEREN, CSR_SCOUNTEREN, CSR_MENVCFG, MACHINE_MTIMECMP, CSR_STIMECMP,
 } from "./abi/layout";
 import { hart, selectHart, setPriv, getPriv, PRIV_M, MSTATUS_FS } from "./cpu/hart";
 import { buildRvcTable } from "./cpu/rvc";
@@ -62,7 +62,9 @@ export function resetHart(id: i32, pc: u64, started: i32): void {
 export function enterSupervisor(id: i32): void {
   selectHart(id);
   store<u64>(hart + CSR_MSTATUS, load<u64>(hart + CSR_MSTATUS) | (MSTATUS_FS & (<u64>1 << 13)));
+  // Counters readable from S and (as OpenSBI leaves them, and Linux's vDSO needs for rdtime) from U.
   store<u64>(hart + CSR_MCOUNTEREN, 7);
+  store<u64>(hart + CSR_SCOUNTEREN, 7);
   store<u64>(hart + CSR_MENVCFG, <u64>1 << 63);
   // Exceptions and interrupts S-mode handles, as OpenSBI delegates them.
   csrAsMachine(0x302, 0xb1ff, true); // medeleg: every exception but ecall-from-S, which is the SBI here

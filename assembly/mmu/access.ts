@@ -123,7 +123,9 @@ export function storeSlow(va: u64, size: i32, value: u64, pc: u64, len: i32): vo
   const device = inCoreDevice(lastPa);
   if (device == 1) { clintWrite(<u32>(lastPa - CLINT_BASE), size, value); return; }
   if (device == 2) { if (size == 4) plicWrite(<u32>(lastPa - PLIC_BASE), <u32>value); return; }
-  prepareMmioExit(true, lastPa, va, size, value, -1, 0, len);
+  // The device sees exactly the bytes stored, not the rest of the source register.
+  const data = size == 8 ? value : value & ((<u64>1 << (<u64>size << 3)) - 1);
+  prepareMmioExit(true, lastPa, va, size, data, -1, 0, len);
 }
 
 function prepareMmioExit(isWrite: bool, pa: u64, va: u64, size: i32, value: u64, dest: i32, kind: i32, len: i32): void {

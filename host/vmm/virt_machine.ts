@@ -53,6 +53,8 @@ export class MachineError extends Error {
 }
 
 const MiB = 1024 * 1024;
+/** The harts' ISA as the device tree states it (Sstc: the core implements stimecmp). */
+export const VIRT_ISA = 'rv64imafdc_zicsr_zifencei_sstc';
 const DEFAULT_SLICE = 1_000_000;
 /** How long the VMM may run guest code before letting the event loop (console input, timers) in. */
 const EVENT_LOOP_INTERVAL_MS = 15;
@@ -164,7 +166,7 @@ export class VirtMachine {
       }
       dtb = dtbBytes;
     } else {
-      dtb = buildVirtDeviceTree({ numHarts: smp, memoryBytes: config.memoryBytes, bootargs: config.append, initrd });
+      dtb = buildVirtDeviceTree({ numHarts: smp, memoryBytes: config.memoryBytes, bootargs: config.append, initrd, isa: VIRT_ISA });
     }
     // QEMU places the DTB at the top of RAM (below 3 GiB), 2 MiB aligned.
     const dtbAddr = Math.floor((Math.min(ramEnd, 3072 * MiB) - dtb.length) / (2 * MiB)) * (2 * MiB);

@@ -1,0 +1,71 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runWkvm } from '../helpers/wkvm_cli.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'wkvm-cli-'));
+
+function expectOneLineError(result: { status: number | null; stderr: string; stdout: string }, pattern: RegExp) {
+  expect(result.status).not.toBe(0);
+  const lines = result.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^wkvm: /);
+  expect(lines[0]).toMatch(pattern);
+}
+
+describe('wkvm run: bad input gets one clear line and a non-zero status', () => {
+  it('a missing kernel file', async () => {
+    expectOneLineError(await runWkvm(['run', '-M', 'virt', '-kernel', join(scratch, 'nope.elf'), '-nographic']), /nope\.elf: cannot read kernel: no such file/);
+  });
+
+  it('a malformed ELF', async () => {
+    const path = join(scratch, 'truncated.elf');
+    writeFileSync(path, Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]));
+    expectOneLineError(await runWkvm(['run', '-kernel', path]), /truncated\.elf: not a loadable RISC-V ELF/);
+  });
+
+  it('an ELF for another architecture', async () => {
+    const path = join(scratch, 'x86.elf');
+    const header = new Uint8Array(64);
+    header.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+    header[16] = 2;
+    header[18] = 62; // EM_X86_64
+    writeFileSync(path, header);
+    expectOneLineError(await runWkvm(['run', '-kernel', path]), /e_machine 62 is not RISC-V/);
+  });
+
+  it('an x86 kernel image', async () => {
+    const path = join(scratch, 'bzImage');
+    const image = new Uint8Array(1024);
+    image.set([0x48, 0x64, 0x72, 0x53], 0x202);
+    writeFileSync(path, image);
+    expectOneLineError(await runWkvm(['run', '-kernel', path]), /x86 bzImage, not a RISC-V kernel/);
+  });
+
+  it('an unknown option', async () => {
+    expectOneLineError(await runWkvm(['run', '-frobnicate', '1']), /-frobnicate: invalid option/);
+  });
+
+  it('an option missing its value', async () => {
+    expectOneLineError(await runWkvm(['run', '-kernel']), /-kernel: requires an argument/);
+  });
+
+  it('too little memory', async () => {
+    expectOneLineError(await runWkvm(['run', '-m', '8M', '-kernel', 'test/guest/hello/hello.elf']), /at least 16 MiB/);
+  });
+
+  it('a memory size that is not one', async () => {
+    expectOneLineError(await runWkvm(['run', '-m', 'lots', '-kernel', 'test/guest/hello/hello.elf']), /not a memory size/);
+  });
+
+  it('a machine type other than virt', async () => {
+    expectOneLineError(await runWkvm(['run', '-M', 'pc', '-kernel', 'test/guest/hello/hello.elf']), /unsupported machine type/);
+  });
+
+  it('accepts QEMU double-dash spellings', async () => {
+    const result = await runWkvm(['run', '--machine', 'virt', '--m', '64M', '--bios', 'none', '--kernel', 'test/guest/hello/hello.elf', '--nographic']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('hello: done');
+  });
+});

@@ -1,0 +1,70 @@
+// Boots the shared Linux 6.1 guest (../shared/guest) in both boot paths and drives its modes.
+import { describe, it, expect } from 'vitest';
+import { existsSync } from 'node:fs';
+import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
+
+const KERNEL = `${SHARED_GUEST}Image`;
+const INITRD = `${SHARED_GUEST}initramfs.cpio.gz`;
+const ZERO_SHA256 = '83ee47245398adee79bd9c0a8bc57b821e92aba10f5f9ade8a5d1fae4d8c4302';
+
+function bootArgs(bios: string, mode: string): string[] {
+  return ['run', '-M', 'virt', '-m', '256M', '-bios', bios, '-kernel', KERNEL, '-initrd', INITRD,
+    '-append', `console=ttyS0 earlycon=sbi guest.mode=${mode}`, '-nographic'];
+}
+
+const FIRMWARES: Array<[string, string]> = [
+  ['firmware-less (SBI in the core)', 'none'],
+  ['OpenSBI fw_jump', `${SHARED_GUEST}opensbi/fw_jump.bin`],
+  ['OpenSBI fw_dynamic', `${SHARED_GUEST}opensbi/fw_dynamic.bin`],
+];
+
+describe('Linux guest boot', () => {
+  it('finds the shared guest', () => {
+    expect(existsSync(KERNEL), `${KERNEL} is missing`).toBe(true);
+  });
+
+  for (const [name, bios] of FIRMWARES) {
+    it(`powers off cleanly: ${name}`, async () => {
+      const result = await runWkvm(bootArgs(bios, 'poweroff'));
+      expect(result.stdout).toContain('GUEST-READY');
+      expect(result.stdout).toContain('GUEST-POWEROFF');
+      expect(result.stdout).toMatch(/guest: kernel=6\.1\.\d+ arch=riscv64 cpus=1 mode=poweroff/);
+      expect(result.status, result.stderr).toBe(0);
+    });
+  }
+
+  it('answers an interactive shell through piped stdin', async () => {
+    const prompt = 'root@rvguest:/# ';
+    const before = Math.floor(Date.now() / 1000);
+    const result = await runWkvm(bootArgs('none', 'shell'), {
+      input: [
+        { after: prompt, send: 'uname -a\n' },
+        { after: 'GNU/Linux', send: 'cat /proc/cpuinfo\n' },
+        { after: 'mmu', send: 'echo DATE=$(date +%s)\n' },
+        { after: 'DATE=', send: 'echo SHELL-TEST-$((6*7))\n' },
+        { after: 'SHELL-TEST-42', send: 'exit\n' },
+      ],
+    });
+    const after = Math.ceil(Date.now() / 1000);
+    expect(result.stdout).toMatch(/Linux rvguest 6\.1\.\d+ .* riscv64 GNU\/Linux/);
+    expect(result.stdout).toMatch(/isa\s*: rv64imafdc/);
+    expect(result.stdout).toMatch(/mmu\s*: sv(39|48)/);
+    // The goldfish RTC gives the guest the host's date.
+    const date = Number(/DATE=(\d+)/.exec(result.stdout)?.[1]);
+    expect(date).toBeGreaterThanOrEqual(before - 2);
+    expect(date).toBeLessThanOrEqual(after + 2);
+    expect(result.stdout).toContain('SHELL-TEST-42');
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status).toBe(0);
+  });
+
+  it('runs the bench workload with the known results', async () => {
+    const result = await runWkvm(bootArgs('none', 'bench'), { timeoutMs: 240_000 });
+    expect(result.stdout).toContain(`GUEST-BENCH zero-sha256 result=[${ZERO_SHA256}]`);
+    expect(result.stdout).toContain('result=[bytes=168894 gz=62543 md5=5c22e3e4c02d57e3ba80daa3772219f2]');
+    expect(result.stdout).toContain('result=[0682c0cc4861f22634f26bef4dd9dd3a]');
+    expect(result.stdout).toContain('result=[n=50000 s=505398]');
+    expect(result.stdout).toContain('GUEST-BENCH-DONE');
+    expect(result.status).toBe(0);
+  }, 300_000);
+});

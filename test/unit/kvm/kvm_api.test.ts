@@ -1,0 +1,151 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { Hypervisor, MemoryRegionError, VcpuStateError, GuestMemoryError } from '../../../host/kvm/index.js';
+import { asm, program, li } from '../../helpers/asm.js';
+
+const RAM = 0x8000_0000;
+let hv: Hypervisor;
+
+beforeAll(async () => {
+  hv = await Hypervisor.create();
+});
+
+function vmWithProgram(words: number[], options: { sbiInCore?: boolean } = {}) {
+  const vm = hv.createVm({ sbiInCore: options.sbiInCore });
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 1 << 20 });
+  vm.guestMemory(RAM, words.length * 4).set(program(words));
+  const vcpu = vm.createVcpu(0);
+  vcpu.reset(BigInt(RAM));
+  return { vm, vcpu };
+}
+
+describe('Hypervisor', () => {
+  it('reports its capabilities', () => {
+    const caps = hv.capabilities;
+    expect(caps.maxVcpus).toBe(8);
+    expect(caps.mmuModes).toContain('sv48');
+    expect(caps.irqchip).toBe(true);
+  });
+});
+
+describe('memory slots', () => {
+  it('refuses unaligned, overlapping and out-of-range slots with typed errors', () => {
+    const vm = hv.createVm();
+    expect(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM + 1, size: 4096 })).toThrow(MemoryRegionError);
+    expect(() => vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 100 })).toThrow(MemoryRegionError);
+    expect(() => vm.setUserMemoryRegion({ slot: 99, guestPhysAddr: RAM, size: 4096 })).toThrow(MemoryRegionError);
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 8192 });
+    expect(() => vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RAM + 4096, size: 4096 })).toThrow(/overlaps slot 0/);
+    expect(() => vm.guestMemory(RAM + 4096, 8192)).toThrow(GuestMemoryError);
+  });
+
+  it('gives each slot its own zeroed host memory', () => {
+    const vm = hv.createVm();
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 4096 });
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: 0x1000_0000, size: 4096 });
+    vm.guestMemory(RAM, 4).set([1, 2, 3, 4]);
+    expect([...vm.guestMemory(0x1000_0000, 4)]).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('vcpu.run exits', () => {
+  it('round-trips an MMIO read and write through the host', () => {
+    // t0 = 0x10000000 (not RAM); a0 = lw 0(t0); a0 += 1; sw a0, 4(t0); then spin.
+    const { vcpu } = vmWithProgram([
+      asm.lui(5, 0x10000),
+      asm.lw(10, 5, 0),
+      asm.addi(10, 10, 1),
+      asm.sw(10, 5, 4),
+      asm.jal(0, 0),
+    ]);
+    const read = vcpu.run(100);
+    expect(read).toMatchObject({ reason: 'mmio', isWrite: false, addr: 0x1000_0000, size: 4 });
+    expect(() => vcpu.run(100)).toThrow(VcpuStateError); // the read must be completed first
+    vcpu.completeMmioRead(0xffff_fffe); // lw sign-extends
+    const write = vcpu.run(100);
+    expect(write).toMatchObject({ reason: 'mmio', isWrite: true, addr: 0x1000_0004, size: 4 });
+    if (write.reason === 'mmio') expect(write.data).toBe(0xffff_ffffn);
+    expect(vcpu.getRegs().x[10]).toBe(0xffff_ffff_ffff_ffffn);
+    expect(vcpu.run(10)).toEqual({ reason: 'budget' });
+    expect(vcpu.pc).toBe(BigInt(RAM + 16));
+  });
+
+  it('turns an MMIO access no device answers into a load access fault', () => {
+    const { vcpu } = vmWithProgram([asm.lui(5, 0x10000), asm.lw(10, 5, 0), asm.jal(0, 0)]);
+    vcpu.setCsr(0x305, BigInt(RAM + 8)); // mtvec: the spin loop
+    const exit = vcpu.run(100);
+    expect(exit.reason).toBe('mmio');
+    vcpu.failMmio();
+    vcpu.run(10);
+    expect(vcpu.getCsr(0x342)).toBe(5n); // mcause: load access fault
+    expect(vcpu.getCsr(0x343)).toBe(0x1000_0000n); // mtval
+    expect(vcpu.getCsr(0x341)).toBe(BigInt(RAM + 4)); // mepc: the lw
+  });
+
+  it('makes guest writes to a read-only slot exit while reads come from memory', () => {
+    const vm = hv.createVm();
+    vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 4096 });
+    vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: RAM + 4096, size: 4096, readonly: true });
+    vm.guestMemory(RAM + 4096, 8).set([0x2a, 0, 0, 0, 0, 0, 0, 0]);
+        // t0 = 0x80001000 (lui alone would sign-extend it).
+    const code = [asm.addi(5, 0, 1), asm.slli(5, 5, 31), asm.lui(6, 1), asm.add(5, 5, 6), asm.ld(10, 5, 0), asm.sd(10, 5, 8), asm.jal(0, 0)];
+    vm.guestMemory(RAM, code.length * 4).set(program(code));
+    const vcpu = vm.createVcpu(0);
+    vcpu.reset(BigInt(RAM));
+    const exit = vcpu.run(100);
+    expect(exit).toMatchObject({ reason: 'mmio', isWrite: true, addr: RAM + 4096 + 8, size: 8 });
+    expect(vcpu.getRegs().x[10]).toBe(0x2an);
+  });
+
+  it('returns halt for WFI with nothing pending and budget when the budget is spent', () => {
+    const { vcpu } = vmWithProgram([asm.wfi(), asm.jal(0, 0)]);
+    expect(vcpu.run(100)).toEqual({ reason: 'halt' });
+    expect(vcpu.pc).toBe(BigInt(RAM + 4));
+    expect(vcpu.run(1000)).toEqual({ reason: 'budget' });
+    expect(vcpu.lastRunInstructions).toBe(1000);
+  });
+
+  it('exits for SBI calls the core does not serve and hands the result back', () => {
+    // a7 = DBCN (0x4442434e), a6 = 2 (write_byte), a0 = 'A'; ecall from S-mode.
+    const { vcpu } = vmWithProgram([...li(17, 0x4442434e), ...li(16, 2), ...li(10, 65), asm.ecall(), asm.jal(0, 0)], { sbiInCore: true });
+    vcpu.enterSupervisor();
+    const exit = vcpu.run(100);
+    expect(exit).toMatchObject({ reason: 'sbi', extension: 0x4442434e, function: 2 });
+    if (exit.reason === 'sbi') expect(exit.args[0]).toBe(65n);
+    vcpu.setSbiResult(0, 7);
+    vcpu.run(5);
+    expect(vcpu.getRegs().x[10]).toBe(0n);
+    expect(vcpu.getRegs().x[11]).toBe(7n);
+  });
+
+  it('serves SBI BASE in the core and reports SRST as a system event', () => {
+    // sbi_get_spec_version, then system_reset(shutdown).
+    const { vcpu } = vmWithProgram(
+      [...li(17, 0x10), ...li(16, 0), asm.ecall(), asm.add(20, 10, 0), asm.add(21, 11, 0),
+        asm.lui(17, 0x53525), asm.addi(17, 17, 0x354), ...li(16, 0), ...li(10, 0), ...li(11, 0), asm.ecall()],
+      { sbiInCore: true },
+    );
+    vcpu.enterSupervisor();
+    expect(vcpu.run(100)).toEqual({ reason: 'system-event', event: 'shutdown' });
+    const x = vcpu.getRegs().x;
+    expect(x[20]).toBe(0n); // SBI_SUCCESS
+    expect(x[21]).toBe(2n << 24n); // v2.0
+  });
+
+  it('applies CSR WARL rules through setCsr and refuses CSRs that do not exist', () => {
+    const { vcpu } = vmWithProgram([asm.jal(0, 0)]);
+    vcpu.setCsr(0x180, (10n << 60n) | 5n); // satp: Sv57 is not implemented, so the write is ignored
+    expect(vcpu.getCsr(0x180)).toBe(0n);
+    vcpu.setCsr(0x180, (9n << 60n) | 5n); // Sv48 is
+    expect(vcpu.getCsr(0x180)).toBe((9n << 60n) | 5n);
+    expect(() => vcpu.getCsr(0x7c0)).toThrow(VcpuStateError);
+    expect(() => vcpu.setCsr(0xf14, 1n)).toThrow(VcpuStateError); // mhartid is read-only
+  });
+
+  it('raises illegal-instruction with the instruction bits in mtval', () => {
+    const { vcpu } = vmWithProgram([0xffffffff, asm.jal(0, 0)]);
+    vcpu.setCsr(0x305, BigInt(RAM + 4));
+    vcpu.run(10);
+    expect(vcpu.getCsr(0x342)).toBe(2n);
+    expect(vcpu.getCsr(0x343)).toBe(0xffffffffn);
+  });
+});
