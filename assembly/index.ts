@@ -99,7 +99,7 @@ function csrAsMachine(num: u32, value: u64, write: bool): u64 {
   const priv = getPriv();
   store<i32>(hart + HART_PRIV, PRIV_M);
   let result: u64 = 0;
-  if (write) csrWrite(num, value);
+  if (write) csrWrite(num, value, false);
   else result = csrRead(num);
   lastIllegal = csrIllegal;
   store<i32>(hart + HART_PRIV, priv);

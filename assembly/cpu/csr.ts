@@ -145,8 +145,12 @@ export function csrRead(num: u32): u64 {
   return 0;
 }
 
-/** Writes `value` to CSR `num`. The caller has read it first (CSR instructions always check readability). */
-export function csrWrite(num: u32, value: u64): void {
+/**
+ * Writes `value` to CSR `num`. The caller has read it first (CSR instructions always check readability).
+ * `byInstruction`: a CSR instruction is writing, whose own retirement must not count in mcycle/minstret
+ * (the write takes effect after it completes); false for the host's KVM_SET_ONE_REG.
+ */
+export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void {
   csrIllegal = false;
   if ((num >> 10) == 3 || !csrAccessible(num)) { csrIllegal = true; return; }
   switch (num) {
@@ -205,8 +209,8 @@ export function csrWrite(num: u32, value: u64): void {
       return;
     }
     case 0x7a0: case 0x7a1: case 0x7a2: case 0x7a3: return;
-    case 0xb00: setCsr64(CSR_MCYCLE_OFFSET, value - instret()); return;
-    case 0xb02: setCsr64(CSR_MINSTRET_OFFSET, value - instret()); return;
+    case 0xb00: setCsr64(CSR_MCYCLE_OFFSET, value - instret() - (byInstruction ? 1 : 0)); return;
+    case 0xb02: setCsr64(CSR_MINSTRET_OFFSET, value - instret() - (byInstruction ? 1 : 0)); return;
   }
   if ((num >= 0xb03 && num <= 0xb1f) || (num >= 0x323 && num <= 0x33f)) return;
   if (num >= 0x3a0 && num <= 0x3af) {

@@ -325,7 +325,8 @@ export function runHart(budget: i32): i32 {
           break;
         }
         case 0x73: { // SYSTEM: may change privilege, translation or interrupt state, so it ends the block
-          store<u64>(hart + HART_INSTRET, instretBase + <u64>executed);
+          // A CSR instruction sees the instructions retired before it, not itself.
+          store<u64>(hart + HART_INSTRET, instretBase + <u64>executed - 1);
           const action = execSystem(insn, pc, len);
           if (action == NEXT) {
             pc = npc;

@@ -141,6 +141,18 @@ describe('vcpu.run exits', () => {
     expect(() => vcpu.setCsr(0xf14, 1n)).toThrow(VcpuStateError); // mhartid is read-only
   });
 
+  it('counts minstret as the spec says: a write suppresses its own increment, a read excludes itself', () => {
+    // csrwi minstret, 0 ; csrr a0, minstret ; addi x0,x0,0 ; csrr a1, minstret
+    const csrwi = (csr: number, imm: number) => (csr << 20) | (imm << 15) | (5 << 12) | 0x73;
+    const { vcpu } = vmWithProgram([csrwi(0xb02, 0), asm.csrrs(10, 0xb02, 0), asm.addi(0, 0, 0), asm.csrrs(11, 0xb02, 0), asm.jal(0, 0)]);
+    vcpu.run(4);
+    const x = vcpu.getRegs().x;
+    expect(x[10]).toBe(0n);
+    expect(x[11]).toBe(2n);
+    vcpu.setCsr(0xb02, 100n); // the host's write is the value the next instruction reads
+    expect(vcpu.getCsr(0xb02)).toBe(100n);
+  });
+
   it('raises illegal-instruction with the instruction bits in mtval', () => {
     const { vcpu } = vmWithProgram([0xffffffff, asm.jal(0, 0)]);
     vcpu.setCsr(0x305, BigInt(RAM + 4));
