@@ -32,6 +32,7 @@ export const MACHINE_FLAG_SBI_IN_CORE = 1; // S-mode ECALL is an SBI call served
 export const MACHINE_FLAG_CLINT = 2; // the CLINT is emulated in the core at CLINT_BASE
 export const MACHINE_FLAG_PLIC = 4; // the PLIC is emulated in the core at PLIC_BASE
 // Memory slots: KVM_SET_USER_MEMORY_REGION. Guest-physical ranges backed by host (WASM) memory.
+export const MACHINE_STOP = MACHINE + 0x18; // i32 SMP: set by the VMM to make every vCPU worker return
 export const MACHINE_FENCE_WORD = MACHINE + 0x14; // target of the atomic RMW that implements FENCE
 export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
 export const MACHINE_SLOTS = MACHINE + 0x100;
@@ -81,6 +82,7 @@ export const HART_FLUSH_REQ = 0x24c; // i32 remote fence requests from other har
 export const HART_DATA_TLB = 0x250; // i32 address of the TLB set used by loads/stores (depends on priv, MPRV, SUM)
 export const HART_FETCH_TLB = 0x254; // i32 address of the TLB set used by instruction fetch
 export const HART_TRAP_COUNT = 0x258; // u64 traps taken (statistics)
+export const HART_RUNNING = 0x25c; // i32 1 while run() executes this hart (remote fences wait only for running harts)
 export const FLUSH_REQ_TLB = 1;
 export const FLUSH_REQ_ICACHE = 2;
 // CSRs that are plain storage (WARL masks applied on write).
@@ -133,6 +135,7 @@ export const RUN_ERROR_DATA = HART_RUN + 0xa0; // u64 detail of the internal err
 export const RUN_BUDGET_USED = HART_RUN + 0xa8; // u64 instructions executed by the last run()
 export const RUN_MMIO_FAULT = HART_RUN + 0xb0; // i32 set by the host: the MMIO access faults (no device there)
 export const RUN_MMIO_VA = HART_RUN + 0xb8; // u64 internal: virtual address of the pending access (for mtval)
+export const RUN_DOORBELL = HART_RUN + 0xc0; // i32 SMP: 1 while a vCPU worker waits for the VMM to handle its exit
 // Software TLBs: one set per effective privilege — U, S with SUM=0, S with SUM=1, M — each with fetch,
 // load and store arrays, so neither a trap nor Linux's frequent SUM toggling needs a flush.
 export const HART_TLB = 0x1000;

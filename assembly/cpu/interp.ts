@@ -6,7 +6,7 @@
 // instruction that can change privilege or translation, leaves the inner loop.
 import {
   HART_X, HART_F, HART_PC, HART_INSTRET, HART_DATA_TLB, HART_FETCH_TLB, HART_CUR_ASID, HART_RESERVATION,
-  HART_RESERVED_VALUE, HART_STATE, HART_ID, HART_FLUSH_REQ, HART_HSM_START_ADDR, HART_HSM_OPAQUE, RUN_EXIT_REASON,
+  HART_RESERVED_VALUE, HART_STATE, HART_ID, HART_RUNNING, HART_FLUSH_REQ, HART_HSM_START_ADDR, HART_HSM_OPAQUE, RUN_EXIT_REASON,
   RUN_PENDING_LEN, RUN_MMIO_FAULT, RUN_SBI_PENDING, RUN_SBI_RET, RUN_BUDGET_USED, RUN_INTERNAL_ERROR,
   RUN_ERROR_DATA, MACHINE_RVC_READY, MACHINE_FENCE_WORD, MACHINE_FLAGS, MACHINE_FLAG_SBI_IN_CORE, RVC_TABLE, TLB_LOAD, TLB_STORE,
   TLB_FETCH, TLB_ADDEND, TLB_ASID, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
@@ -59,6 +59,7 @@ export function runHart(budget: i32): i32 {
     setX(10, load<u64>(hart + RUN_SBI_RET));
     setX(11, load<u64>(hart + RUN_SBI_RET + 8));
   }
+  atomic.store<i32>(hart + HART_RUNNING, 1);
   const instretBase = load<u64>(hart + HART_INSTRET);
   let executed: i32 = 0;
   let exitCode = EXIT_BUDGET;
@@ -389,6 +390,7 @@ const LOAD_KINDS: StaticArray<i32> = [LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32
   LOAD_KIND_U16, LOAD_KIND_U32, 0];
 
 @inline function finish(instretBase: u64, executed: i32, code: i32): i32 {
+  atomic.store<i32>(hart + HART_RUNNING, 0);
   store<u64>(hart + HART_INSTRET, instretBase + <u64>executed);
   store<u64>(hart + RUN_BUDGET_USED, <u64>executed);
   store<i32>(hart + RUN_EXIT_REASON, code);

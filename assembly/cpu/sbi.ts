@@ -5,7 +5,7 @@ import {
   HARTS, HART_SIZE, HART_ID, HART_STATE, HART_HSM_START_ADDR, HART_HSM_OPAQUE, HART_FLUSH_REQ, MACHINE_NUM_HARTS,
   CSR_STIMECMP, RUN_SBI_ARGS, RUN_SBI_PENDING, RUN_SYSTEM_EVENT, RUN_EXIT_REASON, EXIT_SBI, EXIT_SYSTEM_EVENT,
   EXIT_HALT, EXIT_HART_STOPPED, SYSTEM_EVENT_SHUTDOWN, SYSTEM_EVENT_RESET, HART_STATE_STOPPED,
-  HART_STATE_START_PENDING, FLUSH_REQ_TLB, FLUSH_REQ_ICACHE, CSR_MIP,
+  HART_STATE_START_PENDING, FLUSH_REQ_TLB, CSR_MIP, HART_RUNNING,
 } from "../abi/layout";
 import { hart, getX, setX, clearMipBits, MIP_STIP, MIP_SSIP } from "./hart";
 import { readMtime, updateTimerInterrupts, wakeHart } from "../irq/clint";
@@ -132,13 +132,26 @@ function forEachTargetHart(mask: u64, base: u64, action: i32): i32 {
       wakeHart(id);
     } else if (id == self) {
       if (action == TARGET_SFENCE) tlbFlushAll();
-    } else {
-      atomic.or<i32>(block + HART_FLUSH_REQ, action == TARGET_SFENCE ? FLUSH_REQ_TLB : FLUSH_REQ_ICACHE);
+    } else if (action == TARGET_SFENCE) {
+      atomic.or<i32>(block + HART_FLUSH_REQ, FLUSH_REQ_TLB);
       wakeHart(id);
+      waitForFlush(block);
     }
+    // A remote FENCE.I needs nothing: every hart fetches from memory, there is no decoded-code cache.
   }
   if (base != <u64>-1 && base >= <u64>harts) return ret(SBI_ERR_INVALID_PARAM, 0);
   return ret(SBI_SUCCESS, 0);
+}
+
+/**
+ * SBI requires a remote sfence.vma to have taken effect when the call returns. A running target acts on
+ * its request at its next block boundary; a hart that is not running will before it runs again. While
+ * waiting, serve requests aimed at this hart, so two harts fencing each other cannot deadlock.
+ */
+function waitForFlush(target: usize): void {
+  while ((atomic.load<i32>(target + HART_FLUSH_REQ) & FLUSH_REQ_TLB) != 0 && atomic.load<i32>(target + HART_RUNNING) != 0) {
+    if ((atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0) & FLUSH_REQ_TLB) != 0) tlbFlushAll();
+  }
 }
 
 function hsmCall(fid: u64, a0: u64, a1: u64, a2: u64): i32 {

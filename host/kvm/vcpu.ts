@@ -144,6 +144,14 @@ export class Vcpu {
     return this.decodeExit(code);
   }
 
+  /**
+   * The exit a vCPU worker has just left in this vCPU's run area (SMP: the worker runs the core, the VMM
+   * handles the exit on its thread through this object).
+   */
+  exitFromRunArea(): VcpuExit {
+    return this.decodeExit(this.v.getInt32(this.base + layout.RUN_EXIT_REASON, true));
+  }
+
   private decodeExit(code: number): VcpuExit {
     const v = this.v;
     const b = this.base;

@@ -10,7 +10,8 @@ import type { IrqLine, MmioDevice } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
-import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
+import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
+import { SmpRunner } from './smp_runner.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt } from './fdt/reader.js';
 import { isElf, parseElf, type ElfImage } from './loader/elf.js';
@@ -71,11 +72,16 @@ export class VirtMachine {
   private wake: (() => void) | null = null;
   private consoleBuffer: number[] = [];
 
+  /** The boot hart (hart 0). */
+  readonly vcpu: Vcpu;
+  private smp: SmpRunner | null = null;
+
   private constructor(
     readonly config: VirtMachineConfig,
     readonly vm: Vm,
-    readonly vcpu: Vcpu,
+    readonly vcpus: readonly Vcpu[],
   ) {
+    this.vcpu = vcpus[0]!;
     this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b) });
     this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc) });
     this.finisher = new SifiveTest({
@@ -92,7 +98,7 @@ export class VirtMachine {
 
   static async create(config: VirtMachineConfig): Promise<VirtMachine> {
     const smp = config.smp ?? 1;
-    if (smp !== 1) throw new MachineError(`-smp ${smp}: this build runs one vCPU (SMP is issue #6)`);
+    if (!Number.isInteger(smp) || smp < 1 || smp > VIRT_MAX_HARTS) throw new MachineError(`-smp ${smp}: the virt machine has 1 to ${VIRT_MAX_HARTS} harts`);
     if (config.memoryBytes < 16 * MiB) throw new MachineError(`-m ${config.memoryBytes / MiB}M: the virt machine needs at least 16 MiB of RAM`);
     if (config.memoryBytes % (1 * MiB) !== 0) throw new MachineError('-m: RAM size must be a whole number of MiB');
     if (config.kernel === undefined && config.bios === 'none') throw new MachineError('no kernel given (-kernel FILE) and no firmware (-bios none)');
@@ -115,8 +121,8 @@ export class VirtMachine {
 
     const hypervisor = config.hypervisor ?? (await Hypervisor.create());
     const vm = hypervisor.createVm({ vcpus: smp, sbiInCore });
-    const vcpu = vm.createVcpu(0);
-    const machine = new VirtMachine(config, vm, vcpu);
+    const vcpus = Array.from({ length: smp }, (_, id) => vm.createVcpu(id));
+    const machine = new VirtMachine(config, vm, vcpus);
     machine.mapRam(elf);
 
     const ramEnd = DRAM_BASE + config.memoryBytes;
@@ -173,13 +179,12 @@ export class VirtMachine {
     if (dtbAddr < kernelEnd) throw new MachineError('RAM is too small to hold the kernel and the device tree');
     machine.loadBytes(dtbAddr, dtb, 'device tree');
 
-    // Reset state, as QEMU's reset vector leaves it: a0 = hart id, a1 = DTB, a2 = fw_dynamic info.
-    vcpu.reset(BigInt(entry));
-    const regs = vcpu.getRegs();
-    regs.x[10] = 0n;
-    regs.x[11] = BigInt(dtbAddr);
+    // Reset state, as QEMU's reset vector leaves it: a0 = hart id, a1 = DTB, a2 = fw_dynamic info. With
+    // firmware every hart starts at the entry (OpenSBI picks the boot hart); without, only hart 0 runs
+    // and the kernel starts the others through SBI HSM.
+    let infoAddr = 0;
     if (biosBytes !== null) {
-      const infoAddr = dtbAddr - 64;
+      infoAddr = dtbAddr - 64;
       const info = new DataView(new ArrayBuffer(48));
       info.setBigUint64(0, FW_DYNAMIC_MAGIC, true);
       info.setBigUint64(8, 2n, true); // version
@@ -188,10 +193,16 @@ export class VirtMachine {
       info.setBigUint64(32, 0n, true); // options
       info.setBigUint64(40, 0n, true); // boot_hart
       machine.loadBytes(infoAddr, new Uint8Array(info.buffer), 'fw_dynamic info');
-      regs.x[12] = BigInt(infoAddr);
     }
-    vcpu.setRegs(regs);
-    if (sbiInCore) vcpu.enterSupervisor();
+    for (const vcpu of vcpus) {
+      vcpu.reset(BigInt(entry), vcpu.id === 0 || !sbiInCore);
+      const regs = vcpu.getRegs();
+      regs.x[10] = BigInt(vcpu.id);
+      regs.x[11] = BigInt(dtbAddr);
+      regs.x[12] = BigInt(infoAddr);
+      vcpu.setRegs(regs);
+      if (sbiInCore) vcpu.enterSupervisor();
+    }
     return machine;
   }
 
@@ -261,6 +272,7 @@ export class VirtMachine {
   /** Asks the run loop to stop as if the guest had powered off with `status`. */
   stop(status: number): void {
     this.outcome = { kind: 'poweroff', status };
+    this.smp?.stop();
     this.kick();
   }
 
@@ -273,11 +285,15 @@ export class VirtMachine {
   /** Runs the guest until it powers off or resets. */
   async run(): Promise<MachineOutcome> {
     const slice = this.config.sliceInstructions ?? DEFAULT_SLICE;
+    if (this.vcpus.length > 1) return this.runSmp(slice);
     let lastYield = performance.now();
     try {
       while (this.outcome === null) {
         const exit = this.vcpu.run(slice);
-        this.handleExit(exit);
+        if (exit.reason === 'hart-stopped') {
+          throw new MachineError('the boot hart stopped itself (SBI HSM hart_stop) and no other hart runs', this.vcpu.pc);
+        }
+        this.handleExit(this.vcpu, exit);
         if (exit.reason === 'halt' && this.outcome === null) {
           this.flushConsole();
           await this.sleepUntilEvent();
@@ -294,23 +310,40 @@ export class VirtMachine {
     return this.outcome;
   }
 
+  /** Runs every hart on its own thread until the guest powers off or resets. */
+  private async runSmp(slice: number): Promise<MachineOutcome> {
+    this.smp = new SmpRunner(this.vm, this.vcpus, {
+      handleExit: (vcpu, exit) => this.handleExit(vcpu, exit),
+      isDone: () => this.outcome !== null,
+      afterExits: () => this.flushConsole(),
+    }, slice);
+    try {
+      await this.smp.run();
+    } finally {
+      this.smp = null;
+      this.flushConsole();
+    }
+    return this.outcome ?? { kind: 'poweroff', status: 0 };
+  }
+
   /** The one exit dispatcher (Firecracker's handle_kvm_exit). */
-  private handleExit(exit: VcpuExit): void {
+  private handleExit(vcpu: Vcpu, exit: VcpuExit): void {
     switch (exit.reason) {
       case 'budget':
       case 'halt':
+      case 'hart-stopped':
         return;
       case 'mmio':
         if (exit.isWrite) {
-          if (!this.bus.write(exit.addr, exit.size, exit.data)) this.vcpu.failMmio();
+          if (!this.bus.write(exit.addr, exit.size, exit.data)) vcpu.failMmio();
         } else {
           const value = this.bus.read(exit.addr, exit.size);
-          if (value === null) this.vcpu.failMmio();
-          else this.vcpu.completeMmioRead(value);
+          if (value === null) vcpu.failMmio();
+          else vcpu.completeMmioRead(value);
         }
         return;
       case 'sbi':
-        handleSbiExit(exit, this.vcpu, this.vm, {
+        handleSbiExit(exit, vcpu, this.vm, {
           write: (bytes) => { for (const b of bytes) this.consoleBuffer.push(b); },
           readByte: () => -1,
         });
@@ -318,10 +351,8 @@ export class VirtMachine {
       case 'system-event':
         this.outcome = exit.event === 'shutdown' ? { kind: 'poweroff', status: 0 } : { kind: 'reset' };
         return;
-      case 'hart-stopped':
-        throw new MachineError('the boot hart stopped itself (SBI HSM hart_stop) and no other hart runs', this.vcpu.pc);
       case 'internal-error':
-        throw new MachineError(`internal error: ${exit.message}`, this.vcpu.pc);
+        throw new MachineError(`vCPU ${vcpu.id} internal error: ${exit.message}`, vcpu.pc);
     }
   }
 

@@ -1,0 +1,123 @@
+// Runs a VM's harts in parallel, one worker thread each (vcpu_worker.ts), over the VM's shared memory.
+// The VMM thread keeps the devices: it sleeps in Atomics.waitAsync on each hart's doorbell and handles
+// an exit when a worker rings, then lets that worker go on.
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as layout from '../../assembly/abi/layout.js';
+import type { Vm } from '../kvm/vm.js';
+import type { Vcpu } from '../kvm/vcpu.js';
+import type { VcpuExit } from '../kvm/exits.js';
+import type { VcpuWorkerData } from './vcpu_worker.js';
+
+export interface SmpHandlers {
+  /** Handles one exit of `vcpu` (as the single-threaded loop would). */
+  handleExit(vcpu: Vcpu, exit: VcpuExit): void;
+  /** True once the VM should stop (poweroff, reset, Ctrl-A x). */
+  isDone(): boolean;
+  /** Called after a batch of exits: flush console output. */
+  afterExits(): void;
+}
+
+export class VcpuThreadError extends Error {
+  constructor(readonly hartId: number, reason: string) {
+    super(`vCPU ${hartId} thread failed: ${reason}`);
+    this.name = 'VcpuThreadError';
+  }
+}
+
+function workerUrl(): URL {
+  // From dist/ the compiled worker sits beside this module; from the TypeScript sources (tests) use dist's.
+  const sibling = new URL('./vcpu_worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(sibling))) return sibling;
+  return new URL('../../dist/host/vmm/vcpu_worker.js', import.meta.url);
+}
+
+export class SmpRunner {
+  private readonly words: Int32Array;
+  private workers: Worker[] = [];
+  private stopping = false;
+  private flushScheduled = false;
+
+  constructor(
+    private readonly vm: Vm,
+    private readonly vcpus: readonly Vcpu[],
+    private readonly handlers: SmpHandlers,
+    private readonly sliceInstructions: number,
+  ) {
+    this.words = new Int32Array(vm.memory.buffer);
+  }
+
+  async run(): Promise<void> {
+    Atomics.store(this.words, layout.MACHINE_STOP >> 2, 0);
+    let failure: Error | null = null;
+    const exited = this.vcpus.map((vcpu) => {
+      const data: VcpuWorkerData = {
+        module: this.vm.module,
+        memory: this.vm.memory,
+        hartId: vcpu.id,
+        epochMs: this.vm.epochMs,
+        sliceInstructions: this.sliceInstructions,
+      };
+      const worker = new Worker(workerUrl(), { workerData: data });
+      this.workers.push(worker);
+      return new Promise<void>((resolve) => {
+        worker.on('error', (error) => {
+          failure ??= new VcpuThreadError(vcpu.id, error.message);
+          this.stop();
+        });
+        worker.on('exit', () => resolve());
+      });
+    });
+    const serving = this.vcpus.map((vcpu) =>
+      this.serve(vcpu).catch((error: unknown) => {
+        failure ??= error as Error;
+        this.stop();
+      }),
+    );
+    await Promise.all(exited);
+    this.stopping = true;
+    this.wakeAll();
+    await Promise.all(serving);
+    this.handlers.afterExits();
+    if (failure) throw failure;
+  }
+
+  /** Makes every worker return (their loops check MACHINE_STOP) and wakes whatever sleeps. */
+  stop(): void {
+    Atomics.store(this.words, layout.MACHINE_STOP >> 2, 1);
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    for (const vcpu of this.vcpus) {
+      const base = layout.HARTS + vcpu.id * layout.HART_SIZE;
+      Atomics.add(this.words, (base + layout.HART_WAKE) >> 2, 1);
+      Atomics.notify(this.words, (base + layout.HART_WAKE) >> 2);
+      Atomics.notify(this.words, (base + layout.RUN_DOORBELL) >> 2);
+    }
+  }
+
+  private async serve(vcpu: Vcpu): Promise<void> {
+    const doorbell = (layout.HARTS + vcpu.id * layout.HART_SIZE + layout.RUN_DOORBELL) >> 2;
+    while (!this.stopping) {
+      const wait = Atomics.waitAsync(this.words, doorbell, 0);
+      if (wait.async) await wait.value;
+      if (Atomics.load(this.words, doorbell) !== 1) continue;
+      this.handlers.handleExit(vcpu, vcpu.exitFromRunArea());
+      if (this.handlers.isDone()) this.stop();
+      Atomics.store(this.words, doorbell, 0);
+      Atomics.notify(this.words, doorbell);
+      this.scheduleFlush();
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.handlers.afterExits();
+    });
+  }
+}
