@@ -1,13 +1,16 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
 // serial console on stdio and exits with the guest's status.
+import { openSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
 import { VirtMachine, MachineError } from '../vmm/virt_machine.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 
+const DEBUG_ITEMS = ['exits'];
+
 const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|FILE] -kernel FILE [-initrd FILE]
-                [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot]
+                [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-d exits] [-D LOGFILE]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).`;
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -37,6 +40,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function runMachine(options: RunOptions): Promise<number> {
   if (options.bios === 'default') throw new UsageError('-bios default: give the firmware file (e.g. -bios fw_jump.bin) or -bios none');
   if (options.drives.length > 0 || options.devices.length > 0) throw new UsageError('-drive/-device: virtio devices are not implemented yet (issue #5)');
+  const unknownDebug = options.debug.filter((item) => !DEBUG_ITEMS.includes(item));
+  if (unknownDebug.length > 0) throw new UsageError(`-d ${unknownDebug.join(',')}: unknown log item (wkvm knows: ${DEBUG_ITEMS.join(', ')})`);
+  const logFile = options.debugLog !== undefined ? openSync(options.debugLog, 'w') : null;
+  const debugLog = (line: string) => {
+    if (logFile !== null) writeSync(logFile, `${line}\n`);
+    else process.stderr.write(`wkvm: ${line}\n`);
+  };
   for (;;) {
     let machine: VirtMachine | null = null;
     const console = new StdioConsole({
@@ -51,6 +61,8 @@ async function runMachine(options: RunOptions): Promise<number> {
       initrd: options.initrd,
       append: options.append,
       dtb: options.dtb,
+      debug: options.debug,
+      log: debugLog,
       console,
     });
     console.start();

@@ -12,6 +12,7 @@ import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
 import { SmpRunner } from './smp_runner.js';
+import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt } from './fdt/reader.js';
 import { isElf, parseElf, type ElfImage } from './loader/elf.js';
@@ -39,6 +40,10 @@ export interface VirtMachineConfig {
   readonly console: ConsoleBackend;
   /** Instructions per vCPU run() slice. */
   readonly sliceInstructions?: number;
+  /** QEMU `-d` items: `exits` traces every exit. */
+  readonly debug?: readonly string[];
+  /** Where diagnostics go (default: stderr). */
+  readonly log?: DebugLog;
   readonly hypervisor?: Hypervisor;
 }
 
@@ -286,10 +291,15 @@ export class VirtMachine {
   async run(): Promise<MachineOutcome> {
     const slice = this.config.sliceInstructions ?? DEFAULT_SLICE;
     if (this.vcpus.length > 1) return this.runSmp(slice);
+    const log = this.log;
+    const traceExits = this.config.debug?.includes('exits') ?? false;
+    const faultLoops = new FaultLoopDetector(this.vcpu, (line) => log(`warning: ${line}`));
     let lastYield = performance.now();
     try {
       while (this.outcome === null) {
         const exit = this.vcpu.run(slice);
+        if (traceExits && exit.reason !== 'budget') log(describeExit(this.vcpu, exit));
+        faultLoops.afterSlice(this.vcpu.lastRunInstructions);
         if (exit.reason === 'hart-stopped') {
           throw new MachineError('the boot hart stopped itself (SBI HSM hart_stop) and no other hart runs', this.vcpu.pc);
         }
@@ -310,10 +320,17 @@ export class VirtMachine {
     return this.outcome;
   }
 
+  private get log(): DebugLog {
+    return this.config.log ?? ((line: string) => process.stderr.write(`wkvm: ${line}\n`));
+  }
+
   /** Runs every hart on its own thread until the guest powers off or resets. */
   private async runSmp(slice: number): Promise<MachineOutcome> {
     this.smp = new SmpRunner(this.vm, this.vcpus, {
-      handleExit: (vcpu, exit) => this.handleExit(vcpu, exit),
+      handleExit: (vcpu, exit) => {
+        if (this.config.debug?.includes('exits')) this.log(describeExit(vcpu, exit));
+        this.handleExit(vcpu, exit);
+      },
       isDone: () => this.outcome !== null,
       afterExits: () => this.flushConsole(),
     }, slice);

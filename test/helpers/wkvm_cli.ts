@@ -16,6 +16,8 @@ export interface CliOptions {
   /** Text written to the guest's console (stdin), optionally after waiting for a marker on stdout. */
   input?: Array<{ after?: string; send: string }>;
   timeoutMs?: number;
+  /** Stop the process once stderr matches this (the result then has status null). */
+  stopWhenStderr?: RegExp;
 }
 
 export function runWkvm(args: string[], options: CliOptions = {}): Promise<CliResult> {
@@ -33,7 +35,10 @@ export function runWkvm(args: string[], options: CliOptions = {}): Promise<CliRe
       stdout += chunk.toString('latin1');
       feed();
     });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('latin1')));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('latin1');
+      if (options.stopWhenStderr?.test(stderr)) child.kill('SIGTERM');
+    });
     child.stdin.on('error', () => {});
     feed();
     if (pending.length === 0 && options.input === undefined) child.stdin.end();

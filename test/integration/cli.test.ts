@@ -1,8 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWkvm } from '../helpers/wkvm_cli.js';
+import { asm, program, li } from '../helpers/asm.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wkvm-cli-'));
 
@@ -67,5 +68,27 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     const result = await runWkvm(['run', '--machine', 'virt', '--m', '64M', '--bios', 'none', '--kernel', 'test/guest/hello/hello.elf', '--nographic']);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('hello: done');
+  });
+});
+
+describe('wkvm run: diagnostics', () => {
+  it('reports a guest stuck in a fault loop instead of spinning silently', async () => {
+    // A raw image at 0x80000000: mtvec = 0x80000000, then jump to 0x1000, where nothing is mapped.
+    const path = join(scratch, 'fault-loop.bin');
+    writeFileSync(path, program([asm.addi(5, 0, 1), asm.slli(5, 5, 31), asm.csrrw(0, 0x305, 5), ...li(6, 0x1000), 0x00030067]));
+    const result = await runWkvm(['run', '-bios', 'none', '-kernel', path, '-nographic'], { stopWhenStderr: /stuck/ });
+    expect(result.stderr).toMatch(/vcpu 0 appears stuck in a fault loop: instruction access fault at pc 0x1000/);
+  });
+
+  it('traces exits with -d exits', async () => {
+    const log = join(scratch, 'exits.log');
+    const result = await runWkvm(['run', '-kernel', 'test/guest/hello/hello.elf', '-d', 'exits', '-D', log, '-nographic']);
+    expect(result.status).toBe(0);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines.some((l) => /^vcpu 0 pc=0x8[0-9a-f]+ M mmio write 0x10000000\/1 = 0x48$/.test(l))).toBe(true); // 'H'
+  });
+
+  it('refuses an unknown -d item', async () => {
+    expectOneLineError(await runWkvm(['run', '-d', 'everything', '-kernel', 'test/guest/hello/hello.elf']), /unknown log item/);
   });
 });
