@@ -38,10 +38,11 @@ describe('Linux guest boot', () => {
     const before = Math.floor(Date.now() / 1000);
     const result = await runWkvm(bootArgs('none', 'shell'), {
       input: [
+        // Each marker is output the terminal's echo of the command cannot contain.
         { after: prompt, send: 'uname -a\n' },
         { after: 'GNU/Linux', send: 'cat /proc/cpuinfo\n' },
-        { after: 'mmu', send: 'echo DATE=$(date +%s)\n' },
-        { after: 'DATE=', send: 'echo SHELL-TEST-$((6*7))\n' },
+        { after: 'mmu\t', send: 'echo DATE=$(date +%s) STEP-$((1+1))\n' },
+        { after: 'STEP-2', send: 'echo SHELL-TEST-$((6*7))\n' },
         { after: 'SHELL-TEST-42', send: 'exit\n' },
       ],
     });

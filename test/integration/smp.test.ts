@@ -1,0 +1,46 @@
+// SMP: the shared guest with several harts, each on its own worker thread.
+import { describe, it, expect } from 'vitest';
+import { createHash } from 'node:crypto';
+import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
+
+const KERNEL = `${SHARED_GUEST}Image`;
+const INITRD = `${SHARED_GUEST}initramfs.cpio.gz`;
+
+function bootArgs(smp: number, bios: string, mode: string): string[] {
+  return ['run', '-M', 'virt', '-m', '256M', '-smp', String(smp), '-bios', bios, '-kernel', KERNEL, '-initrd', INITRD,
+    '-append', `console=ttyS0 guest.mode=${mode}`, '-nographic'];
+}
+
+describe('SMP Linux guest', () => {
+  for (const smp of [2, 4]) {
+    for (const [name, bios] of [['firmware-less', 'none'], ['OpenSBI fw_jump', `${SHARED_GUEST}opensbi/fw_jump.bin`]] as const) {
+      it(`boots with -smp ${smp} (${name}) and brings every hart online`, async () => {
+        const result = await runWkvm(bootArgs(smp, bios, 'poweroff'), { timeoutMs: 120_000 });
+        expect(result.stdout).toContain(`cpus=${smp} mode=poweroff`);
+        expect(result.stdout).toContain('GUEST-POWEROFF');
+        expect(result.status, result.stderr).toBe(0);
+      });
+    }
+  }
+
+  it('runs a parallel shell workload on 4 harts with the right results', async () => {
+    const prompt = 'root@rvguest:/# ';
+    const expected = createHash('sha256').update(Buffer.alloc(2 * 1024 * 1024)).digest('hex');
+    const result = await runWkvm(bootArgs(4, 'none', 'shell'), {
+      timeoutMs: 120_000,
+      input: [
+        // Markers are computed ($((…))) so the terminal's echo of the command cannot match them.
+        { after: prompt, send: 'echo NPROC=$(nproc) CPUINFO=$(grep -c ^processor /proc/cpuinfo) STEP-$((1+1))\n' },
+        {
+          after: 'STEP-2',
+          send: 'for i in 1 2 3 4; do (dd if=/dev/zero bs=1M count=2 2>/dev/null | sha256sum > /tmp/s$i) & done; wait; echo SUMS $(cat /tmp/s1 /tmp/s2 /tmp/s3 /tmp/s4 | cut -c1-64) STEP-$((2+1))\n',
+        },
+        { after: 'STEP-3', send: 'exit\n' },
+      ],
+    });
+    expect(result.stdout).toMatch(/NPROC=4 CPUINFO=4/);
+    const sums = /SUMS ([0-9a-f ]+) STEP-3/.exec(result.stdout)?.[1]?.trim().split(' ');
+    expect(sums).toEqual([expected, expected, expected, expected]);
+    expect(result.status).toBe(0);
+  }, 150_000);
+});
