@@ -350,17 +350,36 @@ export function runHart(budget: i32): i32 {
           if ((csr64(CSR_MSTATUS) & MSTATUS_FS) == 0 || (funct3 != 2 && funct3 != 3)) {
             pc = illegal(insn, pc, len); executed--; limit = 0; continue;
           }
-          store<u64>(hart + HART_PC, pc);
+          const sizeMask: u64 = funct3 == 2 ? 3 : 7;
+          const f = hart + HART_F;
           if ((insn & 0x7f) == 0x07) {
             const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20);
-            const kind = funct3 == 2 ? LOAD_KIND_F32 : LOAD_KIND_F64;
-            const value = loadSlow(va, kind, <i32>rd, pc, <i32>len);
-            if (memStatus == 0) writeLoadDest(kind, <i32>rd, value);
+            const e = dataTlb + TLB_LOAD + tlbIndex(va);
+            if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
+              const h = <usize>(va + load<u64>(e, TLB_ADDEND));
+              // FLW NaN-boxes the single into the 64-bit register.
+              store<u64>(f + (<usize>rd << 3), funct3 == 2 ? (<u64>load<u32>(h) | 0xffffffff00000000) : load<u64>(h));
+              markFpDirty();
+              break;
+            } else {
+              store<u64>(hart + HART_PC, pc);
+              const kind = funct3 == 2 ? LOAD_KIND_F32 : LOAD_KIND_F64;
+              const value = loadSlow(va, kind, <i32>rd, pc, <i32>len);
+              if (memStatus == 0) writeLoadDest(kind, <i32>rd, value);
+            }
             markFpDirty();
           } else {
             const imm = ((<i32>insn >> 20) & ~31) | <i32>((insn >> 7) & 31);
             const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>imm;
-            const value = load<u64>(hart + HART_F + (<usize>rs2 << 3));
+            const value = load<u64>(f + (<usize>rs2 << 3));
+            const e = dataTlb + TLB_STORE + tlbIndex(va);
+            if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
+              const h = <usize>(va + load<u64>(e, TLB_ADDEND));
+              if (funct3 == 2) store<u32>(h, <u32>value);
+              else store<u64>(h, value);
+              break;
+            }
+            store<u64>(hart + HART_PC, pc);
             storeSlow(va, funct3 == 2 ? 4 : 8, value, pc, <i32>len);
           }
           if (memStatus != 0) {
