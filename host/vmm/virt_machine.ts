@@ -8,6 +8,7 @@ import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
 import type { IrqLine, MmioDevice } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
+import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
@@ -76,6 +77,8 @@ export class VirtMachine {
   private outcome: MachineOutcome | null = null;
   private wake: (() => void) | null = null;
   private consoleBuffer: number[] = [];
+  private rtcTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly wallClock = monotonicWallClock();
 
   /** The boot hart (hart 0). */
   readonly vcpu: Vcpu;
@@ -88,7 +91,7 @@ export class VirtMachine {
   ) {
     this.vcpu = vcpus[0]!;
     this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b) });
-    this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc) });
+    this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc), clock: this.wallClock, onDeadlineChange: (ns) => this.scheduleRtcAlarm(ns) });
     this.finisher = new SifiveTest({
       onSystemEvent: (event) => {
         this.outcome = event.type === 'poweroff' ? { kind: 'poweroff', status: event.status } : { kind: 'reset' };
@@ -261,6 +264,20 @@ export class VirtMachine {
     }
   }
 
+  /** The RTC owns no timer: the VMM ticks it when its alarm is due. */
+  private scheduleRtcAlarm(deadlineNs: bigint | null): void {
+    if (this.rtcTimer !== null) clearTimeout(this.rtcTimer);
+    this.rtcTimer = null;
+    if (deadlineNs === null) return;
+    const ms = Number(deadlineNs - this.wallClock()) / 1e6;
+    this.rtcTimer = setTimeout(() => {
+      this.rtcTimer = null;
+      this.rtc.tick();
+      this.kick();
+    }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    this.rtcTimer.unref?.();
+  }
+
   /** Feeds console input to the guest's UART. */
   consoleInput(bytes: Uint8Array): void {
     this.uart.receive(bytes);
@@ -316,6 +333,7 @@ export class VirtMachine {
       }
     } finally {
       this.flushConsole();
+      this.scheduleRtcAlarm(null);
     }
     return this.outcome;
   }
@@ -339,6 +357,7 @@ export class VirtMachine {
     } finally {
       this.smp = null;
       this.flushConsole();
+      this.scheduleRtcAlarm(null);
     }
     return this.outcome ?? { kind: 'poweroff', status: 0 };
   }
