@@ -131,3 +131,6 @@ export function timerDeadline(id: i32): f64 {
   const d = nextTimerDeadline();
   return d == <u64>-1 ? Infinity : <f64>d;
 }
+
+// ---- virtio data plane (issue #5): split virtqueues walked in the core, the host does the I/O ----
+export { virtqConfigure, virtqReset, virtqPop, virtqPushUsed, virtqNeedNotify } from "./virtio/virtqueue";

@@ -199,3 +199,59 @@ export const CLINT_SIZE = 0x0001_0000;
 export const PLIC_BASE = 0x0c00_0000;
 export const PLIC_SIZE = 0x0060_0000;
 export const TIMEBASE_HZ = 10000000;
+
+// ---- VIRTIO: the in-core split-virtqueue data plane (issue #5) ----
+// 0x1E0000..0x200000, between SCRATCH and GUEST_RAM. Queue records are VM-wide (the host configures them
+// from the virtio-mmio transports); the chain area is written by the one instance the VMM thread calls
+// virtqPop on, and read by the host right after the call.
+export const VIRTIO = 0x001e_0000;
+export const VIRTIO_SIZE = 0x0002_0000;
+export const VIRTQ_RECORDS = VIRTIO; // VIRTQ_MAX_RECORDS × VIRTQ_RECORD_SIZE
+export const VIRTQ_MAX_RECORDS = 64; // 8 transports × 8 queues
+export const VIRTQ_RECORD_SIZE = 64;
+export const VIRTQ_DESC = 0x00; // u64 guest-physical descriptor table
+export const VIRTQ_AVAIL = 0x08; // u64 guest-physical driver area (avail ring)
+export const VIRTQ_USED = 0x10; // u64 guest-physical device area (used ring)
+export const VIRTQ_DESC_HOST = 0x18; // u32 host address of the descriptor table (0 = queue not configured)
+export const VIRTQ_AVAIL_HOST = 0x1c; // u32
+export const VIRTQ_USED_HOST = 0x20; // u32
+export const VIRTQ_NUM = 0x24; // u32 queue size (power of two)
+export const VIRTQ_FEATURES = 0x28; // u32 VIRTQ_FEATURE_* negotiated for this queue
+export const VIRTQ_LAST_AVAIL = 0x2c; // u32 next avail ring index the device reads (free-running u16)
+export const VIRTQ_USED_IDX = 0x30; // u32 the device's used idx (free-running u16)
+export const VIRTQ_SIGNALLED_USED = 0x34; // u32 used idx at the last interrupt decision
+export const VIRTQ_SIGNALLED_VALID = 0x38; // u32 1 once SIGNALLED_USED holds a value
+export const VIRTQ_ERROR_DETAIL = 0x40; // u64 the descriptor index or address behind the last error
+export const VIRTQ_FEATURE_EVENT_IDX = 1;
+export const VIRTQ_FEATURE_INDIRECT = 2;
+export const VIRTQ_MAX_SIZE = 1024; // largest queue and largest indirect table (VIRTQUEUE_MAX_SIZE in QEMU)
+// The chain virtqPop returns: a header, then segments of guest RAM as host (WASM memory) addresses.
+export const VIRTQ_CHAIN = VIRTIO + 0x1000;
+export const VIRTQ_CHAIN_COUNT = VIRTQ_CHAIN + 0x0; // u32 segments
+export const VIRTQ_CHAIN_READABLE = VIRTQ_CHAIN + 0x4; // u32 readable segments (they come first)
+export const VIRTQ_CHAIN_SEGMENTS = VIRTQ_CHAIN + 0x10;
+export const VIRTQ_SEGMENT_SIZE = 16;
+export const VIRTQ_SEG_HOST = 0; // u32 host address
+export const VIRTQ_SEG_LEN = 4; // u32 bytes
+export const VIRTQ_SEG_GPA = 8; // u64 guest-physical address (for logs)
+export const VIRTQ_MAX_SEGMENTS = 2048; // a descriptor that spans RAM slots becomes several segments
+// virtqPop results: >= 0 is the chain's head index; otherwise one of these.
+export const VIRTQ_EMPTY = -1;
+export const VIRTQ_ERR_NOT_READY = -2; // the queue is not configured
+export const VIRTQ_ERR_AVAIL_IDX = -3; // avail.idx moved more than the queue size past the device
+export const VIRTQ_ERR_HEAD = -4; // a head index from the avail ring is not below the queue size
+export const VIRTQ_ERR_NEXT = -5; // a `next` index is not below the table size
+export const VIRTQ_ERR_CHAIN_LENGTH = -6; // more descriptors than the table holds: a loop or an over-long chain
+export const VIRTQ_ERR_BUFFER = -7; // a buffer is not inside guest RAM (or its end overflows, or it is read-only and device-writable)
+export const VIRTQ_ERR_INDIRECT_FEATURE = -8; // INDIRECT used without VIRTIO_RING_F_INDIRECT_DESC
+export const VIRTQ_ERR_INDIRECT_NESTED = -9; // an INDIRECT descriptor inside an indirect table
+export const VIRTQ_ERR_INDIRECT_SIZE = -10; // indirect table length zero, not a multiple of 16 or too large
+export const VIRTQ_ERR_INDIRECT_TABLE = -11; // the indirect table is not inside guest RAM
+export const VIRTQ_ERR_INDIRECT_PLACE = -12; // INDIRECT together with NEXT, or not at the head of the chain
+export const VIRTQ_ERR_ORDER = -13; // a device-readable descriptor after a device-writable one
+export const VIRTQ_ERR_SEGMENTS = -14; // more segments than VIRTQ_MAX_SEGMENTS
+export const VIRTQ_ERR_USED_ID = -15; // virtqPushUsed with an id that is not below the queue size (host bug)
+export const VIRTQ_ERR_SIZE = -16; // virtqConfigure: size zero, not a power of two, or above VIRTQ_MAX_SIZE
+export const VIRTQ_ERR_RING = -17; // virtqConfigure: a ring is not inside guest RAM (the used ring: writable RAM)
+export const VIRTQ_ERR_ALIGN = -18; // virtqConfigure: a ring is misaligned (16 / 2 / 4 bytes)
+export const VIRTQ_ERR_RECORD = -19; // no such queue record
