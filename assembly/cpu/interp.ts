@@ -22,7 +22,7 @@ import {
 } from "./hart";
 import { csrRead, csrWrite, csrIllegal, markFpDirty } from "./csr";
 import { sbiCall, SBI_HANDLED } from "./sbi";
-import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex } from "../mmu/mmu";
+import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex, asidHash } from "../mmu/mmu";
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
@@ -79,6 +79,7 @@ export function runHart(budget: i32): i32 {
     const dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
     const fetchTlb = <usize>load<i32>(hart + HART_FETCH_TLB);
     const asid = load<i32>(hart + HART_CUR_ASID);
+    const hash = asidHash(asid);
     let fetchPage: u64 = <u64>-1;
     let fetchAddend: u64 = 0;
     let limit = budget - executed;
@@ -88,7 +89,7 @@ export function runHart(budget: i32): i32 {
     while (executed < limit) {
       // ---- fetch ----
       if ((pc & PAGE_MASK) != fetchPage) {
-        const e = fetchTlb + TLB_FETCH + tlbIndex(pc);
+        const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
         if (tlbHit(e, pc & PAGE_MASK, asid)) {
           fetchAddend = load<u64>(e, TLB_ADDEND);
         } else {
@@ -181,7 +182,7 @@ export function runHart(budget: i32): i32 {
         case 0x03: { // LOAD
           const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20);
           const sizeMask = <u64>((1 << (funct3 & 3)) - 1);
-          const e = dataTlb + TLB_LOAD + tlbIndex(va);
+          const e = dataTlb + TLB_LOAD + tlbIndex(va, hash);
           let value: u64;
           if (funct3 != 7 && tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
             const h = <usize>(va + load<u64>(e, TLB_ADDEND));
@@ -213,7 +214,7 @@ export function runHart(budget: i32): i32 {
           const value = load<u64>(x + (<usize>rs2 << 3));
           if (funct3 > 3) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
           const sizeMask = <u64>((1 << funct3) - 1);
-          const e = dataTlb + TLB_STORE + tlbIndex(va);
+          const e = dataTlb + TLB_STORE + tlbIndex(va, hash);
           if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
             const h = <usize>(va + load<u64>(e, TLB_ADDEND));
             switch (funct3) {
@@ -354,7 +355,7 @@ export function runHart(budget: i32): i32 {
           const f = hart + HART_F;
           if ((insn & 0x7f) == 0x07) {
             const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20);
-            const e = dataTlb + TLB_LOAD + tlbIndex(va);
+            const e = dataTlb + TLB_LOAD + tlbIndex(va, hash);
             if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
               const h = <usize>(va + load<u64>(e, TLB_ADDEND));
               // FLW NaN-boxes the single into the 64-bit register.
@@ -372,7 +373,7 @@ export function runHart(budget: i32): i32 {
             const imm = ((<i32>insn >> 20) & ~31) | <i32>((insn >> 7) & 31);
             const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>imm;
             const value = load<u64>(f + (<usize>rs2 << 3));
-            const e = dataTlb + TLB_STORE + tlbIndex(va);
+            const e = dataTlb + TLB_STORE + tlbIndex(va, hash);
             if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
               const h = <usize>(va + load<u64>(e, TLB_ADDEND));
               if (funct3 == 2) store<u32>(h, <u32>value);

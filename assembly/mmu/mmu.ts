@@ -47,8 +47,18 @@ let tlbHasSuperpages: bool = false;
   return set + (access == ACCESS_FETCH ? TLB_FETCH : access == ACCESS_LOAD ? TLB_LOAD : TLB_STORE);
 }
 
-@inline export function tlbIndex(va: u64): usize {
-  return (<usize>(va >> 12) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE;
+/**
+ * The slot of `va` in a direct-mapped TLB array. Three bits of the ASID are folded into the index, so
+ * processes that use the same virtual addresses (every process of a static busybox does) keep their
+ * entries side by side instead of evicting each other on every switch.
+ */
+@inline export function tlbIndex(va: u64, asidHash: usize): usize {
+  return ((<usize>(va >> 12) ^ asidHash) & (TLB_ENTRIES - 1)) * TLB_ENTRY_SIZE;
+}
+
+export const ASID_HASH_VALUES: usize = 8;
+@inline export function asidHash(asid: i32): usize {
+  return (<usize>asid & (ASID_HASH_VALUES - 1)) << 5;
 }
 
 // ---- memory slots ----
@@ -240,7 +250,7 @@ export function translate(va: u64, access: i32, len: u64): bool {
   lastHost = pageHost + <usize>(pa & (PAGE_SIZE - 1));
   if (pagePerm >= 0) {
     const set = tlbSetAddress(priv, access);
-    const e = tlbArray(set, access) + tlbIndex(va);
+    const e = tlbArray(set, access) + tlbIndex(va, asidHash(load<i32>(hart + HART_CUR_ASID)));
     const vpage = va & ~(<u64>PAGE_SIZE - 1);
     store<u64>(e, vpage, TLB_TAG);
     store<i64>(e, <i64>pageHost - <i64>vpage, TLB_ADDEND);
@@ -293,14 +303,19 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
     }
     if (!hasAsid) tlbHasSuperpages = false;
   } else {
+    // The page can only sit in the slots its ASID hashes to: one when the ASID is given, else each.
     const vpage = va & ~(<u64>PAGE_SIZE - 1);
-    const idx = tlbIndex(va);
-    for (let set = 0; set < 3; set++) {
-      for (let arr = 0; arr < 3; arr++) {
-        const e = hart + HART_TLB + <usize>set * TLB_SET_SIZE + <usize>arr * TLB_ENTRIES * TLB_ENTRY_SIZE + idx;
-        if (load<u64>(e, TLB_TAG) != vpage) continue;
-        const entryAsid = load<i32>(e, TLB_ASID);
-        if (!hasAsid || (entryAsid != -1 && entryAsid == asid)) store<i64>(e, -1, TLB_TAG);
+    const firstHash: usize = hasAsid ? asidHash(asid) : 0;
+    const lastHash: usize = hasAsid ? firstHash : asidHash(<i32>ASID_HASH_VALUES - 1);
+    for (let h = firstHash; h <= lastHash; h += 1 << 5) {
+      const idx = tlbIndex(va, h);
+      for (let set = 0; set < 3; set++) {
+        for (let arr = 0; arr < 3; arr++) {
+          const e = hart + HART_TLB + <usize>set * TLB_SET_SIZE + <usize>arr * TLB_ENTRIES * TLB_ENTRY_SIZE + idx;
+          if (load<u64>(e, TLB_TAG) != vpage) continue;
+          const entryAsid = load<i32>(e, TLB_ASID);
+          if (!hasAsid || (entryAsid != -1 && entryAsid == asid)) store<i64>(e, -1, TLB_TAG);
+        }
       }
     }
   }
