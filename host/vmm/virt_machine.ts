@@ -12,7 +12,7 @@ import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
-import { SmpRunner } from './smp_runner.js';
+import { SmpRunner, VcpuThreadError } from './smp_runner.js';
 import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt } from './fdt/reader.js';
@@ -354,6 +354,9 @@ export class VirtMachine {
     }, slice);
     try {
       await this.smp.run();
+    } catch (error) {
+      if (error instanceof VcpuThreadError) throw new MachineError(error.message);
+      throw error;
     } finally {
       this.smp = null;
       this.flushConsole();
