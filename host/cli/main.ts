@@ -6,6 +6,8 @@ import { StdioConsole } from './console.js';
 import { VirtMachine, MachineError } from '../vmm/virt_machine.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
+import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../devices/virtio/index.js';
+import { DiskImageError } from '../block/index.js';
 
 const DEBUG_ITEMS = ['exits'];
 
@@ -39,7 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function runMachine(options: RunOptions): Promise<number> {
   if (options.bios === 'default') throw new UsageError('-bios default: give the firmware file (e.g. -bios fw_jump.bin) or -bios none');
-  if (options.drives.length > 0 || options.devices.length > 0) throw new UsageError('-drive/-device: virtio devices are not implemented yet (issue #5)');
+  planVirtioDevices(options); // refuse bad -drive/-device combinations before loading anything
   const unknownDebug = options.debug.filter((item) => !DEBUG_ITEMS.includes(item));
   if (unknownDebug.length > 0) throw new UsageError(`-d ${unknownDebug.join(',')}: unknown log item (wkvm knows: ${DEBUG_ITEMS.join(', ')})`);
   const logFile = options.debugLog !== undefined ? openSync(options.debugLog, 'w') : null;
@@ -65,6 +67,7 @@ async function runMachine(options: RunOptions): Promise<number> {
       log: debugLog,
       console,
     });
+    const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
     console.start();
     try {
       const outcome = await machine.run();
@@ -72,12 +75,14 @@ async function runMachine(options: RunOptions): Promise<number> {
       if (options.noReboot) return 0;
     } finally {
       console.stop();
+      await virtio.close();
     }
   }
 }
 
 function fail(error: unknown): number {
-  if (error instanceof UsageError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError) {
+  if (error instanceof UsageError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
+      error instanceof VirtioConfigError || error instanceof DiskImageError) {
     const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
     process.stderr.write(`wkvm: ${error.message}${pc}\n`);
     return 1;

@@ -6,8 +6,9 @@ import { Hypervisor } from '../kvm/hypervisor.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
-import type { IrqLine, MmioDevice } from '../devices/device.js';
+import type { IrqLine } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
+import { VirtioMmioTransport, virtioMemoryOf } from '../devices/virtio/index.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
@@ -77,6 +78,9 @@ export class VirtMachine {
   private outcome: MachineOutcome | null = null;
   private wake: (() => void) | null = null;
   private consoleBuffer: number[] = [];
+  /** The eight virtio-mmio transports, slot 0 (0x10001000) first; devices are plugged in by attachVirtioDevices. */
+  readonly virtioSlots: readonly VirtioMmioTransport[];
+  private consoleInputHandler: ((bytes: Uint8Array) => void) | null = null;
   private rtcTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly wallClock = monotonicWallClock();
 
@@ -101,7 +105,15 @@ export class VirtMachine {
     this.bus.register(VIRT_MEMMAP.rtc.base, this.rtc);
     this.bus.register(VIRT_MEMMAP.test.base, this.finisher);
     // QEMU's virt always has its eight virtio-mmio transports; unused ones answer with device id 0.
-    for (let slot = 0; slot < VIRT_VIRTIO_COUNT; slot++) this.bus.register(virtioMmioSlot(slot).base, new EmptyVirtioSlot());
+    const virtioMemory = virtioMemoryOf(vm);
+    this.virtioSlots = Array.from({ length: VIRT_VIRTIO_COUNT }, (_, slot) => {
+      const { base, irq } = virtioMmioSlot(slot);
+      // Devices complete I/O asynchronously: their interrupt must wake a hart sleeping in WFI.
+      const line: IrqLine = { set: (level) => { this.vm.setIrqLine(irq, level); if (level) this.kick(); } };
+      const transport = new VirtioMmioTransport({ slot, memory: virtioMemory, irq: line });
+      this.bus.register(base, transport);
+      return transport;
+    });
   }
 
   static async create(config: VirtMachineConfig): Promise<VirtMachine> {
@@ -278,10 +290,16 @@ export class VirtMachine {
     this.rtcTimer.unref?.();
   }
 
-  /** Feeds console input to the guest's UART. */
+  /** Feeds console input to the guest's UART (or to the handler routeConsoleInput installed). */
   consoleInput(bytes: Uint8Array): void {
-    this.uart.receive(bytes);
+    if (this.consoleInputHandler !== null) this.consoleInputHandler(bytes);
+    else this.uart.receive(bytes);
     this.kick();
+  }
+
+  /** Sends console input elsewhere than the UART, e.g. to virtio-console when the guest console is hvc0. */
+  routeConsoleInput(handler: ((bytes: Uint8Array) => void) | null): void {
+    this.consoleInputHandler = handler;
   }
 
   /** Wakes the run loop if it sleeps in WFI. */
@@ -411,19 +429,6 @@ export class VirtMachine {
       };
     });
   }
-}
-
-/** A virtio-mmio transport with no device behind it (device id 0), as QEMU shows unused slots. */
-class EmptyVirtioSlot implements MmioDevice {
-  readonly name = 'virtio-mmio (empty)';
-  readonly size = 0x1000;
-  read(offset: number): number {
-    if (offset === 0) return 0x74726976; // "virt"
-    if (offset === 4) return 2; // version
-    if (offset === 0xc) return 0x554d4551; // vendor "QEMU"
-    return 0;
-  }
-  write(): void {}
 }
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {

@@ -1,0 +1,13 @@
+// virtio: the virtio-mmio transport, the host side of the in-core virtqueue data plane, and the devices.
+export { VirtioMmioTransport, type VirtioMmioTransportOptions } from './transport.js';
+export { Virtqueue, virtioMemoryOf, VirtqueueCoreMissingError, type VirtioMemory, type VirtqueueCore } from './queue.js';
+export { DescriptorChain, type Segment } from './chain.js';
+export type { VirtioDevice, VirtioDeviceContext } from './device.js';
+export { VirtioBlk, type VirtioBlkOptions } from './blk.js';
+export { VirtioRng } from './rng.js';
+export { VirtioConsole } from './console.js';
+export { VirtqueueError, VirtioRequestError, VirtioConfigError } from './errors.js';
+export {
+  attachVirtioDevices, planVirtioDevices, slotForDevice, guestConsoleIsHvc, type VirtioAttachment, type VirtioMachine,
+  type VirtioOptions, type DriveSpec, type VirtioDevicePlan,
+} from './attach.js';

@@ -1,0 +1,203 @@
+// The virtio-mmio transport as a driver sees it: identification registers, feature negotiation, the
+// status state machine, queue setup, notifications, interrupts, DEVICE_NEEDS_RESET and reset.
+import { describe, it, expect, beforeEach } from 'vitest';
+import { NullIrqLine } from '../../../host/devices/device.js';
+import { VirtioMmioTransport } from '../../../host/devices/virtio/transport.js';
+import { VirtioRng } from '../../../host/devices/virtio/rng.js';
+import { Feature, Interrupt, MmioReg, Status } from '../../../host/devices/virtio/constants.js';
+import { MockSplitQueue } from '../../mocks/split_queue.js';
+import { MockVirtioDriver } from '../../mocks/virtio_driver.js';
+import { createTestVm, RAM, type TestVm } from './helpers.js';
+
+const DATA = RAM + 0x8000;
+
+let t: TestVm;
+let irq: NullIrqLine;
+let logs: string[];
+let transport: VirtioMmioTransport;
+let driver: MockVirtioDriver;
+let queue: MockSplitQueue;
+
+function newTransport(slot = 0): VirtioMmioTransport {
+  return new VirtioMmioTransport({ slot, memory: t.vmem, irq, log: (m) => logs.push(m) });
+}
+
+beforeEach(async () => {
+  t = await createTestVm();
+  irq = new NullIrqLine();
+  logs = [];
+  transport = newTransport();
+  // A counting "random" source so the test can see exactly what was written.
+  let counter = 0;
+  transport.plug(new VirtioRng((bytes) => bytes.forEach((_, i) => (bytes[i] = counter++ & 0xff))));
+  driver = new MockVirtioDriver(transport);
+  queue = MockSplitQueue.at(t.vm, RAM, 16);
+});
+
+describe('identification', () => {
+  it('an empty slot reads as device id 0 of a version-2 transport', () => {
+    const empty = new MockVirtioDriver(newTransport(3));
+    expect(empty.read(MmioReg.magic)).toBe(0x74726976);
+    expect(empty.read(MmioReg.version)).toBe(2);
+    expect(empty.read(MmioReg.deviceId)).toBe(0);
+    expect(empty.read(MmioReg.vendorId)).toBe(0x554d4551);
+    empty.write(MmioReg.status, 1);
+    expect(empty.read(MmioReg.status)).toBe(0);
+  });
+
+  it('shows the device id and offers VERSION_1, EVENT_IDX and INDIRECT_DESC', () => {
+    expect(driver.read(MmioReg.deviceId)).toBe(4);
+    expect(driver.deviceFeatures()).toBe(Feature.version1 | Feature.ringEventIdx | Feature.ringIndirectDesc);
+    driver.write(MmioReg.deviceFeaturesSel, 2);
+    expect(driver.read(MmioReg.deviceFeatures)).toBe(0);
+  });
+
+  it('reports queue sizes for existing queues only, and no shared memory', () => {
+    driver.write(MmioReg.queueSel, 0);
+    expect(driver.read(MmioReg.queueNumMax)).toBe(64);
+    driver.write(MmioReg.queueSel, 1);
+    expect(driver.read(MmioReg.queueNumMax)).toBe(0);
+    expect(driver.read(MmioReg.shmLenLow)).toBe(0xffffffff);
+  });
+
+  it('ignores and logs sub-word register accesses', () => {
+    expect(transport.read(MmioReg.magic, 1)).toBe(0);
+    transport.write(MmioReg.status, 2, 1);
+    expect(driver.status()).toBe(0);
+    expect(logs.some((l) => /registers are 32-bit/.test(l))).toBe(true);
+  });
+});
+
+describe('feature negotiation and status', () => {
+  it('accepts a subset of the offered features', () => {
+    expect(driver.negotiate(Feature.version1 | Feature.ringEventIdx)).toBe(true);
+    expect(transport.negotiatedFeatures).toBe(Feature.version1 | Feature.ringEventIdx);
+    expect(driver.status()).toBe(Status.acknowledge | Status.driver | Status.featuresOk);
+  });
+
+  it('refuses FEATURES_OK for a feature it did not offer', () => {
+    expect(driver.negotiate(Feature.version1 | (1n << 33n))).toBe(false);
+    expect(logs.join('\n')).toMatch(/does not offer/);
+  });
+
+  it('refuses FEATURES_OK without VERSION_1 (no legacy interface)', () => {
+    expect(driver.negotiate(Feature.ringEventIdx)).toBe(false);
+  });
+
+  it('ignores feature writes after FEATURES_OK', () => {
+    driver.negotiate(Feature.version1);
+    driver.writeDriverFeatures(Feature.version1 | Feature.ringIndirectDesc);
+    expect(transport.negotiatedFeatures).toBe(Feature.version1);
+  });
+
+  it('DRIVER_OK without FEATURES_OK puts the device in DEVICE_NEEDS_RESET', () => {
+    driver.write(MmioReg.status, Status.acknowledge | Status.driver | Status.driverOk);
+    expect(driver.status() & Status.deviceNeedsReset).toBe(Status.deviceNeedsReset);
+  });
+
+  it('writing 0 resets everything, including a DEVICE_NEEDS_RESET', () => {
+    driver.write(MmioReg.status, Status.acknowledge | Status.driver | Status.driverOk);
+    driver.write(MmioReg.status, 0);
+    expect(driver.status()).toBe(0);
+    expect(driver.negotiate(Feature.version1)).toBe(true);
+  });
+});
+
+describe('queues and notifications', () => {
+  it('serves a request: buffer filled, used ring written, interrupt raised and acknowledged', () => {
+    driver.bringUp([queue]);
+    expect(driver.read(MmioReg.queueReady)).toBe(1);
+    const head = queue.addChain([{ addr: DATA, len: 8, write: true }]);
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(1);
+    expect(queue.usedElement(0)).toEqual({ id: head, len: 8 });
+    expect([...t.vm.guestMemory(DATA, 8)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(irq.level).toBe(true);
+    expect(driver.takeInterrupts()).toBe(Interrupt.usedBuffer);
+    expect(irq.level).toBe(false);
+  });
+
+  it('ignores notifications before DRIVER_OK', () => {
+    driver.negotiate(Feature.version1);
+    driver.setupQueue(0, queue);
+    queue.addChain([{ addr: DATA, len: 8, write: true }]);
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(0);
+    driver.driverOk();
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(1);
+  });
+
+  it('ignores queue register writes while the queue is ready', () => {
+    driver.bringUp([queue]);
+    driver.write(MmioReg.queueNum, 4);
+    driver.write(MmioReg.queueDescLow, 0x1000);
+    queue.addChain([{ addr: DATA, len: 4, write: true }]);
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(1);
+    expect(logs.some((l) => /while it is ready/.test(l))).toBe(true);
+  });
+
+  it('a ring outside RAM makes QueueReady fail into DEVICE_NEEDS_RESET', () => {
+    driver.negotiate(Feature.version1);
+    driver.setupQueue(0, new MockSplitQueue(t.vm, 16, 0x4000_0000, RAM + 0x100, RAM + 0x200));
+    expect(driver.read(MmioReg.queueReady)).toBe(0);
+    expect(driver.status() & Status.deviceNeedsReset).toBe(Status.deviceNeedsReset);
+    expect(logs.join('\n')).toMatch(/not inside guest RAM/);
+  });
+
+  it('a queue size above QueueNumMax is refused', () => {
+    driver.negotiate(Feature.version1);
+    driver.setupQueue(0, MockSplitQueue.at(t.vm, RAM, 128));
+    expect(driver.status() & Status.deviceNeedsReset).toBe(Status.deviceNeedsReset);
+  });
+
+  it('a hostile chain stops the device with a logged reason and a config interrupt; reset recovers it', () => {
+    driver.bringUp([queue]);
+    queue.addChain([{ addr: 0x4000_0000, len: 8, write: true }]);
+    driver.notify(0);
+    expect(driver.status() & Status.deviceNeedsReset).toBe(Status.deviceNeedsReset);
+    expect(logs.join('\n')).toMatch(/virtio-mmio\.0 \(virtio-rng\): queue 0: a buffer is not inside guest RAM.*device needs reset/);
+    expect(driver.takeInterrupts()).toBe(Interrupt.configChange);
+    // Later notifications are ignored: nothing is used.
+    queue.addChain([{ addr: DATA, len: 8, write: true }]);
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(0);
+    t.checkCanaries();
+    // The driver resets and starts over with fresh rings.
+    queue = MockSplitQueue.at(t.vm, RAM + 0x2000, 16);
+    driver.bringUp([queue]);
+    expect(driver.status()).toBe(Status.acknowledge | Status.driver | Status.featuresOk | Status.driverOk);
+    queue.addChain([{ addr: DATA, len: 8, write: true }]);
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(1);
+  });
+
+  it('a driver reset releases the rings', () => {
+    driver.bringUp([queue]);
+    driver.write(MmioReg.status, 0);
+    expect(driver.read(MmioReg.queueReady)).toBe(0);
+    queue.addChain([{ addr: DATA, len: 8, write: true }]);
+    driver.notify(0);
+    expect(queue.usedIdx()).toBe(0);
+  });
+
+  it('honours used_event with EVENT_IDX', () => {
+    driver.bringUp([queue], Feature.version1 | Feature.ringEventIdx);
+    queue.addChain([{ addr: DATA, len: 1, write: true }]);
+    driver.notify(0);
+    expect(driver.takeInterrupts()).toBe(Interrupt.usedBuffer);
+    // The driver asks to hear only after the third used buffer.
+    queue.setUsedEvent(2);
+    queue.addChain([{ addr: DATA, len: 1, write: true }]);
+    driver.notify(0);
+    expect(driver.takeInterrupts()).toBe(0);
+    queue.addChain([{ addr: DATA, len: 1, write: true }]);
+    driver.notify(0);
+    expect(driver.takeInterrupts()).toBe(Interrupt.usedBuffer);
+  });
+
+  it('config generation is readable and stable', () => {
+    expect(driver.read(MmioReg.configGeneration)).toBe(driver.read(MmioReg.configGeneration));
+  });
+});
