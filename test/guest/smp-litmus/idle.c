@@ -9,6 +9,7 @@
 
 #define MIP_MSIP (1u << 3)
 #define MIP_MTIP (1u << 7)
+#define MSTATUS_MIE (1u << 3)
 
 struct idle_stats idle_stats SHARED;
 
@@ -18,6 +19,9 @@ static inline void fence_io_memory(void) { __asm__ volatile("fence iorw, iorw" :
 
 void idle_init(unsigned hartid)
 {
+    /* Pending-and-enabled in mie is what ends a WFI; with mstatus.MIE clear, neither
+       interrupt is taken, whatever state the reset left. */
+    csr_clear(mstatus, MSTATUS_MIE);
     mmio_write32(CLINT_MSIP(hartid), 0);
     mmio_write64(CLINT_MTIMECMP(hartid), UINT64_MAX);
     csr_write(mie, MIP_MSIP | MIP_MTIP);
