@@ -83,7 +83,8 @@ export function clintWrite(offset: u32, size: i32, value: u64): void {
     const block = hartBlock(id);
     if (value & 1) atomic.or<i32>(block + CSR_MIP, <i32>MIP_MSIP);
     else atomic.and<i32>(block + CSR_MIP, ~(<i32>MIP_MSIP));
-    wakeHart(id);
+    // Waking the writer itself would make its next WFI return at once (a spin instead of a sleep).
+    if (block != hart) wakeHart(id);
     return;
   }
   if (offset >= 0x4000 && offset < 0xbff8) {
@@ -93,7 +94,7 @@ export function clintWrite(offset: u32, size: i32, value: u64): void {
     const addr = MACHINE_MTIMECMP + (<usize>id << 3);
     store<u64>(addr, sliceWrite(load<u64>(addr), rel & 7, size, value));
     updateTimerInterrupts(readMtime()); // the writer sees its own MTIP change at once
-    wakeHart(id);
+    if (hartBlock(id) != hart) wakeHart(id);
     return;
   }
   if (offset >= 0xbff8 && offset < 0xc000) {

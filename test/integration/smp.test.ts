@@ -44,3 +44,16 @@ describe('SMP Linux guest', () => {
     expect(result.status).toBe(0);
   }, 150_000);
 });
+
+describe('SMP bare-metal litmus (test/guest/smp-litmus)', () => {
+  for (const smp of [2, 4]) {
+    it(`gets exact totals and no stale messages with ${smp} harts`, async () => {
+      const result = await runWkvm(['run', '-M', 'virt', '-m', '128M', '-smp', String(smp), '-bios', 'none',
+        '-kernel', 'test/guest/smp-litmus/smp-litmus.elf', '-nographic'], { timeoutMs: 150_000 });
+      const total = smp * 1_000_000;
+      expect(result.stdout).toContain(`smp-litmus: harts=${smp} amoadd=${total} lrsc=${total} spinlock=${total} mp-rounds=10000 mp-errors=0`);
+      expect(result.stdout).toContain('smp-litmus: PASS');
+      expect(result.status).toBe(0);
+    }, 180_000);
+  }
+});
