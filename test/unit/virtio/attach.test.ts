@@ -1,0 +1,124 @@
+// From -drive/-device options to devices in slots: QEMU's spellings, its slot order, and clear errors.
+import { describe, it, expect, afterEach } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NullIrqLine } from '../../../host/devices/device.js';
+import {
+  attachVirtioDevices, planVirtioDevices, slotForDevice, guestConsoleIsHvc, VirtioConfigError, VirtioMmioTransport,
+  VirtioBlk, VirtioConsole, VirtioRng, type VirtioMachine, type VirtioOptions,
+} from '../../../host/devices/virtio/index.js';
+import { DiskImageError } from '../../../host/block/index.js';
+import { createTestVm } from './helpers.js';
+
+const opts = (o: Partial<VirtioOptions>): VirtioOptions => ({ drives: [], devices: [], ...o });
+let dir: string | null = null;
+
+afterEach(async () => {
+  if (dir !== null) await rm(dir, { recursive: true, force: true });
+  dir = null;
+});
+
+describe('planning devices from options', () => {
+  it('pairs if=none drives with -device virtio-blk-device, and appends if=virtio drives', () => {
+    const plan = planVirtioDevices(opts({
+      drives: [{ file: 'a.img', if: 'virtio' }, { file: 'b.qcow2', if: 'none', id: 'd1', format: 'qcow2' }],
+      devices: [{ driver: 'virtio-rng-device' }, { driver: 'virtio-blk-device', drive: 'd1', serial: 'S1' }],
+    }));
+    expect(plan.map((p) => p.kind)).toEqual(['rng', 'blk', 'blk']);
+    expect(plan[1]).toMatchObject({ kind: 'blk', name: 'd1', serial: 'S1', snapshot: false });
+    expect(plan[2]).toMatchObject({ kind: 'blk', name: 'virtio0' });
+  });
+
+  it('applies -snapshot to every drive', () => {
+    const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
+    expect(plan[0]).toMatchObject({ snapshot: true });
+  });
+
+  it('joins virtconsole to the virtio-serial-device before it; virtio-console-device is both at once', () => {
+    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole', chardev: 'c0' }] })))
+      .toEqual([{ kind: 'console', connected: true }]);
+    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }] }))).toEqual([{ kind: 'console', connected: false }]);
+    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-console-device' }] }))).toEqual([{ kind: 'console', connected: true }]);
+  });
+
+  it.each([
+    ['a drive without if=', opts({ drives: [{ file: 'a.img' }] }), /no default disk interface/],
+    ['if=ide', opts({ drives: [{ file: 'a.img', if: 'ide' }] }), /if=ide is not supported/],
+    ['an unknown format', opts({ drives: [{ file: 'a.img', if: 'virtio', format: 'vmdk' }] }), /format=vmdk/],
+    ['if=none without id', opts({ drives: [{ file: 'a.img', if: 'none' }] }), /needs id=ID/],
+    ['duplicate drive ids', opts({ drives: [{ file: 'a', if: 'none', id: 'x' }, { file: 'b', if: 'none', id: 'x' }] }), /duplicate drive id 'x'/],
+    ['a device for a missing drive', opts({ devices: [{ driver: 'virtio-blk-device', drive: 'nope' }] }), /no -drive with id=nope/],
+    ['a device without drive=', opts({ devices: [{ driver: 'virtio-blk-device' }] }), /drive=ID is required/],
+    ['a drive used twice', opts({
+      drives: [{ file: 'a', if: 'none', id: 'x' }],
+      devices: [{ driver: 'virtio-blk-device', drive: 'x' }, { driver: 'virtio-blk-device', drive: 'x' }],
+    }), /already in use/],
+    ['a device for an if=virtio drive', opts({ drives: [{ file: 'a', if: 'virtio', id: 'x' }], devices: [{ driver: 'virtio-blk-device', drive: 'x' }] }), /use if=none/],
+    ['an unknown device', opts({ devices: [{ driver: 'virtio-net-device' }] }), /unknown or unsupported device/],
+    ['an unknown property', opts({ devices: [{ driver: 'virtio-rng-device', 'queue-size': '8' }] }), /property 'queue-size'/],
+    ['virtconsole alone', opts({ devices: [{ driver: 'virtconsole' }] }), /needs a virtio-serial-device/],
+    ['two virtconsoles on one serial device', opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole' }, { driver: 'virtconsole' }] }), /one virtconsole/],
+    ['nine devices', opts({ devices: Array.from({ length: 9 }, () => ({ driver: 'virtio-rng-device' })) }), /8 virtio-mmio slots/],
+  ] as const)('refuses %s', (_name, options, message) => {
+    expect(() => planVirtioDevices(options)).toThrow(VirtioConfigError);
+    expect(() => planVirtioDevices(options)).toThrow(message);
+  });
+});
+
+describe('slots and the guest console', () => {
+  it('fills slots from the top, as QEMU', () => {
+    expect([0, 1, 7].map(slotForDevice)).toEqual([7, 6, 0]);
+  });
+
+  it('takes the last console= as the guest console', () => {
+    expect(guestConsoleIsHvc('console=ttyS0 console=hvc1')).toBe(true);
+    expect(guestConsoleIsHvc('console=hvc1 console=ttyS0')).toBe(false);
+    expect(guestConsoleIsHvc('root=/dev/vda')).toBe(false);
+    expect(guestConsoleIsHvc(undefined)).toBe(false);
+  });
+});
+
+describe('attaching to a machine', () => {
+  async function fakeMachine(append?: string) {
+    const t = await createTestVm();
+    const written: number[] = [];
+    let route: ((bytes: Uint8Array) => void) | null = null;
+    const machine: VirtioMachine = {
+      virtioSlots: Array.from({ length: 8 }, (_, slot) => new VirtioMmioTransport({ slot, memory: t.vmem, irq: new NullIrqLine() })),
+      config: { append, console: { write: (bytes) => written.push(...bytes) } },
+      routeConsoleInput: (handler) => (route = handler),
+    };
+    return { machine, written, route: () => route };
+  }
+
+  it('plugs devices into slots 7, 6, 5 and routes console input to an hvc guest console', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wkvm-attach-'));
+    const image = join(dir, 'a.img');
+    await writeFile(image, new Uint8Array(4096));
+    const { machine, route } = await fakeMachine('console=hvc1');
+    const attached = await attachVirtioDevices(machine, opts({
+      drives: [{ file: image, if: 'none', id: 'd0', format: 'raw', readonly: true }],
+      devices: [{ driver: 'virtio-blk-device', drive: 'd0' }, { driver: 'virtio-rng-device' }, { driver: 'virtio-console-device' }],
+    }));
+    expect(machine.virtioSlots[7]!.plugged).toBeInstanceOf(VirtioBlk);
+    expect(machine.virtioSlots[6]!.plugged).toBeInstanceOf(VirtioRng);
+    expect(machine.virtioSlots[5]!.plugged).toBeInstanceOf(VirtioConsole);
+    expect(machine.virtioSlots[4]!.plugged).toBeNull();
+    expect(machine.virtioSlots[7]!.read(0x100, 4)).toBe(8); // 4096 bytes = 8 sectors
+    expect(route()).not.toBeNull();
+    await attached.close();
+  });
+
+  it('leaves console input on the UART when the guest console is not hvc', async () => {
+    const { machine, route } = await fakeMachine('console=ttyS0');
+    const attached = await attachVirtioDevices(machine, opts({ devices: [{ driver: 'virtio-console-device' }] }));
+    expect(route()).toBeNull();
+    await attached.close();
+  });
+
+  it('reports a missing image as a DiskImageError', async () => {
+    const { machine } = await fakeMachine();
+    await expect(attachVirtioDevices(machine, opts({ drives: [{ file: '/nonexistent/x.img', if: 'virtio' }] }))).rejects.toThrow(DiskImageError);
+  });
+});
