@@ -104,12 +104,12 @@ show_progress() {  # show_progress LABEL LOG EXPECTED_STEPS
     elif ((SECONDS != last)) && { ((on_tty)) || ((SECONDS - last >= 15)); }; then
       last=$SECONDS
       total=; ((expected > 0)) && total="/~$expected"
-      latest="$(printf '%s' "$latest" | tr -s ' ')"
+      latest="$(printf '%s' "$latest" | tr -s ' ')"; latest="${latest# }"
       if ((on_tty)); then
-        printf '\r\033[K    %s: %d%s steps, %s%s' "$label" "$steps" "$total" \
+        printf '\r\033[K    %s: %d%s steps, %s, %s' "$label" "$steps" "$total" \
           "$(fmt_secs $((SECONDS - STEP_START)))" "${latest:0:48}"
       else
-        printf '    %s: %d%s steps after %s, now:%s\n' "$label" "$steps" "$total" \
+        printf '    %s: %d%s steps after %s, now: %s\n' "$label" "$steps" "$total" \
           "$(fmt_secs $((SECONDS - STEP_START)))" "$latest"
       fi
     fi
@@ -139,6 +139,7 @@ run_quiet() {  # run_quiet LOG COMMAND...: output only to LOG (shown on failure)
 command -v dpkg-query >/dev/null && command -v apt-get >/dev/null ||
   fail "this recipe needs Debian 12 (bookworm) with apt: it builds the guest from Debian packages." \
        "Elsewhere, use a prebuilt guest: npm start looks in \$WKVM_GUEST_DIR and ../shared/guest/."
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || fail "JOBS=$JOBS is not a positive number of parallel compile jobs"
 for input in "$FRAGMENT" "$GUEST_INIT"; do
   [ -f "$input" ] || fail "missing $input (it belongs to the recipe; is the checkout complete?)"
 done
@@ -465,5 +466,9 @@ fi
 finish_step
 STEP=0
 printf '\nguest build: done in %s. %s holds:\n' "$(fmt_secs "$SECONDS")" "$OUT"
-(cd "$OUT" && ls -l Image initramfs.cpio.gz rootfs.ext4 opensbi/ | sed 's/^/    /')
-echo "Boot it with: npm start   (WKVM_GUEST_DIR=$OUT when it is not guest-cache/)"
+(cd "$OUT" && ls -l Image initramfs.cpio.gz rootfs.ext4 opensbi/* | sed 's/^/    /')
+if [ "$OUT" = "$REPO/guest-cache" ]; then
+  echo "Boot it with: npm start"
+else
+  echo "Boot it with: WKVM_GUEST_DIR=$OUT npm start"
+fi
