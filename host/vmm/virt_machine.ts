@@ -18,7 +18,7 @@ import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt } from './fdt/reader.js';
 import { isElf, parseElf, type ElfImage } from './loader/elf.js';
-import { parseLinuxImage, describeForeignKernel } from './loader/linux_image.js';
+import { parseLinuxImage, describeForeignKernel, checkKernelPlausible } from './loader/linux_image.js';
 import { LoadError } from './loader/errors.js';
 import { handleSbiExit } from './sbi_console.js';
 
@@ -133,6 +133,7 @@ export class VirtMachine {
     if (kernelBytes !== null) {
       const foreign = describeForeignKernel(kernelBytes, config.kernel!);
       if (foreign) throw foreign;
+      if (!isElf(kernelBytes)) checkKernelPlausible(kernelBytes, config.kernel!);
       if (isElf(kernelBytes)) elf = parseElf(kernelBytes, config.kernel!);
       else linux = parseLinuxImage(kernelBytes);
     }

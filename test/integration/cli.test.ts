@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runWkvm } from '../helpers/wkvm_cli.js';
+import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 import { asm, program, li } from '../helpers/asm.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wkvm-cli-'));
@@ -42,6 +42,18 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     image.set([0x48, 0x64, 0x72, 0x53], 0x202);
     writeFileSync(path, image);
     expectOneLineError(await runWkvm(['run', '-kernel', path]), /x86 bzImage, not a RISC-V kernel/);
+  });
+
+  it('an empty kernel, a text file, a truncated Linux Image', async () => {
+    const empty = join(scratch, 'empty');
+    writeFileSync(empty, new Uint8Array(0));
+    expectOneLineError(await runWkvm(['run', '-kernel', empty]), /the kernel file is empty/);
+    const text = join(scratch, 'notes.txt');
+    writeFileSync(text, 'console=ttyS0 root=/dev/vda\nthis is not a kernel\n');
+    expectOneLineError(await runWkvm(['run', '-kernel', text]), /text file, not a RISC-V kernel image/);
+    const truncated = join(scratch, 'Image.part');
+    writeFileSync(truncated, readFileSync(`${SHARED_GUEST}Image`).subarray(0, 64));
+    expectOneLineError(await runWkvm(['run', '-kernel', truncated]), /Linux Image header but only 64 bytes/);
   });
 
   it('an unknown option', async () => {

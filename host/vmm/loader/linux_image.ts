@@ -26,3 +26,22 @@ export function describeForeignKernel(bytes: Uint8Array, path: string): LoadErro
   }
   return null;
 }
+
+/**
+ * Refuses a -kernel file that cannot be a kernel at all: empty, text, or a Linux Image cut short. (Any
+ * other bytes may be a raw bare-metal program, which QEMU also loads as it is.)
+ */
+export function checkKernelPlausible(bytes: Uint8Array, path: string): void {
+  if (bytes.length === 0) throw new LoadError(path, 'the kernel file is empty');
+  const head = bytes.subarray(0, Math.min(bytes.length, 256));
+  if (head.every((b) => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f))) {
+    throw new LoadError(path, 'this is a text file, not a RISC-V kernel image');
+  }
+  const linux = parseLinuxImage(bytes);
+  if (linux !== null && bytes.length < MIN_LINUX_IMAGE_BYTES) {
+    throw new LoadError(path, `a Linux Image header but only ${bytes.length} bytes: the file is truncated`);
+  }
+}
+
+/** No real kernel Image is this small; the header alone is 64 bytes. */
+const MIN_LINUX_IMAGE_BYTES = 64 * 1024;
