@@ -4,7 +4,7 @@ import {
   HART_ID, HART_INSTRET, CSR_MSTATUS, CSR_MISA, CSR_MEDELEG, CSR_MIDELEG, CSR_MIE, CSR_MIP, CSR_MTVEC, CSR_MSCRATCH,
   CSR_MEPC, CSR_MCAUSE, CSR_MTVAL, CSR_MCOUNTEREN, CSR_SCOUNTEREN, CSR_STVEC, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE,
   CSR_STVAL, CSR_SATP, CSR_FCSR, CSR_MENVCFG, CSR_SENVCFG, CSR_STIMECMP, CSR_MCOUNTINHIBIT, CSR_MCYCLE_OFFSET,
-  CSR_MINSTRET_OFFSET, CSR_PMPCFG, CSR_PMPADDR, PMP_ENTRIES,
+  CSR_MINSTRET_OFFSET, CSR_PMPCFG, CSR_PMPADDR, PMP_ENTRIES, ASID_BITS,
 } from "../abi/layout";
 import {
   hart, csr64, setCsr64, getPriv, effectiveMip, updateTlbSets, setMipBits, clearMipBits, PRIV_M, PRIV_S, PRIV_U,
@@ -182,7 +182,7 @@ export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void
       const old = csr64(CSR_SATP);
       // WARL: a mode we do not implement leaves satp unchanged (Linux probes Sv57, Sv48, Sv39 this way).
       if (!satpModeSupported(value >> 60)) return;
-      const next = value & ((<u64>0xf << 60) | (<u64>0xffff << 44) | ((<u64>1 << 44) - 1));
+      const next = value & ((<u64>0xf << 60) | (((<u64>1 << ASID_BITS) - 1) << 44) | ((<u64>1 << 44) - 1));
       setCsr64(CSR_SATP, next);
       onSatpWrite(old, next);
       return;

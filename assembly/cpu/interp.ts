@@ -9,7 +9,7 @@ import {
   HART_RESERVED_VALUE, HART_STATE, HART_ID, HART_RUNNING, HART_FLUSH_REQ, HART_HSM_START_ADDR, HART_HSM_OPAQUE, RUN_EXIT_REASON,
   RUN_PENDING_LEN, RUN_MMIO_FAULT, RUN_SBI_PENDING, RUN_SBI_RET, RUN_BUDGET_USED, RUN_INTERNAL_ERROR,
   RUN_ERROR_DATA, MACHINE_RVC_READY, MACHINE_FENCE_WORD, MACHINE_FLAGS, MACHINE_FLAG_SBI_IN_CORE, RVC_TABLE, TLB_LOAD, TLB_STORE,
-  TLB_FETCH, TLB_ADDEND, TLB_ASID, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
+  TLB_FETCH, TLB_ADDEND, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
   EXIT_HALT, EXIT_INTERNAL_ERROR, EXIT_HART_STOPPED, INTERNAL_ERROR_NO_RVC_TABLE, HART_STATE_STARTED,
   HART_STATE_STOPPED, HART_STATE_START_PENDING, FLUSH_REQ_TLB, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
   LOAD_KIND_I64, LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, CSR_MENVCFG,
@@ -22,7 +22,7 @@ import {
 } from "./hart";
 import { csrRead, csrWrite, csrIllegal, markFpDirty } from "./csr";
 import { sbiCall, SBI_HANDLED } from "./sbi";
-import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex, asidHash } from "../mmu/mmu";
+import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex, asidHash, asidTag } from "../mmu/mmu";
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
@@ -38,9 +38,9 @@ const REDIRECT = -2; // pc changed (trap, xRET): reload pc from memory and the T
 @inline function regAddr(r: u32): usize {
   return hart + HART_X + (<usize>r << 3);
 }
-@inline function tlbHit(e: usize, key: u64, asid: i32): bool {
-  const entryAsid = load<i32>(e, TLB_ASID);
-  return load<u64>(e) == key && ((entryAsid == asid) | (entryAsid == -1));
+/** A TLB hit is one compare: `key` is the (alignment-masked) page address, `tag` the ASID's part. */
+@inline function tlbHit(e: usize, key: u64, tag: u64): bool {
+  return load<u64>(e) == (key | tag);
 }
 
 /** Runs the selected hart. Returns an EXIT_* code; details are in the hart's run area. */
@@ -80,6 +80,7 @@ export function runHart(budget: i32): i32 {
     const fetchTlb = <usize>load<i32>(hart + HART_FETCH_TLB);
     const asid = load<i32>(hart + HART_CUR_ASID);
     const hash = asidHash(asid);
+    const tag = asidTag(asid);
     let fetchPage: u64 = <u64>-1;
     let fetchAddend: u64 = 0;
     let limit = budget - executed;
@@ -90,7 +91,7 @@ export function runHart(budget: i32): i32 {
       // ---- fetch ----
       if ((pc & PAGE_MASK) != fetchPage) {
         const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
-        if (tlbHit(e, pc & PAGE_MASK, asid)) {
+        if (tlbHit(e, pc & PAGE_MASK, tag)) {
           fetchAddend = load<u64>(e, TLB_ADDEND);
         } else {
           if (!translate(pc, ACCESS_FETCH, 2)) {
@@ -184,7 +185,7 @@ export function runHart(budget: i32): i32 {
           const sizeMask = <u64>((1 << (funct3 & 3)) - 1);
           const e = dataTlb + TLB_LOAD + tlbIndex(va, hash);
           let value: u64;
-          if (funct3 != 7 && tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
+          if (funct3 != 7 && tlbHit(e, va & (PAGE_MASK | sizeMask), tag)) {
             const h = <usize>(va + load<u64>(e, TLB_ADDEND));
             switch (funct3) {
               case 0: value = <u64><i64>load<i8>(h); break;
@@ -215,7 +216,7 @@ export function runHart(budget: i32): i32 {
           if (funct3 > 3) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
           const sizeMask = <u64>((1 << funct3) - 1);
           const e = dataTlb + TLB_STORE + tlbIndex(va, hash);
-          if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
+          if (tlbHit(e, va & (PAGE_MASK | sizeMask), tag)) {
             const h = <usize>(va + load<u64>(e, TLB_ADDEND));
             switch (funct3) {
               case 0: store<u8>(h, <u8>value); break;
@@ -356,7 +357,7 @@ export function runHart(budget: i32): i32 {
           if ((insn & 0x7f) == 0x07) {
             const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20);
             const e = dataTlb + TLB_LOAD + tlbIndex(va, hash);
-            if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
+            if (tlbHit(e, va & (PAGE_MASK | sizeMask), tag)) {
               const h = <usize>(va + load<u64>(e, TLB_ADDEND));
               // FLW NaN-boxes the single into the 64-bit register.
               store<u64>(f + (<usize>rd << 3), funct3 == 2 ? (<u64>load<u32>(h) | 0xffffffff00000000) : load<u64>(h));
@@ -374,7 +375,7 @@ export function runHart(budget: i32): i32 {
             const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>imm;
             const value = load<u64>(f + (<usize>rs2 << 3));
             const e = dataTlb + TLB_STORE + tlbIndex(va, hash);
-            if (tlbHit(e, va & (PAGE_MASK | sizeMask), asid)) {
+            if (tlbHit(e, va & (PAGE_MASK | sizeMask), tag)) {
               const h = <usize>(va + load<u64>(e, TLB_ADDEND));
               if (funct3 == 2) store<u32>(h, <u32>value);
               else store<u64>(h, value);

@@ -1,15 +1,18 @@
 // Guest-virtual → guest-physical → host translation: memory slots, PMP, the Sv39/Sv48 page-table walk,
 // and the software TLB that makes the common case a compare and an add.
 //
-// A TLB entry maps one 4 KiB virtual page of one address space (ASID, or -1 for global pages and for
-// untranslated modes) to a host address, in one of four sets (U, S, S+SUM, M) and three arrays (fetch,
-// load, store). An entry exists only when the page is RAM, PMP allows the access for the whole page, and
-// (for stores) the PTE's D bit is already set, so a hit needs no further checks. MMIO is never cached.
+// A TLB entry maps one 4 KiB virtual page of one address space to a host address, in one of four sets
+// (U, S, S+SUM, M) and three arrays (fetch, load, store). Its tag is the page address with the ASID in
+// bits 3..11 (free in a page address; bits 0..2 stay clear so the same compare rejects misaligned
+// accesses), so a hit is one 64-bit compare. A global mapping is cached as a copy per ASID that uses it
+// (flagged, so ASID-specific fences spare it). An entry exists only when the page is RAM, PMP allows the
+// access for the whole page, and (for stores) the PTE's D bit is already set, so a hit needs no further
+// checks. MMIO is never cached.
 import {
   MACHINE_SLOT_COUNT, MACHINE_SLOTS, SLOT_SIZE, SLOT_GPA, SLOT_LEN, SLOT_HOST, SLOT_FLAGS, SLOT_FLAG_READONLY,
   HART_TLB, TLB_SET_SIZE, TLB_PRIV_SETS, TLB_ENTRIES, TLB_ENTRY_SIZE, TLB_FETCH, TLB_LOAD, TLB_STORE,
-  TLB_TAG, TLB_ADDEND, TLB_ASID, HART_CUR_ASID, HART_FETCH_EPOCH, CSR_SATP, CSR_MSTATUS, CSR_PMPCFG,
-  CSR_PMPADDR, PMP_ENTRIES, HART_PRIV, PAGE_SIZE,
+  TLB_TAG, TLB_ADDEND, TLB_FLAGS, TLB_FLAG_GLOBAL, HART_CUR_ASID, HART_FETCH_EPOCH, CSR_SATP, CSR_MSTATUS, CSR_PMPCFG,
+  CSR_PMPADDR, PMP_ENTRIES, HART_PRIV, PAGE_SIZE, ASID_BITS,
 } from "../abi/layout";
 import {
   hart, PRIV_M, PRIV_S, PRIV_U, MSTATUS_MPRV, MSTATUS_MPP_SHIFT, MSTATUS_SUM, MSTATUS_MXR,
@@ -60,6 +63,13 @@ export const ASID_HASH_VALUES: usize = 8;
 @inline export function asidHash(asid: i32): usize {
   return (<usize>asid & (ASID_HASH_VALUES - 1)) << 5;
 }
+
+/** The ASID's part of a TLB tag. */
+@inline export function asidTag(asid: i32): u64 {
+  return <u64>asid << 3;
+}
+const TAG_PAGE_MASK: u64 = ~(<u64>PAGE_SIZE - 1);
+const TAG_ASID_MASK: u64 = <u64>(PAGE_SIZE - 8);
 
 // ---- memory slots ----
 
@@ -224,13 +234,11 @@ export function translate(va: u64, access: i32, len: u64): bool {
   const satp = load<u64>(hart + CSR_SATP);
   const mode = satp >> 60;
   let pa = va;
-  let asid: i32 = -1;
   walkGlobal = true;
   walkSuperpage = false;
   if (priv != PRIV_M && mode != SATP_MODE_BARE) {
     pa = walkPageTable(va, access, priv, mode, satp);
     if (faultCause != 0) return false;
-    if (!walkGlobal) asid = load<i32>(hart + HART_CUR_ASID);
   }
   lastPa = pa;
   const bit = accessBit(access);
@@ -250,11 +258,12 @@ export function translate(va: u64, access: i32, len: u64): bool {
   lastHost = pageHost + <usize>(pa & (PAGE_SIZE - 1));
   if (pagePerm >= 0) {
     const set = tlbSetAddress(priv, access);
-    const e = tlbArray(set, access) + tlbIndex(va, asidHash(load<i32>(hart + HART_CUR_ASID)));
+    const asid = load<i32>(hart + HART_CUR_ASID);
+    const e = tlbArray(set, access) + tlbIndex(va, asidHash(asid));
     const vpage = va & ~(<u64>PAGE_SIZE - 1);
-    store<u64>(e, vpage, TLB_TAG);
+    store<u64>(e, vpage | asidTag(asid), TLB_TAG);
     store<i64>(e, <i64>pageHost - <i64>vpage, TLB_ADDEND);
-    store<i32>(e, asid, TLB_ASID);
+    store<i32>(e, walkGlobal ? TLB_FLAG_GLOBAL : 0, TLB_FLAGS);
     if (walkSuperpage) tlbHasSuperpages = true;
   }
   return true;
@@ -296,8 +305,7 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
         const base = hart + HART_TLB + <usize>set * TLB_SET_SIZE + <usize>arr * TLB_ENTRIES * TLB_ENTRY_SIZE;
         for (let i = 0; i < TLB_ENTRIES; i++) {
           const e = base + <usize>i * TLB_ENTRY_SIZE;
-          const entryAsid = load<i32>(e, TLB_ASID);
-          if (!hasAsid || (entryAsid != -1 && entryAsid == asid)) store<i64>(e, -1, TLB_TAG);
+          if (!hasAsid || fenceHitsAsid(e, asid)) store<i64>(e, -1, TLB_TAG);
         }
       }
     }
@@ -312,9 +320,9 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
       for (let set = 0; set < 3; set++) {
         for (let arr = 0; arr < 3; arr++) {
           const e = hart + HART_TLB + <usize>set * TLB_SET_SIZE + <usize>arr * TLB_ENTRIES * TLB_ENTRY_SIZE + idx;
-          if (load<u64>(e, TLB_TAG) != vpage) continue;
-          const entryAsid = load<i32>(e, TLB_ASID);
-          if (!hasAsid || (entryAsid != -1 && entryAsid == asid)) store<i64>(e, -1, TLB_TAG);
+          const tag = load<u64>(e, TLB_TAG);
+          if (tag == <u64>-1 || (tag & TAG_PAGE_MASK) != vpage) continue;
+          if (!hasAsid || fenceHitsAsid(e, asid)) store<i64>(e, -1, TLB_TAG);
         }
       }
     }
@@ -322,9 +330,15 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
   bumpFetchEpoch();
 }
 
+/** An ASID-specific fence removes that ASID's entries, but not its copies of global mappings. */
+@inline function fenceHitsAsid(e: usize, asid: i32): bool {
+  const tag = load<u64>(e, TLB_TAG);
+  return tag != <u64>-1 && (tag & TAG_ASID_MASK) == asidTag(asid) && (load<i32>(e, TLB_FLAGS) & TLB_FLAG_GLOBAL) == 0;
+}
+
 /** satp changed: a new mode invalidates everything; a new ASID only changes which entries hit. */
 export function onSatpWrite(oldSatp: u64, newSatp: u64): void {
-  store<i32>(hart + HART_CUR_ASID, <i32>((newSatp >> 44) & 0xffff));
+  store<i32>(hart + HART_CUR_ASID, <i32>((newSatp >> 44) & ((1 << ASID_BITS) - 1)));
   if ((oldSatp >> 60) != (newSatp >> 60)) tlbFlushAll();
   else bumpFetchEpoch();
 }
