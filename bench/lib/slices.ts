@@ -18,9 +18,12 @@ export const DEFAULT_SLICE_CONFIGS: readonly SliceConfig[] = [
   { sliceInstructions: 1_000_000, nodeFlags: [] },
   { sliceInstructions: 10_000_000, nodeFlags: [] },
   { sliceInstructions: 2 ** 31 - 1, nodeFlags: [] },
-  // Controls: compiled by TurboFan before the first call, the huge slice loses nothing.
+  // Controls: compiled by TurboFan before the first call, the huge slice loses nothing; never tiered up,
+  // the whole run shows the baseline tier's speed.
   { sliceInstructions: 1_000_000, nodeFlags: ['--no-liftoff'] },
   { sliceInstructions: 2 ** 31 - 1, nodeFlags: ['--no-liftoff'] },
+  // (--no-wasm-tier-up alone is overridden by dynamic tiering in Node 20's V8 11.3.)
+  { sliceInstructions: 1_000_000, nodeFlags: ['--no-wasm-tier-up', '--no-wasm-dynamic-tiering'] },
 ];
 
 /** What the `slice-probe` subcommand prints as its last stdout line, after PROBE_PREFIX. */
@@ -29,6 +32,11 @@ export interface SliceProbeResult {
   readonly wallMs: number;
   readonly instructions: number;
   readonly mips: number;
+  /**
+   * MIPS of the first kernel alone (boot to its console line). intbench's console output is MMIO, so even
+   * a huge slice returns from run() at the first line: only the first kernel is one uninterrupted call.
+   */
+  readonly firstKernelMips: number;
 }
 
 export const PROBE_PREFIX = 'slice-probe-result ';
@@ -76,7 +84,7 @@ export function parseProbeOutput(subject: string, stdout: string): SliceProbeRes
   const line = stdout.split('\n').reverse().find((l) => l.startsWith(PROBE_PREFIX));
   if (line === undefined) throw new BenchGuestError(subject, 'the probe printed no result line', stdout);
   const value = JSON.parse(line.slice(PROBE_PREFIX.length)) as Partial<SliceProbeResult>;
-  for (const key of ['runMs', 'wallMs', 'instructions', 'mips'] as const) {
+  for (const key of ['runMs', 'wallMs', 'instructions', 'mips', 'firstKernelMips'] as const) {
     if (typeof value[key] !== 'number' || !Number.isFinite(value[key])) {
       throw new BenchGuestError(subject, `the probe's result has no numeric ${key}`, line);
     }

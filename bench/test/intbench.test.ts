@@ -51,13 +51,13 @@ describe('runIntbenchInProcess', () => {
 
 describe('parseProbeOutput', () => {
   it('takes the last result line', () => {
-    const line = `${PROBE_PREFIX}{"runMs":10,"wallMs":11,"instructions":1000,"mips":0.1}`;
+    const line = `${PROBE_PREFIX}{"runMs":10,"wallMs":11,"instructions":1000,"mips":0.1,"firstKernelMips":0.2}`;
     expect(parseProbeOutput('p', `noise\n${line}\n`).mips).toBe(0.1);
   });
 
   it('refuses a missing line or a non-numeric field', () => {
     expect(() => parseProbeOutput('p', 'nothing\n')).toThrow(/no result line/);
-    expect(() => parseProbeOutput('p', `${PROBE_PREFIX}{"runMs":1,"wallMs":1,"instructions":1}`)).toThrow(/numeric mips/);
+    expect(() => parseProbeOutput('p', `${PROBE_PREFIX}{"runMs":1,"wallMs":1,"instructions":1,"firstKernelMips":1}`)).toThrow(/numeric mips/);
   });
 });
 
