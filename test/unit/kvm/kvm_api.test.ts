@@ -27,6 +27,13 @@ describe('Hypervisor', () => {
   });
 });
 
+describe('the core module', () => {
+  it('imports nothing but its memory, a clock and abort, so it runs unchanged in a browser', () => {
+    const imports = WebAssembly.Module.imports(hv.module).map((i) => `${i.module}.${i.name}:${i.kind}`).sort();
+    expect(imports).toEqual(['env.abort:function', 'env.memory:memory', 'wkvm.clockTicks:function']);
+  });
+});
+
 describe('memory slots', () => {
   it('refuses unaligned, overlapping and out-of-range slots with typed errors', () => {
     const vm = hv.createVm();
