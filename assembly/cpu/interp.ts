@@ -6,7 +6,7 @@
 // instruction that can change privilege or translation, leaves the inner loop.
 import {
   HART_X, HART_F, HART_PC, HART_INSTRET, HART_DATA_TLB, HART_FETCH_TLB, HART_CUR_ASID, HART_RESERVATION,
-  HART_RESERVED_VALUE, HART_STATE, HART_ID, HART_RUNNING, HART_FLUSH_REQ, HART_HSM_START_ADDR, HART_HSM_OPAQUE, RUN_EXIT_REASON,
+  HART_RESERVED_VALUE, HART_STATE, HART_ID, HART_RUNNING, HART_TRAP_COUNT, HART_FLUSH_REQ, HART_HSM_START_ADDR, HART_HSM_OPAQUE, RUN_EXIT_REASON,
   RUN_PENDING_LEN, RUN_MMIO_FAULT, RUN_SBI_PENDING, RUN_SBI_RET, RUN_BUDGET_USED, RUN_INTERNAL_ERROR,
   RUN_ERROR_DATA, MACHINE_RVC_READY, MACHINE_FENCE_WORD, MACHINE_FLAGS, MACHINE_FLAG_SBI_IN_CORE, RVC_TABLE, TLB_LOAD, TLB_STORE,
   TLB_FETCH, TLB_ADDEND, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
@@ -66,7 +66,9 @@ export function runHart(budget: i32): i32 {
   let pc = load<u64>(hart + HART_PC);
   const x = hart + HART_X;
 
-  while (executed < budget) {
+  // Traps count against the budget too, so a hart that faults on every fetch still returns.
+  const trapBase = load<u64>(hart + HART_TRAP_COUNT);
+  while (executed + <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase) < budget) {
     // ---- block boundary ----
     const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
     if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
@@ -83,7 +85,7 @@ export function runHart(budget: i32): i32 {
     const tag = asidTag(asid);
     let fetchPage: u64 = <u64>-1;
     let fetchAddend: u64 = 0;
-    let limit = budget - executed;
+    let limit = budget - executed - <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase);
     if (limit > BLOCK_CHECK_INTERVAL) limit = BLOCK_CHECK_INTERVAL;
     limit += executed;
 
@@ -137,30 +139,33 @@ export function runHart(budget: i32): i32 {
       const rs2 = (insn >> 20) & 31;
       const funct3 = (insn >> 12) & 7;
 
-      switch (insn & 0x7f) {
-        case 0x37: { // LUI
+      // Dispatch on opcode[6:2] (bits 1:0 are always 11 here): dense, so one br_table instead of a
+      // compare chain. Measured: intbench 1.68 -> 1.48 s user, guest bench mode 22.9 -> 21.7 s; boot
+      // and a bare addi loop lose ~5% (a chain is cheaper when one opcode dominates).
+      switch ((insn >> 2) & 0x1f) {
+        case 0x0d: { // LUI
           if (rd) store<i64>(x + (<usize>rd << 3), <i64><i32>(insn & 0xfffff000));
           break;
         }
-        case 0x17: { // AUIPC
+        case 0x05: { // AUIPC
           if (rd) store<u64>(x + (<usize>rd << 3), pc + <u64><i64><i32>(insn & 0xfffff000));
           break;
         }
-        case 0x6f: { // JAL
+        case 0x1b: { // JAL
           const imm = ((<i32>insn >> 11) & 0xfff00000) | <i32>(insn & 0xff000) | <i32>((insn >> 9) & 0x800) |
             <i32>((insn >> 20) & 0x7fe);
           if (rd) store<u64>(x + (<usize>rd << 3), npc);
           npc = pc + <u64><i64>imm;
           break;
         }
-        case 0x67: { // JALR
+        case 0x19: { // JALR
           if (funct3 != 0) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
           const target = (load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20)) & ~(<u64>1);
           if (rd) store<u64>(x + (<usize>rd << 3), npc);
           npc = target;
           break;
         }
-        case 0x63: { // BRANCH
+        case 0x18: { // BRANCH
           const a = load<u64>(x + (<usize>rs1 << 3));
           const b = load<u64>(x + (<usize>rs2 << 3));
           let taken = false;
@@ -180,7 +185,7 @@ export function runHart(budget: i32): i32 {
           }
           break;
         }
-        case 0x03: { // LOAD
+        case 0x00: { // LOAD
           const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20);
           const sizeMask = <u64>((1 << (funct3 & 3)) - 1);
           const e = dataTlb + TLB_LOAD + tlbIndex(va, hash);
@@ -209,7 +214,7 @@ export function runHart(budget: i32): i32 {
           if (rd) store<u64>(x + (<usize>rd << 3), value);
           break;
         }
-        case 0x23: { // STORE
+        case 0x08: { // STORE
           const imm = ((<i32>insn >> 20) & ~31) | <i32>((insn >> 7) & 31);
           const va = load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>imm;
           const value = load<u64>(x + (<usize>rs2 << 3));
@@ -235,7 +240,7 @@ export function runHart(budget: i32): i32 {
           }
           break;
         }
-        case 0x13: { // OP-IMM
+        case 0x04: { // OP-IMM
           const a = load<u64>(x + (<usize>rs1 << 3));
           const imm = <u64><i64>(<i32>insn >> 20);
           let r: u64;
@@ -262,7 +267,7 @@ export function runHart(budget: i32): i32 {
           if (rd) store<u64>(x + (<usize>rd << 3), r);
           break;
         }
-        case 0x33: { // OP
+        case 0x0c: { // OP
           const a = load<u64>(x + (<usize>rs1 << 3));
           const b = load<u64>(x + (<usize>rs2 << 3));
           const funct7 = insn >> 25;
@@ -286,7 +291,7 @@ export function runHart(budget: i32): i32 {
           if (rd) store<u64>(x + (<usize>rd << 3), r);
           break;
         }
-        case 0x1b: { // OP-IMM-32
+        case 0x06: { // OP-IMM-32
           const a = <u32>load<u64>(x + (<usize>rs1 << 3));
           const imm = <i32>insn >> 20;
           const shamt = <u32>imm & 31;
@@ -299,7 +304,7 @@ export function runHart(budget: i32): i32 {
           if (rd) store<i64>(x + (<usize>rd << 3), <i64>r);
           break;
         }
-        case 0x3b: { // OP-32
+        case 0x0e: { // OP-32
           const a = <u32>load<u64>(x + (<usize>rs1 << 3));
           const b = <u32>load<u64>(x + (<usize>rs2 << 3));
           const funct7 = insn >> 25;
@@ -314,20 +319,20 @@ export function runHart(budget: i32): i32 {
           if (rd) store<i64>(x + (<usize>rd << 3), <i64>r);
           break;
         }
-        case 0x0f: { // MISC-MEM: FENCE orders guest memory for other harts; FENCE.I needs nothing, as
+        case 0x03: { // MISC-MEM: FENCE orders guest memory for other harts; FENCE.I needs nothing, as
           // instructions are always fetched from memory (there is no decoded-instruction cache to flush).
           // (WebAssembly atomics are sequentially consistent, so one atomic RMW is a full barrier.)
           if (funct3 == 0) atomic.add<i32>(MACHINE_FENCE_WORD, 0);
           else if (funct3 != 1) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
           break;
         }
-        case 0x2f: { // AMO
+        case 0x0b: { // AMO
           store<u64>(hart + HART_INSTRET, instretBase + <u64>executed);
           const action = execAtomic(insn, pc, len);
           if (action != NEXT) { executed--; pc = load<u64>(hart + HART_PC); limit = 0; continue; }
           break;
         }
-        case 0x73: { // SYSTEM: may change privilege, translation or interrupt state, so it ends the block
+        case 0x1c: { // SYSTEM: may change privilege, translation or interrupt state, so it ends the block
           // A CSR instruction sees the instructions retired before it, not itself.
           store<u64>(hart + HART_INSTRET, instretBase + <u64>executed - 1);
           const action = execSystem(insn, pc, len);
@@ -347,8 +352,8 @@ export function runHart(budget: i32): i32 {
           limit = 0;
           continue;
         }
-        case 0x07: // LOAD-FP
-        case 0x27: { // STORE-FP
+        case 0x01: // LOAD-FP
+        case 0x09: { // STORE-FP
           if ((csr64(CSR_MSTATUS) & MSTATUS_FS) == 0 || (funct3 != 2 && funct3 != 3)) {
             pc = illegal(insn, pc, len); executed--; limit = 0; continue;
           }
@@ -391,7 +396,7 @@ export function runHart(budget: i32): i32 {
           }
           break;
         }
-        case 0x43: case 0x47: case 0x4b: case 0x4f: case 0x53: { // FP arithmetic
+        case 0x10: case 0x11: case 0x12: case 0x13: case 0x14: { // FP arithmetic
           if ((csr64(CSR_MSTATUS) & MSTATUS_FS) == 0 || execFpOp(hart, insn) != 0) {
             pc = illegal(insn, pc, len); executed--; limit = 0; continue;
           }

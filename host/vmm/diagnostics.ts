@@ -46,7 +46,8 @@ export class FaultLoopDetector {
     const traps = this.vcpu.trapsTaken;
     const delta = traps - this.lastTraps;
     this.lastTraps = traps;
-    if (instructions < 10_000 || delta * 16n < BigInt(instructions)) {
+    // Many traps for the work done: at least one per 16 instructions, and not a handful in a short run.
+    if (delta < 1000n || delta * 16n < BigInt(instructions)) {
       this.streak = 0;
       this.reported = false;
       return;

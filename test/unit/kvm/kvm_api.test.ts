@@ -160,6 +160,14 @@ describe('vcpu.run exits', () => {
     expect(vcpu.getCsr(0xb02)).toBe(100n);
   });
 
+  it('returns from run() when every fetch faults (traps count against the budget)', () => {
+    const { vcpu } = vmWithProgram([asm.jal(0, 0)]);
+    vcpu.reset(0x1000_0000n); // nothing there, and mtvec = 0 is nothing either
+    expect(vcpu.run(1000)).toEqual({ reason: 'budget' });
+    expect(vcpu.getCsr(0x342)).toBe(1n); // instruction access fault
+    expect(vcpu.trapsTaken).toBe(1000n);
+  });
+
   it('raises illegal-instruction with the instruction bits in mtval', () => {
     const { vcpu } = vmWithProgram([0xffffffff, asm.jal(0, 0)]);
     vcpu.setCsr(0x305, BigInt(RAM + 4));
