@@ -14,7 +14,7 @@ export interface CliResult {
 
 export interface CliOptions {
   /** Text written to the guest's console (stdin), optionally after waiting for a marker on stdout. */
-  input?: Array<{ after?: string; send: string }>;
+  input?: Array<{ after?: string; send: string; /** wait for this many occurrences of `after` (default 1) */ occurrence?: number }>;
   timeoutMs?: number;
   /** Stop the process once stderr matches this (the result then has status null). */
   stopWhenStderr?: RegExp;
@@ -27,7 +27,8 @@ export function runWkvm(args: string[], options: CliOptions = {}): Promise<CliRe
     let stderr = '';
     const pending = [...(options.input ?? [])];
     const feed = () => {
-      while (pending.length > 0 && (pending[0]!.after === undefined || stdout.includes(pending[0]!.after))) {
+      const seen = (marker: string) => stdout.split(marker).length - 1;
+      while (pending.length > 0 && (pending[0]!.after === undefined || seen(pending[0]!.after) >= (pending[0]!.occurrence ?? 1))) {
         child.stdin.write(pending.shift()!.send);
       }
     };

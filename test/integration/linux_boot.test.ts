@@ -59,6 +59,22 @@ describe('Linux guest boot', () => {
     expect(result.status).toBe(0);
   });
 
+  it('restarts the guest when it reboots, and exits instead with -no-reboot', async () => {
+    const prompt = 'root@rvguest:/# ';
+    const rebooted = await runWkvm(bootArgs('none', 'shell'), {
+      input: [{ after: prompt, send: 'reboot -f\n' }, { after: prompt, occurrence: 2, send: 'exit\n' }],
+    });
+    expect(rebooted.stdout).toContain('reboot: Restarting system');
+    expect(rebooted.stdout.split('GUEST-READY').length - 1).toBe(2);
+    expect(rebooted.stdout).toContain('GUEST-POWEROFF');
+    expect(rebooted.status).toBe(0);
+    const once = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-no-reboot', '-kernel', KERNEL, '-initrd', INITRD,
+      '-append', 'console=ttyS0 guest.mode=shell', '-nographic'], { input: [{ after: prompt, send: 'reboot -f\n' }] });
+    expect(once.stdout.split('GUEST-READY').length - 1).toBe(1);
+    expect(once.stdout).toContain('reboot: Restarting system');
+    expect(once.status).toBe(0);
+  });
+
   it('runs the bench workload with the known results', async () => {
     const result = await runWkvm(bootArgs('none', 'bench'), { timeoutMs: 240_000 });
     expect(result.stdout).toContain(`GUEST-BENCH zero-sha256 result=[${ZERO_SHA256}]`);
