@@ -73,20 +73,34 @@ const TAG_ASID_MASK: u64 = <u64>(PAGE_SIZE - 8);
 
 // ---- memory slots ----
 
-/** Host address of guest-physical `pa` when [pa, pa+len) lies in one RAM slot (writable if `write`), else 0. */
-export function slotHost(pa: u64, len: u64, write: bool): usize {
+/** Bytes of the last slotSpan() result (at most the requested length). */
+export let spanLength: u64 = 0;
+
+/**
+ * Host address of guest-physical `pa` if it is RAM (writable RAM if `write`), with spanLength set to how
+ * many of the `len` bytes from there lie in that slot; 0 if `pa` is not RAM. (A buffer across adjacent
+ * slots is followed slot by slot by the caller.)
+ */
+export function slotSpan(pa: u64, len: u64, write: bool): usize {
   const count = load<i32>(MACHINE_SLOT_COUNT);
   for (let i = 0; i < count; i++) {
     const slot = MACHINE_SLOTS + <usize>i * SLOT_SIZE;
     const size = load<u64>(slot, SLOT_LEN);
     if (size == 0) continue;
     const off = pa - load<u64>(slot, SLOT_GPA);
-    if (off < size && len <= size - off) {
-      if (write && (load<u32>(slot, SLOT_FLAGS) & SLOT_FLAG_READONLY) != 0) return 0;
-      return <usize>load<u32>(slot, SLOT_HOST) + <usize>off;
-    }
+    if (off >= size) continue;
+    if (write && (load<u32>(slot, SLOT_FLAGS) & SLOT_FLAG_READONLY) != 0) return 0;
+    const room = size - off;
+    spanLength = len < room ? len : room;
+    return <usize>load<u32>(slot, SLOT_HOST) + <usize>off;
   }
   return 0;
+}
+
+/** Host address of guest-physical `pa` when [pa, pa+len) lies in one RAM slot (writable if `write`), else 0. */
+export function slotHost(pa: u64, len: u64, write: bool): usize {
+  const host = slotSpan(pa, len, write);
+  return host != 0 && spanLength == len ? host : 0;
 }
 
 // ---- PMP ----

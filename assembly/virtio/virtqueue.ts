@@ -22,10 +22,9 @@ import {
   VIRTQ_ERR_HEAD, VIRTQ_ERR_NEXT, VIRTQ_ERR_CHAIN_LENGTH, VIRTQ_ERR_BUFFER, VIRTQ_ERR_INDIRECT_FEATURE,
   VIRTQ_ERR_INDIRECT_NESTED, VIRTQ_ERR_INDIRECT_SIZE, VIRTQ_ERR_INDIRECT_TABLE, VIRTQ_ERR_INDIRECT_PLACE,
   VIRTQ_ERR_ORDER, VIRTQ_ERR_SEGMENTS, VIRTQ_ERR_USED_ID, VIRTQ_ERR_SIZE, VIRTQ_ERR_RING, VIRTQ_ERR_ALIGN,
-  VIRTQ_ERR_RECORD, MACHINE_SLOT_COUNT, MACHINE_SLOTS, SLOT_SIZE, SLOT_GPA, SLOT_LEN, SLOT_HOST, SLOT_FLAGS,
-  SLOT_FLAG_READONLY,
+  VIRTQ_ERR_RECORD,
 } from "../abi/layout";
-import { slotHost } from "../mmu/mmu";
+import { slotHost, slotSpan, spanLength } from "../mmu/mmu";
 
 // Descriptor layout and flags (struct virtq_desc).
 const DESC_SIZE: u32 = 16;
@@ -191,30 +190,6 @@ function walkChain(q: usize, descHost: usize, num: u32, head: u32, features: u32
   store<u32>(VIRTQ_CHAIN_COUNT, segments);
   store<u32>(VIRTQ_CHAIN_READABLE, readable);
   return <i32>segments;
-}
-
-/** Bytes of the last slotSpan() result (at most the requested length). */
-let spanLength: u64 = 0;
-
-/**
- * Host address of `pa` if it is RAM (writable RAM if `write`), with spanLength set to how many of the
- * `len` bytes from there lie in that slot; 0 if `pa` is not RAM. A buffer across adjacent slots is
- * followed slot by slot by the caller.
- */
-function slotSpan(pa: u64, len: u64, write: bool): usize {
-  const count = load<i32>(MACHINE_SLOT_COUNT);
-  for (let i = 0; i < count; i++) {
-    const slot = MACHINE_SLOTS + <usize>i * SLOT_SIZE;
-    const size = load<u64>(slot, SLOT_LEN);
-    if (size == 0) continue;
-    const off = pa - load<u64>(slot, SLOT_GPA);
-    if (off >= size) continue;
-    if (write && (load<u32>(slot, SLOT_FLAGS) & SLOT_FLAG_READONLY) != 0) return 0;
-    const room = size - off;
-    spanLength = len < room ? len : room;
-    return <usize>load<u32>(slot, SLOT_HOST) + <usize>off;
-  }
-  return 0;
 }
 
 /**
