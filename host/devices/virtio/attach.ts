@@ -27,6 +27,12 @@ export interface VirtioOptions {
   readonly devices: ReadonlyArray<Readonly<Record<string, string>>>;
   /** -snapshot: every drive in snapshot mode. */
   readonly snapshot?: boolean;
+  /**
+   * Not a command-line option: lets a caller put a layer between each opened drive and its virtio-blk
+   * device (interop tests record the guest's writes with RecordingDiskImage). The returned image is
+   * the one closed on detach, so it must close the one it was given.
+   */
+  readonly wrapDisk?: (disk: DiskImage, drive: DriveSpec) => DiskImage;
 }
 
 export type VirtioDevicePlan =
@@ -139,9 +145,11 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
     for (const [n, item] of plan.entries()) {
       let device: VirtioDevice;
       switch (item.kind) {
-        case 'blk':
-          device = new VirtioBlk({ disk: await openDrive(item), id: item.name, serial: item.serial, log });
+        case 'blk': {
+          const disk = await openDrive(item);
+          device = new VirtioBlk({ disk: options.wrapDisk?.(disk, item.drive) ?? disk, id: item.name, serial: item.serial, log });
           break;
+        }
         case 'rng':
           device = new VirtioRng();
           break;
