@@ -1,5 +1,6 @@
 // QEMU-style command line: single-dash long options (`--x` means `-x`), `key=value,` sub-options with
 // `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
+import type { DriveSpec } from '../devices/virtio/attach.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -8,15 +9,8 @@ export class UsageError extends Error {
   }
 }
 
-export interface DriveOption {
-  readonly file: string;
-  readonly format?: string;
-  readonly if?: string;
-  readonly id?: string;
-  readonly cache?: string;
-  readonly readonly?: boolean;
-  readonly snapshot?: boolean;
-}
+/** A `-drive` option: the virtio layer's DriveSpec, as parsed here. */
+export type DriveOption = DriveSpec;
 
 export interface RunOptions {
   machine: string;
