@@ -1,6 +1,9 @@
 // SMP: the shared guest with several harts, each on its own worker thread.
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 
 const KERNEL = `${SHARED_GUEST}Image`;
@@ -42,6 +45,22 @@ describe('SMP Linux guest', () => {
     const sums = /SUMS ([0-9a-f ]+) STEP-3/.exec(result.stdout)?.[1]?.trim().split(' ');
     expect(sums).toEqual([expected, expected, expected, expected]);
     expect(result.status).toBe(0);
+  }, 150_000);
+});
+
+describe('SMP with a virtio disk', () => {
+  it('passes guest.mode=disk on 2 harts (exits cross from the vCPU threads to the VMM and back)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wkvm-smp-disk-'));
+    try {
+      const disk = join(dir, 'disk.img');
+      copyFileSync(`${SHARED_GUEST}rootfs.ext4`, disk);
+      const result = await runWkvm([...bootArgs(2, 'none', 'disk'), '-drive', `file=${disk},format=raw,if=none,id=d0`,
+        '-device', 'virtio-blk-device,drive=d0'], { timeoutMs: 120_000 });
+      expect(result.stdout).toContain('GUEST-DISK-OK');
+      expect(result.status, result.stderr).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 150_000);
 });
 
