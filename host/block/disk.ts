@@ -29,6 +29,12 @@ export interface DiskImage {
   write(offset: number, src: Uint8Array): Promise<void>;
   /** Makes completed writes durable, as the cache mode defines. */
   flush(): Promise<void>;
+  /**
+   * Optional vectored forms: the same as read/write on the buffers laid end to end, without the caller
+   * gathering them into one (virtio-blk passes the guest's scattered pages straight through).
+   */
+  readv?(offset: number, dsts: readonly Uint8Array[]): Promise<void>;
+  writev?(offset: number, srcs: readonly Uint8Array[]): Promise<void>;
   /** Flushes (unless cache=unsafe) and releases the file(s); later requests reject. Idempotent. */
   close(): Promise<void>;
   /** Makes a range read as zeros (VIRTIO_BLK_T_WRITE_ZEROES). */

@@ -8,6 +8,10 @@ export interface BlockFile {
   read(position: number, dst: Uint8Array): Promise<number>;
   /** Writes all of `src` at `position`, growing the file if needed. */
   write(position: number, src: Uint8Array): Promise<void>;
+  /** Like read, into several buffers filled in order (one system call where the OS allows). */
+  readv?(position: number, dsts: readonly Uint8Array[]): Promise<number>;
+  /** Like write, from several buffers in order. */
+  writev?(position: number, srcs: readonly Uint8Array[]): Promise<void>;
   /** Makes written data durable (fdatasync). */
   sync(): Promise<void>;
   /** Current length of the file in bytes. */
@@ -39,6 +43,37 @@ export class NodeBlockFile implements BlockFile {
     while (done < src.length) {
       const { bytesWritten } = await this.handle.write(src, done, src.length - done, position + done);
       done += bytesWritten;
+    }
+  }
+
+  async readv(position: number, dsts: readonly Uint8Array[]): Promise<number> {
+    const total = dsts.reduce((n, d) => n + d.length, 0);
+    const { bytesRead } = await this.handle.readv(dsts as Uint8Array[], position);
+    if (bytesRead >= total || bytesRead === 0) return bytesRead;
+    // A short read (end of file, or the OS stopped early): finish buffer by buffer.
+    let done = bytesRead;
+    let skip = bytesRead;
+    for (const dst of dsts) {
+      if (skip >= dst.length) { skip -= dst.length; continue; }
+      const got = await this.read(position + done, dst.subarray(skip));
+      done += got;
+      if (got < dst.length - skip) break;
+      skip = 0;
+    }
+    return done;
+  }
+
+  async writev(position: number, srcs: readonly Uint8Array[]): Promise<void> {
+    const total = srcs.reduce((n, s) => n + s.length, 0);
+    const { bytesWritten } = await this.handle.writev(srcs as Uint8Array[], position);
+    if (bytesWritten >= total) return;
+    let skip = bytesWritten;
+    let at = position + bytesWritten;
+    for (const src of srcs) {
+      if (skip >= src.length) { skip -= src.length; continue; }
+      await this.write(at, src.subarray(skip));
+      at += src.length - skip;
+      skip = 0;
     }
   }
 

@@ -36,6 +36,32 @@ export class RawDiskImage implements DiskImage {
     dst.fill(0, got);
   }
 
+  async readv(offset: number, dsts: readonly Uint8Array[]): Promise<void> {
+    const length = dsts.reduce((n, d) => n + d.length, 0);
+    const readv = this.file.readv?.bind(this.file);
+    if (readv === undefined) return readIntoEach(this, offset, dsts);
+    this.checkOpen('read', offset, length);
+    checkRequestRange(this.path, 'read', offset, length, this.size);
+    let got = await this.io('read', offset, length, () => readv(offset, dsts));
+    for (const dst of dsts) {
+      // Past the end of the file reads as zeros.
+      if (got < dst.length) dst.fill(0, Math.max(got, 0));
+      got -= dst.length;
+    }
+  }
+
+  async writev(offset: number, srcs: readonly Uint8Array[]): Promise<void> {
+    const length = srcs.reduce((n, s) => n + s.length, 0);
+    const writev = this.file.writev?.bind(this.file);
+    if (writev === undefined) return writeFromEach(this, offset, srcs);
+    this.checkWritable('write', offset, length);
+    checkRequestRange(this.path, 'write', offset, length, this.size);
+    await this.io('write', offset, length, async () => {
+      await writev(offset, srcs);
+      if (this.cache.syncEveryWrite) await this.file.sync();
+    });
+  }
+
   async write(offset: number, src: Uint8Array): Promise<void> {
     this.checkWritable('write', offset, src.length);
     checkRequestRange(this.path, 'write', offset, src.length, this.size);
@@ -88,5 +114,19 @@ export class RawDiskImage implements DiskImage {
       if (error instanceof DiskIoError) throw error;
       throw new DiskIoError(this.path, operation, offset, length, (error as Error).message, { cause: error });
     }
+  }
+}
+
+async function readIntoEach(disk: DiskImage, offset: number, dsts: readonly Uint8Array[]): Promise<void> {
+  for (const dst of dsts) {
+    await disk.read(offset, dst);
+    offset += dst.length;
+  }
+}
+
+async function writeFromEach(disk: DiskImage, offset: number, srcs: readonly Uint8Array[]): Promise<void> {
+  for (const src of srcs) {
+    await disk.write(offset, src);
+    offset += src.length;
   }
 }

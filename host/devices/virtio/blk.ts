@@ -208,6 +208,7 @@ export class VirtioBlk implements VirtioDevice {
   private async readIntoGuest(request: BlkRequest, offset: number): Promise<void> {
     const parts = mergeAdjacent(request.chain.views('writable', 0, request.dataLength));
     if (parts.length === 1) return this.disk.read(offset, parts[0]!);
+    if (this.disk.readv) return this.disk.readv(offset, parts);
     const bounce = new Uint8Array(request.dataLength);
     await this.disk.read(offset, bounce);
     let at = 0;
@@ -221,6 +222,7 @@ export class VirtioBlk implements VirtioDevice {
     if (request.dataLength === 0) return;
     const parts = mergeAdjacent(request.chain.views('readable', BLK_HEADER_SIZE, request.dataLength));
     if (parts.length === 1) return this.disk.write(offset, parts[0]!);
+    if (this.disk.writev) return this.disk.writev(offset, parts);
     const bounce = new Uint8Array(request.dataLength);
     let at = 0;
     for (const part of parts) {

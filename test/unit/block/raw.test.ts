@@ -23,6 +23,34 @@ describe('raw disk images', () => {
     await disk.close();
   });
 
+  it('reads and writes scattered buffers (readv/writev) as if laid end to end, over shared memory', async () => {
+    const path = scratch.file('disk.img');
+    const content = pattern(5000, 3); // not a multiple of 512: the last sector runs past the file's end
+    writeFileSync(path, content);
+    const disk = await openDiskImage(path, { format: 'raw' });
+    expect(disk.size).toBe(5120);
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    const parts = [shared.subarray(100, 1100), shared.subarray(2000, 2120), shared.subarray(3000, 3000 + 1000)];
+    shared.fill(0xee);
+    await disk.readv!(4000, parts.slice(0, 2)); // 1120 bytes: 1000 from the file, then 120 of zeros
+    expect(parts[0]).toEqual(content.subarray(4000, 5000));
+    expect(parts[1]).toEqual(new Uint8Array(120));
+    expect(shared[99]).toBe(0xee); // nothing outside the buffers
+    parts[2]!.set(pattern(1000, 9));
+    await disk.writev!(512, [parts[2]!.subarray(0, 24), parts[2]!.subarray(24)]);
+    await disk.close();
+    expect(readFileSync(path).subarray(512, 1512)).toEqual(Buffer.from(pattern(1000, 9)));
+    expect(readFileSync(path).subarray(0, 512)).toEqual(Buffer.from(content.subarray(0, 512)));
+  });
+
+  it('refuses scattered requests past the end of the disk', async () => {
+    const path = scratch.file('disk.img');
+    writeFileSync(path, new Uint8Array(4096));
+    const disk = await openDiskImage(path, { format: 'raw' });
+    await expect(disk.readv!(4000, [new Uint8Array(64), new Uint8Array(64)])).rejects.toBeInstanceOf(DiskIoError);
+    await disk.close();
+  });
+
   it('writes through to the file at the right offset', async () => {
     const path = scratch.file('disk.img');
     writeFileSync(path, new Uint8Array(16384));
