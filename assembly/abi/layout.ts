@@ -74,7 +74,6 @@ export const HART_RESERVATION = 0x218; // u64 LR reservation address, -1 = none
 export const HART_RESERVED_VALUE = 0x220; // u64 value loaded by LR (SC is a compare-and-swap against it)
 export const HART_INSTRET = 0x228; // u64 instructions retired (also the cycle count: one per cycle)
 export const HART_CUR_ASID = 0x230; // i32 ASID of satp: part of every TLB tag
-export const HART_FETCH_EPOCH = 0x234; // i32 bumped when cached fetch translations must be dropped
 export const HART_HSM_START_ADDR = 0x238; // u64
 export const HART_HSM_OPAQUE = 0x240; // u64
 export const HART_EXT_IP = 0x248; // i32 MEIP/SEIP driven by the PLIC (or-ed into mip on read)
@@ -177,7 +176,6 @@ export const SYSTEM_EVENT_SHUTDOWN = 0;
 export const SYSTEM_EVENT_RESET = 1;
 
 export const INTERNAL_ERROR_NO_RVC_TABLE = 1;
-export const INTERNAL_ERROR_BAD_HART = 2;
 
 export const HART_STATE_STARTED = 0;
 export const HART_STATE_STOPPED = 1;

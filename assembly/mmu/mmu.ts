@@ -11,7 +11,7 @@
 import {
   MACHINE_SLOT_COUNT, MACHINE_SLOTS, SLOT_SIZE, SLOT_GPA, SLOT_LEN, SLOT_HOST, SLOT_FLAGS, SLOT_FLAG_READONLY,
   HART_TLB, TLB_SET_SIZE, TLB_PRIV_SETS, TLB_ENTRIES, TLB_ENTRY_SIZE, TLB_FETCH, TLB_LOAD, TLB_STORE,
-  TLB_TAG, TLB_ADDEND, TLB_FLAGS, TLB_FLAG_GLOBAL, HART_CUR_ASID, HART_FETCH_EPOCH, CSR_SATP, CSR_MSTATUS, CSR_PMPCFG,
+  TLB_TAG, TLB_ADDEND, TLB_FLAGS, TLB_FLAG_GLOBAL, HART_CUR_ASID, CSR_SATP, CSR_MSTATUS, CSR_PMPCFG,
   CSR_PMPADDR, PMP_ENTRIES, HART_PRIV, PAGE_SIZE, ASID_BITS,
 } from "../abi/layout";
 import {
@@ -296,11 +296,6 @@ export function translate(va: u64, access: i32, len: u64): bool {
 export function tlbFlushAll(): void {
   memory.fill(hart + HART_TLB, 0xff, TLB_SET_SIZE * TLB_PRIV_SETS);
   tlbHasSuperpages = false;
-  bumpFetchEpoch();
-}
-
-@inline export function bumpFetchEpoch(): void {
-  store<i32>(hart + HART_FETCH_EPOCH, load<i32>(hart + HART_FETCH_EPOCH) + 1);
 }
 
 /**
@@ -341,7 +336,6 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
       }
     }
   }
-  bumpFetchEpoch();
 }
 
 /** An ASID-specific fence removes that ASID's entries, but not its copies of global mappings. */
@@ -354,7 +348,6 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
 export function onSatpWrite(oldSatp: u64, newSatp: u64): void {
   store<i32>(hart + HART_CUR_ASID, <i32>((newSatp >> 44) & ((1 << ASID_BITS) - 1)));
   if ((oldSatp >> 60) != (newSatp >> 60)) tlbFlushAll();
-  else bumpFetchEpoch();
 }
 
 export function satpModeSupported(mode: u64): bool {

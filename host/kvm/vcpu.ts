@@ -203,5 +203,4 @@ const STOPPED_EXIT: VcpuExit = Object.freeze({ reason: 'hart-stopped' });
 
 const INTERNAL_ERRORS: Record<number, string> = {
   [layout.INTERNAL_ERROR_NO_RVC_TABLE]: 'the VM was not initialised (no compressed-instruction table)',
-  [layout.INTERNAL_ERROR_BAD_HART]: 'no such hart',
 };

@@ -15,7 +15,6 @@ export class HtifPage implements MmioDevice {
   private readonly view: DataView;
 
   constructor(
-    readonly base: number,
     /** The read-only slot's 4 KiB of guest memory. */
     readonly bytes: Uint8Array,
     private readonly tohostOffset: number,

@@ -246,7 +246,7 @@ export class VirtMachine {
     this.vm.setUserMemoryRegion({ slot: 1, guestPhysAddr: page, size: 4096, readonly: true });
     const after = page + 4096;
     if (after < DRAM_BASE + size) this.vm.setUserMemoryRegion({ slot: 2, guestPhysAddr: after, size: DRAM_BASE + size - after });
-    const htif = new HtifPage(page, this.vm.guestMemory(page, 4096), tohost - page, fromhostOffset, (event) => {
+    const htif = new HtifPage(this.vm.guestMemory(page, 4096), tohost - page, fromhostOffset, (event) => {
       if (event.type === 'exit') this.outcome = { kind: 'poweroff', status: event.status };
       else this.consoleBuffer.push(event.byte);
     });
