@@ -150,6 +150,34 @@ export function csrRead(num: u32): u64 {
  * `byInstruction`: a CSR instruction is writing, whose own retirement must not count in mcycle/minstret
  * (the write takes effect after it completes); false for the host's KVM_SET_ONE_REG.
  */
+/** The mip bits a write through `num` (mip or sip) may change. */
+function mipWritableMask(num: u32): u64 {
+  if (num == 0x144) return csr64(CSR_MIDELEG) & MIP_SSIP;
+  // SSIP and SEIP are software-writable; STIP too unless stimecmp drives it.
+  let mask = MIP_SSIP | MIP_SEIP;
+  if (!supervisorTimerActive()) mask |= MIP_STIP;
+  return mask;
+}
+
+/** True for the CSRs whose CSRRS/CSRRC must go through `csrSetClearBits` (mip and sip). */
+@inline export function csrIsMip(num: u32): bool {
+  return num == 0x344 || num == 0x144;
+}
+
+/**
+ * CSRRS/CSRRC on mip or sip: sets or clears only the operand's bits, atomically. Two reasons not to
+ * write back read|operand: the value read includes the PLIC's SEIP line, which the spec says the
+ * read-modify-write must ignore (written back, it would latch into the software SEIP bit and storm),
+ * and other harts and devices set bits of mip concurrently.
+ */
+export function csrSetClearBits(num: u32, bits: u64, set: bool): void {
+  csrIllegal = false;
+  if (!csrAccessible(num)) { csrIllegal = true; return; }
+  const mask = <u32>(bits & mipWritableMask(num));
+  if (set) setMipBits(mask);
+  else clearMipBits(mask);
+}
+
 export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void {
   csrIllegal = false;
   if ((num >> 10) == 3 || !csrAccessible(num)) { csrIllegal = true; return; }
@@ -171,10 +199,9 @@ export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void
     case 0x142: setCsr64(CSR_SCAUSE, value); return;
     case 0x143: setCsr64(CSR_STVAL, value); return;
     case 0x144: {
-      if ((csr64(CSR_MIDELEG) & MIP_SSIP) != 0) {
-        if (value & MIP_SSIP) setMipBits(<u32>MIP_SSIP);
-        else clearMipBits(<u32>MIP_SSIP);
-      }
+      const mask = <u32>mipWritableMask(num);
+      setMipBits(<u32>value & mask);
+      clearMipBits(<u32>~value & mask);
       return;
     }
     case 0x14d: setCsr64(CSR_STIMECMP, value); updateTimerInterrupts(readMtime()); return;
@@ -201,11 +228,9 @@ export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void
     case 0x342: setCsr64(CSR_MCAUSE, value); return;
     case 0x343: setCsr64(CSR_MTVAL, value); return;
     case 0x344: {
-      // SSIP and SEIP are software-writable; STIP too unless stimecmp drives it.
-      let mask = MIP_SSIP | MIP_SEIP;
-      if (!supervisorTimerActive()) mask |= MIP_STIP;
-      setMipBits(<u32>(value & mask));
-      clearMipBits(<u32>(~value & mask));
+      const mask = <u32>mipWritableMask(num);
+      setMipBits(<u32>value & mask);
+      clearMipBits(<u32>~value & mask);
       return;
     }
     case 0x7a0: case 0x7a1: case 0x7a2: case 0x7a3: return;

@@ -20,7 +20,7 @@ import {
   MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_TVM, MSTATUS_TW, MSTATUS_TSR, MSTATUS_FS,
   CAUSE_ILLEGAL_INSTRUCTION, CAUSE_BREAKPOINT, CAUSE_ECALL_U, CAUSE_FETCH_ACCESS,
 } from "./hart";
-import { csrRead, csrWrite, csrIllegal, markFpDirty } from "./csr";
+import { csrRead, csrWrite, csrIllegal, csrIsMip, csrSetClearBits, markFpDirty } from "./csr";
 import { sbiCall, SBI_HANDLED } from "./sbi";
 import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex, asidHash, asidTag } from "../mmu/mmu";
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
@@ -690,7 +690,10 @@ function execSystem(insn: u32, pc: u64, len: u64): i32 {
     old = csrRead(csr);
     if (csrIllegal) { illegal(insn, pc, len); return REDIRECT; }
   }
-  if (writes) {
+  if (writes && op != 1 && csrIsMip(csr)) {
+    csrSetClearBits(csr, operand, op == 2);
+    if (csrIllegal) { illegal(insn, pc, len); return REDIRECT; }
+  } else if (writes) {
     const value = op == 1 ? operand : op == 2 ? (old | operand) : (old & ~operand);
     csrWrite(csr, value);
     if (csrIllegal) { illegal(insn, pc, len); return REDIRECT; }

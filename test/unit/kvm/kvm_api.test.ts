@@ -160,6 +160,29 @@ describe('vcpu.run exits', () => {
     expect(vcpu.getCsr(0xb02)).toBe(100n);
   });
 
+  it("keeps the PLIC's SEIP line out of the software SEIP bit when csrs/csrc rewrite mip", () => {
+    // Program the PLIC for hart 0's S context (source 1, priority 1, enabled, threshold 0), then
+    // csrrs a0, mip, t1 (t1 = SSIP) while the line is high, and read mip again after it drops.
+    const { vm, vcpu } = vmWithProgram([
+      ...li(5, 0x0c00_0000),
+      asm.addi(6, 0, 1),
+      asm.sw(6, 5, 4), // priority[1] = 1
+      ...li(7, 0x0c00_2080),
+      asm.addi(6, 0, 2),
+      asm.sw(6, 7, 0), // context 1 enables source 1
+      ...li(7, 0x0c20_1000),
+      asm.sw(0, 7, 0), // context 1 threshold 0
+      asm.addi(6, 0, 2),
+      asm.csrrs(10, 0x344, 6),
+      asm.jal(0, 0),
+    ]);
+    vm.setIrqLine(1, true);
+    vcpu.run(13 + 20);
+    expect(vcpu.getRegs().x[10] & 0x200n).toBe(0x200n); // the read sees the line
+    vm.setIrqLine(1, false);
+    expect(vcpu.getCsr(0x344)).toBe(0x2n); // SSIP set by the csrrs; SEIP went with the line
+  });
+
   it('returns from run() when every fetch faults (traps count against the budget)', () => {
     const { vcpu } = vmWithProgram([asm.jal(0, 0)]);
     vcpu.reset(0x1000_0000n); // nothing there, and mtvec = 0 is nothing either
