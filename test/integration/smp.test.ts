@@ -22,7 +22,7 @@ describe('SMP Linux guest', () => {
         expect(result.stdout).toContain(`cpus=${smp} mode=poweroff`);
         expect(result.stdout).toContain('GUEST-POWEROFF');
         expect(result.status, result.stderr).toBe(0);
-      });
+      }, 150_000);
     }
   }
 
