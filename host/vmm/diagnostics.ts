@@ -30,17 +30,29 @@ export function describeExit(vcpu: Vcpu, exit: VcpuExit): string {
 }
 
 /**
- * Watches one hart across run() slices: many exceptions per slice, all at the same pc with the same cause,
+ * Watches one hart across run() slices (or periodic samples): many exceptions per slice, all at the same pc with the same cause,
  * for several slices in a row, is a fault loop. Reports it once per episode.
  */
 export class FaultLoopDetector {
   private lastTraps = 0n;
+  private lastRetired = 0n;
   private lastEpc = -1n;
   private lastCause = -1n;
   private streak = 0;
   private reported = false;
 
   constructor(private readonly vcpu: Vcpu, private readonly report: DebugLog) {}
+
+  /**
+   * For a hart that runs on another thread (SMP): called periodically, it judges the work done since the
+   * last call, counted as instructions retired plus traps taken (a faulting instruction does not retire).
+   */
+  sample(): void {
+    const retired = this.vcpu.instructionsRetired;
+    const work = retired - this.lastRetired + (this.vcpu.trapsTaken - this.lastTraps);
+    this.lastRetired = retired;
+    this.afterSlice(Number(work));
+  }
 
   afterSlice(instructions: number): void {
     const traps = this.vcpu.trapsTaken;

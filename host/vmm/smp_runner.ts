@@ -17,7 +17,12 @@ export interface SmpHandlers {
   isDone(): boolean;
   /** Called after a batch of exits: flush console output. */
   afterExits(): void;
+  /** Called every WATCH_INTERVAL_MS while the harts run (diagnostics that sample them). */
+  watch?(): void;
 }
+
+/** How often `SmpHandlers.watch` runs. */
+const WATCH_INTERVAL_MS = 250;
 
 export class VcpuThreadError extends Error {
   constructor(readonly hartId: number, reason: string) {
@@ -75,7 +80,9 @@ export class SmpRunner {
         this.stop();
       }),
     );
+    const watching = this.handlers.watch ? setInterval(() => this.handlers.watch!(), WATCH_INTERVAL_MS) : null;
     await Promise.all(exited);
+    if (watching) clearInterval(watching);
     this.stopping = true;
     this.wakeAll();
     await Promise.all(serving);

@@ -363,6 +363,8 @@ export class VirtMachine {
 
   /** Runs every hart on its own thread until the guest powers off or resets. */
   private async runSmp(slice: number): Promise<MachineOutcome> {
+    const log = this.log;
+    const faultLoops = this.vcpus.map((vcpu) => new FaultLoopDetector(vcpu, (line) => log(`warning: ${line}`)));
     this.smp = new SmpRunner(this.vm, this.vcpus, {
       handleExit: (vcpu, exit) => {
         if (this.config.debug?.includes('exits')) this.log(describeExit(vcpu, exit));
@@ -370,6 +372,7 @@ export class VirtMachine {
       },
       isDone: () => this.outcome !== null,
       afterExits: () => this.flushConsole(),
+      watch: () => { for (const detector of faultLoops) detector.sample(); },
     }, slice);
     try {
       await this.smp.run();

@@ -92,6 +92,13 @@ describe('wkvm run: diagnostics', () => {
     expect(result.stderr).toMatch(/vcpu 0 appears stuck in a fault loop: instruction access fault at pc 0x1000/);
   });
 
+  it('reports it too when the harts run on their own threads (-smp 2)', async () => {
+    const path = join(scratch, 'fault-loop-smp.bin');
+    writeFileSync(path, program([asm.addi(5, 0, 1), asm.slli(5, 5, 31), asm.csrrw(0, 0x305, 5), ...li(6, 0x1000), 0x00030067]));
+    const result = await runWkvm(['run', '-smp', '2', '-bios', 'none', '-kernel', path, '-nographic'], { stopWhenStderr: /stuck/ });
+    expect(result.stderr).toMatch(/vcpu [01] appears stuck in a fault loop: instruction access fault at pc 0x1000/);
+  });
+
   it('traces exits with -d exits', async () => {
     const log = join(scratch, 'exits.log');
     const result = await runWkvm(['run', '-kernel', 'test/guest/hello/hello.elf', '-d', 'exits', '-D', log, '-nographic']);
