@@ -44,9 +44,23 @@ export function handleSbiExit(exit: Extract<VcpuExit, { reason: 'sbi' }>, vcpu: 
       }
       return;
     }
-    case 1: // console_read: no input through the SBI console
-      vcpu.setSbiResult(SBI_SUCCESS, 0n);
+    case 1: { // console_read(num_bytes, base_addr_lo, base_addr_hi): what input there is, possibly none
+      const addr = a1 + (a2 << 32n);
+      const want = Number(a0 > 0x10000n ? 0x10000n : a0);
+      let target: Uint8Array;
+      try {
+        target = vm.guestMemory(Number(addr), want);
+      } catch {
+        vcpu.setSbiResult(SBI_ERR_INVALID_ADDRESS, 0n);
+        return;
+      }
+      let count = 0;
+      for (let byte = count < want ? console.readByte() : -1; byte >= 0; byte = count < want ? console.readByte() : -1) {
+        target[count++] = byte;
+      }
+      vcpu.setSbiResult(SBI_SUCCESS, BigInt(count));
       return;
+    }
     case 2: // console_write_byte
       console.write(Uint8Array.of(Number(a0 & 0xffn)));
       vcpu.setSbiResult(SBI_SUCCESS, 0n);

@@ -8,7 +8,8 @@ import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
 import type { IrqLine } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
-import { VirtioMmioTransport, virtioMemoryOf } from '../devices/virtio/index.js';
+import { ByteQueue } from '../devices/legacy/byte_queue.js';
+import { VirtioMmioTransport, virtioMemoryOf, guestConsoleIsHvc } from '../devices/virtio/index.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
@@ -66,6 +67,8 @@ export const VIRT_ISA = 'rv64imafdc_zicsr_zifencei_sstc';
 const DEFAULT_SLICE = 1_000_000;
 /** How long the VMM may run guest code before letting the event loop (console input, timers) in. */
 const EVENT_LOOP_INTERVAL_MS = 15;
+/** Input the SBI console holds for a guest that does not read it (its console is a virtio port). */
+const SBI_CONSOLE_INPUT_LIMIT = 64 * 1024;
 
 /** QEMU's `struct fw_dynamic_info` for OpenSBI fw_dynamic: magic "OSBI", version 2. */
 const FW_DYNAMIC_MAGIC = 0x4942534fn;
@@ -78,6 +81,8 @@ export class VirtMachine {
   private outcome: MachineOutcome | null = null;
   private wake: (() => void) | null = null;
   private consoleBuffer: number[] = [];
+  /** Console input for the SBI console (legacy getchar, DBCN read) when the core is the SBI. */
+  private readonly sbiConsoleInput = new ByteQueue();
   /** The eight virtio-mmio transports, slot 0 (0x10001000) first; devices are plugged in by attachVirtioDevices. */
   readonly virtioSlots: readonly VirtioMmioTransport[];
   private consoleInputHandler: ((bytes: Uint8Array) => void) | null = null;
@@ -291,10 +296,23 @@ export class VirtMachine {
     this.rtcTimer.unref?.();
   }
 
-  /** Feeds console input to the guest's UART (or to the handler routeConsoleInput installed). */
+  /**
+   * Feeds console input to what the guest's console reads: the UART for console=ttyS*. For console=hvc*
+   * that is either the SBI console (hvc0 in kernels built with HVC_RISCV_SBI; read through our SBI, or
+   * through the firmware's, which polls the UART) or a virtio console port (hvc0 or hvc1 depending on that
+   * option): both get the bytes, and the one the guest has not opened leaves them unread.
+   */
   consoleInput(bytes: Uint8Array): void {
-    if (this.consoleInputHandler !== null) this.consoleInputHandler(bytes);
-    else this.uart.receive(bytes);
+    if (!guestConsoleIsHvc(this.config.append)) {
+      this.uart.receive(bytes);
+    } else {
+      if (this.vm.options.sbiInCore) {
+        if (this.sbiConsoleInput.length + bytes.length <= SBI_CONSOLE_INPUT_LIMIT) this.sbiConsoleInput.push(bytes);
+      } else {
+        this.uart.receive(bytes);
+      }
+      this.consoleInputHandler?.(bytes);
+    }
     this.kick();
   }
 
@@ -406,7 +424,7 @@ export class VirtMachine {
       case 'sbi':
         handleSbiExit(exit, vcpu, this.vm, {
           write: (bytes) => { for (const b of bytes) this.consoleBuffer.push(b); },
-          readByte: () => -1,
+          readByte: () => this.sbiConsoleInput.shift(),
         });
         return;
       case 'system-event':

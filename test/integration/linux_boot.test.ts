@@ -33,6 +33,21 @@ describe('Linux guest boot', () => {
     });
   }
 
+  for (const [name, bios] of FIRMWARES.slice(0, 2)) {
+    it(`runs a shell on the SBI console (console=hvc0): ${name}`, async () => {
+      const args = bootArgs(bios, 'shell').map((arg) => (arg.startsWith('console=ttyS0') ? 'console=hvc0 guest.mode=shell' : arg));
+      const result = await runWkvm(args, {
+        input: [
+          { after: 'root@rvguest:/# ', send: 'echo HVC-$((6*7)) $(cat /proc/consoles | cut -c1-4)\n' },
+          { after: 'HVC-42', send: 'exit\n' },
+        ],
+      });
+      expect(result.stdout).toContain('starting shell on hvc0');
+      expect(result.stdout).toContain('HVC-42 hvc0');
+      expect(result.status, result.stderr).toBe(0);
+    });
+  }
+
   it('answers an interactive shell through piped stdin', async () => {
     const prompt = 'root@rvguest:/# ';
     const before = Math.floor(Date.now() / 1000);
