@@ -78,6 +78,25 @@ describe.skipIf(!haveGuest)('the shared guest on virtio-blk', () => {
     expect(again.stdout).toContain('GUEST-DISK-OK');
   });
 
+  it('boots with the ext4 image as the root file system (no initramfs) and writes to it', async () => {
+    const image = join(dir, 'root.raw');
+    await copyFile(ROOTFS, image);
+    const marker = 'written on the virtio root disk';
+    const run = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-kernel', KERNEL, '-nographic',
+      '-drive', `file=${image},format=raw,if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0',
+      '-append', 'root=/dev/vda rw rootfstype=ext4 init=/init console=ttyS0 guest.mode=shell'], {
+      timeoutMs: 120_000,
+      input: [
+        { after: 'root@rvguest:/# ', send: `cat /hello.txt; grep -c ' / ext4 rw' /proc/mounts; echo '${marker}' > /root-test.txt; sync; echo ROOT-$((6*7))\n` },
+        { after: 'ROOT-42', send: 'exit\n' },
+      ],
+    });
+    expect(run.stdout).toContain('Hello from the rvguest ext4 disk image!');
+    expect(run.stdout).toMatch(/image!\r?\n1\r?\n/);
+    expect(run.status, run.stderr).toBe(0);
+    expect(await occurrences(image, marker)).toBeGreaterThan(0); // the file (and the shell's saved history)
+  });
+
   it('leaves the image untouched with -snapshot', async () => {
     const image = join(dir, 'snap.raw');
     await copyFile(ROOTFS, image);
