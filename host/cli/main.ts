@@ -8,10 +8,11 @@ import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../devices/virtio/index.js';
 import { DiskImageError } from '../block/index.js';
+import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 
 const DEBUG_ITEMS = ['exits'];
 
-const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|FILE] -kernel FILE [-initrd FILE]
+const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-d exits] [-D LOGFILE]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).`;
 
@@ -40,7 +41,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function runMachine(options: RunOptions): Promise<number> {
-  if (options.bios === 'default') throw new UsageError('-bios default: give the firmware file (e.g. -bios fw_jump.bin) or -bios none');
+  const bios = options.bios === 'default' ? findDefaultFirmware() : options.bios;
+  if (bios === null) {
+    throw new UsageError(`-bios default: no OpenSBI firmware found (tried ${defaultFirmwareCandidates().join(', ')}); ` +
+      'give one with -bios FILE, set $WKVM_FIRMWARE, or use -bios none');
+  }
   planVirtioDevices(options); // refuse bad -drive/-device combinations before loading anything
   const unknownDebug = options.debug.filter((item) => !DEBUG_ITEMS.includes(item));
   if (unknownDebug.length > 0) throw new UsageError(`-d ${unknownDebug.join(',')}: unknown log item (wkvm knows: ${DEBUG_ITEMS.join(', ')})`);
@@ -58,7 +63,7 @@ async function runMachine(options: RunOptions): Promise<number> {
     machine = await VirtMachine.create({
       memoryBytes: options.memoryBytes,
       smp: options.smp,
-      bios: options.bios,
+      bios,
       kernel: options.kernel,
       initrd: options.initrd,
       append: options.append,

@@ -18,11 +18,13 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Stop the process once stderr matches this (the result then has status null). */
   stopWhenStderr?: RegExp;
+  /** Extra environment variables for the child. */
+  env?: Record<string, string>;
 }
 
 export function runWkvm(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WKVM, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [WKVM, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let stdout = '';
     let stderr = '';
     const pending = [...(options.input ?? [])];

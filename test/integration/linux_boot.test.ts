@@ -48,6 +48,14 @@ describe('Linux guest boot', () => {
     });
   }
 
+  it('boots the system OpenSBI with -bios default ($WKVM_FIRMWARE first), as QEMU does', async () => {
+    const args = bootArgs('default', 'poweroff');
+    const result = await runWkvm(args, { env: { WKVM_FIRMWARE: `${SHARED_GUEST}opensbi/fw_dynamic.bin` } });
+    expect(result.stdout).toContain('OpenSBI v');
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status, result.stderr).toBe(0);
+  });
+
   it('answers an interactive shell through piped stdin', async () => {
     const prompt = 'root@rvguest:/# ';
     const before = Math.floor(Date.now() / 1000);
