@@ -67,6 +67,12 @@ export const VIRT_ISA = 'rv64imafdc_zicsr_zifencei_sstc';
 const DEFAULT_SLICE = 1_000_000;
 /** How long the VMM may run guest code before letting the event loop (console input, timers) in. */
 const EVENT_LOOP_INTERVAL_MS = 15;
+/**
+ * The slice while device I/O is in flight (~0.1–0.3 ms of guest time): between such slices the loop
+ * lets the event loop deliver completions, so a guest that polls its used ring (U-Boot, a spinning
+ * driver) does not wait EVENT_LOOP_INTERVAL_MS for each one.
+ */
+const IO_WAIT_SLICE = 30_000;
 /** Input the SBI console holds for a guest that does not read it (its console is a virtio port). */
 const SBI_CONSOLE_INPUT_LIMIT = 64 * 1024;
 
@@ -351,7 +357,8 @@ export class VirtMachine {
     let lastYield = performance.now();
     try {
       while (this.outcome === null) {
-        const exit = this.vcpu.run(slice);
+        const ioInFlight = this.ioInFlight();
+        const exit = this.vcpu.run(ioInFlight ? IO_WAIT_SLICE : slice);
         if (traceExits && exit.reason !== 'budget') log(describeExit(this.vcpu, exit));
         faultLoops.afterSlice(this.vcpu.lastRunInstructions);
         if (exit.reason === 'hart-stopped') {
@@ -362,7 +369,7 @@ export class VirtMachine {
           this.flushConsole();
           await this.sleepUntilEvent();
           lastYield = performance.now();
-        } else if (performance.now() - lastYield > EVENT_LOOP_INTERVAL_MS) {
+        } else if (ioInFlight || performance.now() - lastYield > EVENT_LOOP_INTERVAL_MS) {
           this.flushConsole();
           await new Promise<void>((resolve) => setImmediate(resolve));
           lastYield = performance.now();
@@ -373,6 +380,12 @@ export class VirtMachine {
       this.scheduleRtcAlarm(null);
     }
     return this.outcome;
+  }
+
+  /** True while a device has I/O in flight whose completion the event loop must deliver. */
+  private ioInFlight(): boolean {
+    for (const transport of this.virtioSlots) if (transport.pendingIo > 0) return true;
+    return false;
   }
 
   private get log(): DebugLog {

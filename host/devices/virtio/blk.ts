@@ -83,7 +83,7 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   /** Requests started and not yet completed. */
-  get pending(): number {
+  get requestsInFlight(): number {
     return this.inFlight.size;
   }
 

@@ -43,6 +43,11 @@ export interface VirtioDevice {
   reset(): void | Promise<void>;
   /** Releases host resources (image files) when the machine goes away. */
   close?(): Promise<void>;
+  /**
+   * Requests started and not yet completed. While any are in flight a single-threaded VMM keeps its event
+   * loop turning, so completions reach a guest that polls its used ring instead of sleeping.
+   */
+  readonly requestsInFlight?: number;
 }
 
 /** Little-endian config-space reads from a byte image of the config structure. */

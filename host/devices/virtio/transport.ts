@@ -78,6 +78,11 @@ export class VirtioMmioTransport implements MmioDevice {
     this.resetRegisters();
   }
 
+  /** I/O the plugged device has started and not completed. */
+  get pendingIo(): number {
+    return this.device?.requestsInFlight ?? 0;
+  }
+
   get deviceStatus(): number {
     return this.status;
   }

@@ -69,7 +69,7 @@ function status(at = STATUS): MockBuffer {
 }
 
 async function settle(blk: VirtioBlk): Promise<void> {
-  while (blk.pending > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  while (blk.requestsInFlight > 0) await new Promise((resolve) => setTimeout(resolve, 1));
 }
 
 beforeEach(async () => {
@@ -128,7 +128,7 @@ describe('virtio-blk on a raw image', () => {
       status(),
     ]);
     driver.notify(0);
-    expect(blk.pending).toBe(1);
+    expect(blk.requestsInFlight).toBe(1);
     await settle(blk);
     expect(queue.usedElement(0)).toEqual({ id: head, len: 3584 + 1 });
     expect(t.vm.guestMemory(STATUS, 1)[0]).toBe(BlkStatus.ok);
@@ -220,7 +220,7 @@ describe('virtio-blk on a raw image', () => {
       queue.addChain([header(BlkType.in, i * 8, HEADER + 32 * i), { addr: DATA + 4096 * i, len: 4096, write: true }, status(RAM + 0xa000 + i)]);
     }
     driver.notify(0);
-    expect(blk.pending).toBe(32);
+    expect(blk.requestsInFlight).toBe(32);
     await settle(blk);
     expect(queue.usedIdx()).toBe(32);
     const heads = new Set(Array.from({ length: 32 }, (_, i) => queue.usedElement(i).id));
@@ -235,7 +235,7 @@ describe('virtio-blk on a raw image', () => {
     driver.notify(0);
     expect(driver.status() & Status.deviceNeedsReset).toBe(Status.deviceNeedsReset);
     expect(logs.join('\n')).toMatch(/header is device-writable/);
-    expect(blk.pending).toBe(0);
+    expect(blk.requestsInFlight).toBe(0);
     t.checkCanaries();
     await blk.close();
   });

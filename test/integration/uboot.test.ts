@@ -1,0 +1,70 @@
+// Debian's U-Boot for QEMU's virt board (package u-boot-qemu) on wkvm: the same firmware chain users run
+// on QEMU. U-Boot drives virtio-blk itself (polling its used ring, no interrupts) and loads Linux from an
+// ext4 file system; these tests skip where the package or mke2fs is missing (CI installs both).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, mkdtempSync, rmSync, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
+
+const UBOOT_SMODE = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
+const UBOOT_MMODE = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
+const haveMke2fs = spawnSync('sh', ['-c', 'command -v mke2fs || test -x /usr/sbin/mke2fs || test -x /sbin/mke2fs']).status === 0;
+const mke2fs = existsSync('/usr/sbin/mke2fs') ? '/usr/sbin/mke2fs' : existsSync('/sbin/mke2fs') ? '/sbin/mke2fs' : 'mke2fs';
+const haveUboot = existsSync(UBOOT_SMODE) && existsSync(UBOOT_MMODE) && haveMke2fs && existsSync(`${SHARED_GUEST}Image`);
+/** U-Boot's prompt, and its autoboot countdown (any key stops it). */
+const PROMPT = '=> ';
+const COUNTDOWN = 'Hit any key to stop autoboot';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'wkvm-uboot-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
+  it('boots Linux from an ext4 virtio disk: OpenSBI fw_jump → U-Boot (S-mode) → booti', async () => {
+    const tree = join(dir, 'boot');
+    mkdirSync(tree);
+    copyFileSync(`${SHARED_GUEST}Image`, join(tree, 'Image'));
+    copyFileSync(`${SHARED_GUEST}initramfs.cpio.gz`, join(tree, 'initramfs.cpio.gz'));
+    const image = join(dir, 'boot.img');
+    execFileSync(mke2fs, ['-q', '-F', '-t', 'ext4', '-d', tree, image, '64M']);
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
+      '-kernel', UBOOT_SMODE, '-drive', `file=${image},format=raw,if=virtio`, '-nographic'], {
+      timeoutMs: 120_000,
+      input: [
+        { after: COUNTDOWN, send: ' ' },
+        {
+          after: PROMPT,
+          send: 'ext4load virtio 0 ${kernel_addr_r} /Image; ext4load virtio 0 ${ramdisk_addr_r} /initramfs.cpio.gz; ' +
+            'setenv bootargs console=ttyS0 guest.mode=poweroff; booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}\r',
+        },
+      ],
+    });
+    expect(result.stdout).toMatch(/U-Boot 20\d\d/);
+    expect(result.stdout).toContain(`${statSync(`${SHARED_GUEST}Image`).size} bytes read`);
+    expect(result.stdout).toContain(`${statSync(`${SHARED_GUEST}initramfs.cpio.gz`).size} bytes read`);
+    expect(result.stdout).toContain('Starting kernel');
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status, result.stderr).toBe(0);
+  }, 150_000);
+
+  it('runs U-Boot as the M-mode firmware (-bios) and reads a file from the guest ext4 image', async () => {
+    const image = join(dir, 'rootfs.img');
+    copyFileSync(`${SHARED_GUEST}rootfs.ext4`, image);
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', UBOOT_MMODE,
+      '-drive', `file=${image},format=raw,if=virtio`, '-nographic'], {
+      input: [
+        { after: COUNTDOWN, send: ' ' },
+        { after: PROMPT, send: 'ext4load virtio 0 ${loadaddr} /hello.txt; md.b ${loadaddr} 0x28; poweroff\r' },
+      ],
+    });
+    expect(result.stdout).toContain('40 bytes read');
+    expect(result.stdout).toContain('Hello from the r');
+    expect(result.status, result.stderr).toBe(0);
+  });
+});
