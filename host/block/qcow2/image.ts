@@ -2,6 +2,10 @@
 // written through) to host clusters, allocation with exact refcounts, copy-on-write from compressed
 // clusters, shared clusters and backing files.
 //
+// Requests are scatter lists (read/write: one buffer; readv/writev: the guest's pages). Each run of
+// clusters contiguous in the file moves with one vectored file request over views of those buffers,
+// with no bounce buffer; only copy-on-write margins, zero fill and decompressed clusters are copied.
+//
 // Allocating write order: data → refcount → L2 entry → L1 entry, each step awaited before the next, and
 // with fdatasync between the steps in writethrough mode, so an interrupted write leaves at worst a leaked
 // cluster, never metadata pointing at unwritten data. A cluster that loses its last reference is freed
@@ -30,6 +34,7 @@ import { DEFAULT_L2_CACHE_BYTES, DEFAULT_REFCOUNT_CACHE_BYTES, MIN_CACHED_TABLES
 import { LruCache } from './lru.js';
 import { MetadataIo } from './metadata-io.js';
 import { RefcountStore } from './refcounts.js';
+import { appendView, ScatterList, scatterInto, splitViews, totalLength } from './scatter.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -199,18 +204,28 @@ export class Qcow2DiskImage implements DiskImage {
 
   // ---- public API ----
 
-  async read(offset: number, dst: Uint8Array): Promise<void> {
-    this.checkOpen('read', offset, dst.length);
-    checkRequestRange(this.path, 'read', offset, dst.length, this.size);
-    await this.lock.shared(() => this.guard('read', offset, dst.length, () => this.readRange(offset, dst)));
+  read(offset: number, dst: Uint8Array): Promise<void> {
+    return this.readv(offset, [dst]);
   }
 
-  async write(offset: number, src: Uint8Array): Promise<void> {
-    this.checkWritable('write', offset, src.length);
-    checkRequestRange(this.path, 'write', offset, src.length, this.size);
+  async readv(offset: number, dsts: readonly Uint8Array[]): Promise<void> {
+    const length = totalLength(dsts);
+    this.checkOpen('read', offset, length);
+    checkRequestRange(this.path, 'read', offset, length, this.size);
+    await this.lock.shared(() => this.guard('read', offset, length, () => this.readRange(offset, new ScatterList(dsts))));
+  }
+
+  write(offset: number, src: Uint8Array): Promise<void> {
+    return this.writev(offset, [src]);
+  }
+
+  async writev(offset: number, srcs: readonly Uint8Array[]): Promise<void> {
+    const length = totalLength(srcs);
+    this.checkWritable('write', offset, length);
+    checkRequestRange(this.path, 'write', offset, length, this.size);
     await this.lock.exclusive(() =>
-      this.guard('write', offset, src.length, async () => {
-        await this.writeRange(offset, src);
+      this.guard('write', offset, length, async () => {
+        await this.writeRange(offset, new ScatterList(srcs));
         if (this.cache.syncEveryWrite) await this.io.file.sync();
       }),
     );
@@ -231,7 +246,7 @@ export class Qcow2DiskImage implements DiskImage {
             await this.zeroCluster(piece.guestCluster);
           } else {
             zeros ??= new Uint8Array(this.clusterSize);
-            await this.writeRange(offset + piece.done, zeros.subarray(0, piece.length));
+            await this.writeRange(offset + piece.done, new ScatterList([zeros.subarray(0, piece.length)]));
           }
         }
         if (this.cache.syncEveryWrite) await this.io.file.sync();
@@ -299,15 +314,15 @@ export class Qcow2DiskImage implements DiskImage {
     }
   }
 
-  private async readRange(offset: number, dst: Uint8Array): Promise<void> {
+  private async readRange(offset: number, dst: ScatterList): Promise<void> {
     // Consecutive pieces that are contiguous in the host file (or all from the backing file) are read
-    // with one request.
+    // with one (vectored) request straight into the destination buffers.
     let run: { kind: 'host' | 'backing'; start: number; hostOffset: number; length: number } | undefined;
     const flushRun = async (): Promise<void> => {
       if (!run) return;
-      const target = dst.subarray(run.start, run.start + run.length);
-      if (run.kind === 'host') await this.io.readData(run.hostOffset, target);
-      else await this.readBacking(offset + run.start, target);
+      const targets = dst.slice(run.start, run.length);
+      if (run.kind === 'host') await this.io.readDataV(run.hostOffset, targets);
+      else await this.readBacking(offset + run.start, targets);
       run = undefined;
     };
     for (const piece of this.clusterPieces(offset, dst.length)) {
@@ -325,17 +340,35 @@ export class Qcow2DiskImage implements DiskImage {
         continue;
       }
       await flushRun();
-      const target = dst.subarray(piece.done, piece.done + piece.length);
-      if (mapping.kind === 'zero') target.fill(0);
-      else target.set((await this.decompress(mapping.hostOffset, mapping.compressedSize)).subarray(piece.inCluster, piece.inCluster + piece.length));
+      const targets = dst.slice(piece.done, piece.length);
+      if (mapping.kind === 'zero') {
+        for (const target of targets) target.fill(0);
+      } else {
+        const cluster = await this.decompress(mapping.hostOffset, mapping.compressedSize);
+        scatterInto(targets, cluster.subarray(piece.inCluster, piece.inCluster + piece.length));
+      }
     }
     await flushRun();
   }
 
-  private async readBacking(guestOffset: number, target: Uint8Array): Promise<void> {
-    const available = this.backing ? Math.max(0, Math.min(target.length, this.backing.size - guestOffset)) : 0;
-    if (available > 0) await this.backing!.read(guestOffset, target.subarray(0, available));
-    target.fill(0, available);
+  /** Backing data for a guest range; zeros without a backing file and past the end of a shorter one. */
+  private async readBacking(guestOffset: number, targets: readonly Uint8Array[]): Promise<void> {
+    const length = totalLength(targets);
+    const available = this.backing ? Math.max(0, Math.min(length, this.backing.size - guestOffset)) : 0;
+    const [present, beyond] = splitViews(targets, available);
+    if (present.length === 1) await this.backing!.read(guestOffset, present[0]!);
+    else if (present.length > 1) {
+      const backing = this.backing!;
+      if (backing.readv) await backing.readv(guestOffset, present);
+      else {
+        let at = guestOffset;
+        for (const target of present) {
+          await backing.read(at, target);
+          at += target.length;
+        }
+      }
+    }
+    for (const target of beyond) target.fill(0);
   }
 
   private async decompress(hostOffset: number, compressedSize: number): Promise<Uint8Array> {
@@ -369,7 +402,7 @@ export class Qcow2DiskImage implements DiskImage {
    * Writes a range. Consecutive clusters of one L2 table that need new host clusters are allocated as
    * one contiguous run: one data write, one refcount update per block and one L2 write for the run.
    */
-  private async writeRange(offset: number, src: Uint8Array): Promise<void> {
+  private async writeRange(offset: number, src: ScatterList): Promise<void> {
     const pieces = [...this.clusterPieces(offset, src.length)];
     // A run never fills a whole refcount block's range, so a missing block always finds room in its
     // own range (see RefcountStore.allocateBlock).
@@ -379,8 +412,26 @@ export class Qcow2DiskImage implements DiskImage {
       const l1Index = Math.floor(first.guestCluster / this.l2Entries);
       const table = await this.writableL2(l1Index);
       const firstMapping = decodeL2Entry(table.view, first.guestCluster % this.l2Entries, this.geometry);
+      if (firstMapping.kind === 'normal' && !needsNewCluster(firstMapping)) {
+        // Clusters we own that follow each other in the file take one write in place.
+        this.checkDataCluster(firstMapping.hostOffset, true);
+        const hostStart = firstMapping.hostOffset + first.inCluster;
+        let length = first.length;
+        let j = i + 1;
+        for (; j < pieces.length; j++) {
+          const piece = pieces[j]!;
+          if (Math.floor(piece.guestCluster / this.l2Entries) !== l1Index) break;
+          const mapping = decodeL2Entry(table.view, piece.guestCluster % this.l2Entries, this.geometry);
+          if (mapping.kind !== 'normal' || needsNewCluster(mapping) || mapping.hostOffset !== hostStart + length) break;
+          this.checkDataCluster(mapping.hostOffset, true);
+          length += piece.length;
+        }
+        await this.io.writeV(hostStart, src.slice(first.done, length));
+        i = j;
+        continue;
+      }
       if (!needsNewCluster(firstMapping)) {
-        await this.writeInPlace(table, first, firstMapping, src.subarray(first.done, first.done + first.length));
+        await this.fillPreallocated(table, first, firstMapping, src.slice(first.done, first.length));
         i++;
         continue;
       }
@@ -397,38 +448,37 @@ export class Qcow2DiskImage implements DiskImage {
     }
   }
 
-  private async writeInPlace(table: L2Table, piece: Piece, mapping: ClusterMapping, data: Uint8Array): Promise<void> {
-    if (mapping.kind === 'normal') {
-      this.checkDataCluster(mapping.hostOffset, true);
-      await this.io.write(mapping.hostOffset + piece.inCluster, data);
-      return;
-    }
+  /** A preallocated zero cluster we own: fill it in place, then drop the zero flag. */
+  private async fillPreallocated(table: L2Table, piece: Piece, mapping: ClusterMapping, data: readonly Uint8Array[]): Promise<void> {
     if (mapping.kind !== 'zero') throw new Error(`unexpected in-place write to a ${mapping.kind} cluster`);
-    // A preallocated zero cluster we own: fill it in place, then drop the zero flag.
     this.checkDataCluster(mapping.hostOffset, true);
-    const content = new Uint8Array(this.clusterSize);
-    content.set(data, piece.inCluster);
-    await this.io.write(mapping.hostOffset, content);
+    await this.io.writeV(mapping.hostOffset, this.wholeClusterParts(piece, data, new Uint8Array(this.clusterSize)));
     await this.io.barrier();
     await this.setL2Entry(table, piece.guestCluster % this.l2Entries, { kind: 'normal', hostOffset: mapping.hostOffset, copied: true });
   }
 
-  private async allocateRun(table: L2Table, run: Array<{ piece: Piece; mapping: ClusterMapping }>, src: Uint8Array): Promise<void> {
+  /** The I/O vector for one whole cluster: `base` around the piece, the request's views inside it. */
+  private wholeClusterParts(piece: Piece, data: readonly Uint8Array[], base: Uint8Array, parts: Uint8Array[] = []): Uint8Array[] {
+    appendView(parts, base.subarray(0, piece.inCluster));
+    for (const view of data) appendView(parts, view);
+    appendView(parts, base.subarray(piece.inCluster + piece.length));
+    return parts;
+  }
+
+  private async allocateRun(table: L2Table, run: Array<{ piece: Piece; mapping: ClusterMapping }>, src: ScatterList): Promise<void> {
     const { clusterSize } = this;
-    let content: Uint8Array;
-    const single = run.length === 1 && run[0]!.piece.length === clusterSize;
-    if (single) {
-      content = src.subarray(run[0]!.piece.done, run[0]!.piece.done + clusterSize);
-    } else {
-      content = new Uint8Array(run.length * clusterSize);
-      for (const [k, { piece, mapping }] of run.entries()) {
-        if (piece.length !== clusterSize) content.set(await this.copyOnWriteSource(piece.guestCluster, mapping), k * clusterSize);
-        content.set(src.subarray(piece.done, piece.done + piece.length), k * clusterSize + piece.inCluster);
-      }
+    // Whole clusters come straight from the request's buffers; a partial one is completed from its
+    // current content (copy-on-write), read into a buffer of its own.
+    const content: Uint8Array[] = [];
+    for (const { piece, mapping } of run) {
+      const data = src.slice(piece.done, piece.length);
+      const base = piece.length === clusterSize ? undefined : await this.copyOnWriteSource(piece.guestCluster, mapping);
+      if (base) this.wholeClusterParts(piece, data, base, content);
+      else for (const view of data) appendView(content, view);
     }
     const refcounts = this.refcounts!;
     const hostOffset = await refcounts.findFreeRun(run.length);
-    await this.io.write(hostOffset, content);
+    await this.io.writeV(hostOffset, content);
     await refcounts.claimRun(hostOffset, run.length);
     await this.io.barrier();
 
@@ -468,7 +518,7 @@ export class Qcow2DiskImage implements DiskImage {
         content.set(await this.decompress(mapping.hostOffset, mapping.compressedSize));
         break;
       case 'unallocated':
-        await this.readBacking(guestCluster * this.clusterSize, content);
+        await this.readBacking(guestCluster * this.clusterSize, [content]);
         break;
       case 'zero':
         break;

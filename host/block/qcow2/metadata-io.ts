@@ -5,6 +5,7 @@
 import { CorruptImageError } from '../errors.js';
 import type { CachePolicy } from '../cache-mode.js';
 import type { BlockFile } from '../file.js';
+import { scatterInto, totalLength } from './scatter.js';
 
 export class MetadataIo {
   constructor(
@@ -31,6 +32,45 @@ export class MetadataIo {
   async readData(offset: number, dst: Uint8Array): Promise<void> {
     const got = await this.file.read(offset, dst);
     if (got < dst.length) dst.fill(0, got);
+  }
+
+  /** readData into several buffers filled in order: one vectored read where the file supports it. */
+  async readDataV(offset: number, dsts: readonly Uint8Array[]): Promise<void> {
+    if (dsts.length <= 1) {
+      if (dsts.length === 1) await this.readData(offset, dsts[0]!);
+      return;
+    }
+    if (!this.file.readv) {
+      // A file without vectored I/O still gets one request: through a bounce buffer.
+      const bounce = new Uint8Array(totalLength(dsts));
+      await this.readData(offset, bounce);
+      scatterInto(dsts, bounce);
+      return;
+    }
+    let got = await this.file.readv(offset, dsts);
+    for (const dst of dsts) {
+      if (got < dst.length) dst.fill(0, Math.max(got, 0));
+      got -= dst.length;
+    }
+  }
+
+  /** write from several buffers in order: one vectored write where the file supports it. */
+  async writeV(offset: number, srcs: readonly Uint8Array[]): Promise<void> {
+    if (srcs.length === 0) return;
+    if (srcs.length === 1) return this.write(offset, srcs[0]!);
+    const length = totalLength(srcs);
+    if (this.file.writev) {
+      await this.file.writev(offset, srcs);
+    } else {
+      const bounce = new Uint8Array(length);
+      let at = 0;
+      for (const src of srcs) {
+        bounce.set(src, at);
+        at += src.length;
+      }
+      await this.file.write(offset, bounce);
+    }
+    this.fileEnd = Math.max(this.fileEnd, offset + length);
   }
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {

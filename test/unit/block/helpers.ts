@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 
 /** Throws a clear error when qemu-img/qemu-io are missing (CI installs Debian's qemu-utils). */
 export function requireQemuTools(): void {
@@ -24,6 +25,16 @@ export function qemuImg(...args: string[]): string {
 export function qemuImgStatus(...args: string[]): { status: number; output: string } {
   const result = spawnSync('qemu-img', args, { encoding: 'utf8' });
   return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
+}
+
+/** qemu-img must find the qcow2 image clean and identical to the raw mirror. */
+export function expectQemuAgrees(image: string, mirror: string): void {
+  const check = qemuImgStatus('check', image);
+  expect(check.output).toMatch(/No errors were found/);
+  expect(check.status).toBe(0);
+  const compare = qemuImgStatus('compare', '-f', 'qcow2', '-F', 'raw', image, mirror);
+  expect(compare.output).toMatch(/Images are identical/);
+  expect(compare.status).toBe(0);
 }
 
 export function qemuIo(image: string, format: 'raw' | 'qcow2', ...commands: string[]): void {

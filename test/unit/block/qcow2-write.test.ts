@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'nod
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDiskImage, type DiskImage } from '../../../host/block/disk.js';
 import { createQcow2 } from '../../../host/block/qcow2/create.js';
-import { Prng, pattern, qemuImg, qemuImgStatus, qemuIo, requireQemuTools, ScratchDir } from './helpers.js';
+import { expectQemuAgrees, Prng, pattern, qemuImg, qemuImgStatus, qemuIo, requireQemuTools, ScratchDir } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -57,16 +57,6 @@ async function expectContent(disk: DiskImage, expected: Uint8Array): Promise<voi
   await disk.read(0, actual);
   expect(actual.length).toBe(expected.length);
   expect(Buffer.compare(actual, expected)).toBe(0);
-}
-
-/** qemu-img must find the image clean and identical to the mirror. */
-function expectQemuAgrees(image: string, mirror: string): void {
-  const check = qemuImgStatus('check', image);
-  expect(check.output).toMatch(/No errors were found/);
-  expect(check.status).toBe(0);
-  const compare = qemuImgStatus('compare', '-f', 'qcow2', '-F', 'raw', image, mirror);
-  expect(compare.output).toMatch(/Images are identical/);
-  expect(compare.status).toBe(0);
 }
 
 /** Writes, verifies in place, reopens and verifies, then lets qemu-img judge. */

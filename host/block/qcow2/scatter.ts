@@ -1,0 +1,92 @@
+// A request's buffers laid end to end (for virtio-blk: the guest's scattered pages). The qcow2 driver
+// cuts the request along its cluster mapping and hands each part to the file as views of these
+// buffers, so data moves between the file and guest RAM without an intermediate copy.
+
+export class ScatterList {
+  readonly length: number;
+  private readonly views: Uint8Array[];
+  /** Position of each view in the request. */
+  private readonly starts: number[];
+
+  constructor(views: readonly Uint8Array[]) {
+    this.views = views.filter((view) => view.length > 0);
+    this.starts = new Array<number>(this.views.length);
+    let at = 0;
+    for (const [i, view] of this.views.entries()) {
+      this.starts[i] = at;
+      at += view.length;
+    }
+    this.length = at;
+  }
+
+  /** Views of request bytes [start, start + length), sharing memory with the original buffers. */
+  slice(start: number, length: number): Uint8Array[] {
+    if (start < 0 || length < 0 || start + length > this.length) {
+      throw new RangeError(`slice [${start}, ${start + length}) outside a ${this.length}-byte request`);
+    }
+    const out: Uint8Array[] = [];
+    if (length === 0) return out;
+    // The last view starting at or before `start`.
+    let lo = 0;
+    let hi = this.views.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= start) lo = mid;
+      else hi = mid - 1;
+    }
+    const end = start + length;
+    for (let i = lo; i < this.views.length && this.starts[i]! < end; i++) {
+      const view = this.views[i]!;
+      const from = Math.max(start - this.starts[i]!, 0);
+      const to = Math.min(end - this.starts[i]!, view.length);
+      out.push(from === 0 && to === view.length ? view : view.subarray(from, to));
+    }
+    return out;
+  }
+}
+
+export function totalLength(views: readonly Uint8Array[]): number {
+  let length = 0;
+  for (const view of views) length += view.length;
+  return length;
+}
+
+/**
+ * Appends `view` to an I/O vector, joining it to the previous entry when the two are adjacent in one
+ * buffer (a view that a cluster boundary cut in two), so the vector stays as short as the caller's.
+ */
+export function appendView(parts: Uint8Array[], view: Uint8Array): void {
+  if (view.length === 0) return;
+  const last = parts[parts.length - 1];
+  if (last !== undefined && last.buffer === view.buffer && last.byteOffset + last.length === view.byteOffset) {
+    parts[parts.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + view.length);
+    return;
+  }
+  parts.push(view);
+}
+
+/** Splits views at byte `at`: the views before it and the views from it on. */
+export function splitViews(views: readonly Uint8Array[], at: number): [Uint8Array[], Uint8Array[]] {
+  const head: Uint8Array[] = [];
+  const tail: Uint8Array[] = [];
+  let position = 0;
+  for (const view of views) {
+    if (position + view.length <= at) head.push(view);
+    else if (position >= at) tail.push(view);
+    else {
+      head.push(view.subarray(0, at - position));
+      tail.push(view.subarray(at - position));
+    }
+    position += view.length;
+  }
+  return [head, tail];
+}
+
+/** Copies `src` into the views, in order (src.length must equal their total length). */
+export function scatterInto(views: readonly Uint8Array[], src: Uint8Array): void {
+  let at = 0;
+  for (const view of views) {
+    view.set(src.subarray(at, at + view.length));
+    at += view.length;
+  }
+}
