@@ -40,11 +40,16 @@ export class RecordingDiskImage implements DiskImage {
   private readonly log: RecordedChange[] = [];
   readonly writeZeroes?: (offset: number, length: number) => Promise<void>;
   readonly discard?: (offset: number, length: number) => Promise<void>;
+  readonly readv?: (offset: number, dsts: readonly Uint8Array[]) => Promise<void>;
+  readonly writev?: (offset: number, srcs: readonly Uint8Array[]) => Promise<void>;
 
   constructor(private readonly inner: DiskImage) {
     // virtio-blk offers WRITE_ZEROES and DISCARD only when the backend has them: keep that visible.
     if (inner.writeZeroes) this.writeZeroes = (offset, length) => this.recordWriteZeroes(offset, length);
     if (inner.discard) this.discard = (offset, length) => this.recordDiscard(offset, length);
+    // The vectored calls stay vectored, so a recorded run exercises the same backend path as a plain one.
+    if (inner.readv) this.readv = (offset, dsts) => inner.readv!(offset, dsts);
+    if (inner.writev) this.writev = (offset, srcs) => this.recordWritev(offset, srcs);
   }
 
   get path(): string { return this.inner.path; }
@@ -59,6 +64,18 @@ export class RecordingDiskImage implements DiskImage {
 
   read(offset: number, dst: Uint8Array): Promise<void> {
     return this.inner.read(offset, dst);
+  }
+
+  private async recordWritev(offset: number, srcs: readonly Uint8Array[]): Promise<void> {
+    const bytes = new Uint8Array(srcs.reduce((n, src) => n + src.length, 0));
+    let at = 0;
+    for (const src of srcs) {
+      bytes.set(src, at);
+      at += src.length;
+    }
+    const change: RecordedChange = { operation: 'write', offset, bytes, outcome: 'pending' };
+    this.log.push(change);
+    await settle(change, this.inner.writev!(offset, srcs));
   }
 
   async write(offset: number, src: Uint8Array): Promise<void> {

@@ -35,6 +35,8 @@ class SnapshotDisk implements DiskImage {
   readonly size: number;
   readonly readOnly = false;
   private closed = false;
+  readonly readv?: (offset: number, dsts: readonly Uint8Array[]) => Promise<void>;
+  readonly writev?: (offset: number, srcs: readonly Uint8Array[]) => Promise<void>;
 
   constructor(
     readonly path: string,
@@ -43,6 +45,8 @@ class SnapshotDisk implements DiskImage {
     private readonly directory: string,
   ) {
     this.size = overlay.size;
+    if (overlay.readv) this.readv = (offset, dsts) => overlay.readv!(offset, dsts);
+    if (overlay.writev) this.writev = (offset, srcs) => overlay.writev!(offset, srcs);
   }
 
   read(offset: number, dst: Uint8Array): Promise<void> {

@@ -254,6 +254,31 @@ describe('RecordingDiskImage', () => {
     expect((await contentOf(raw)).equals(expected)).toBe(true);
   });
 
+  it('keeps vectored writes vectored and records them as one write of the gathered bytes', async () => {
+    const dir = await mkdtemp(join(workDir, 'recorder-'));
+    const qcow2 = join(dir, 'v.qcow2');
+    const raw = join(dir, 'v.raw');
+    await createQcow2(qcow2, { size: SIZE });
+    await writeFile(raw, Buffer.alloc(SIZE));
+    const inner = await openDiskImage(qcow2);
+    let vectoredCalls = 0;
+    const innerWritev = inner.writev!.bind(inner);
+    inner.writev = (offset, srcs) => { vectoredCalls++; return innerWritev(offset, srcs); };
+    const recorder = new RecordingDiskImage(inner);
+    const parts = [Buffer.alloc(5000, 1), Buffer.alloc(CLUSTER, 2), Buffer.alloc(3, 3)];
+    await recorder.writev!(CLUSTER - 200, parts);
+    const back = [Buffer.alloc(100), Buffer.alloc(CLUSTER + 4903)];
+    await recorder.readv!(CLUSTER - 200, back);
+    await recorder.close();
+    expect(vectoredCalls).toBe(1);
+    expect(Buffer.concat(back).equals(Buffer.concat(parts))).toBe(true);
+    expect(recorder.changes).toHaveLength(1);
+    const target = await openDiskImage(raw, { format: 'raw' });
+    await recorder.replayOnto(target);
+    await target.close();
+    expect((await contentOf(raw)).equals(await contentOf(qcow2))).toBe(true);
+  });
+
   it('offers write-zeroes and discard only when the image under it does', async () => {
     const dir = await mkdtemp(join(workDir, 'recorder-'));
     const raw = join(dir, 'c.raw');

@@ -46,6 +46,25 @@ describe('snapshot=on', () => {
     expect(overlayDirs()).toEqual(dirsBefore);
   });
 
+  it('passes vectored reads and writes through to the overlay, leaving the image untouched', async () => {
+    const path = scratch.file('base-v.raw');
+    writeFileSync(path, pattern(256 * 1024, 9));
+    const before = readFileSync(path);
+    const disk = await openDiskImage(path, { snapshot: true });
+    expect(disk.readv).toBeTypeOf('function');
+    expect(disk.writev).toBeTypeOf('function');
+    const parts = [new Uint8Array(1000).fill(0xa1), new Uint8Array(70_000).fill(0xb2)];
+    await disk.writev!(65_000, parts);
+    const back = [new Uint8Array(500), new Uint8Array(71_000)];
+    await disk.readv!(64_500, back);
+    const expected = pattern(256 * 1024, 9).slice(64_500, 64_500 + 71_500);
+    expected.set(parts[0]!, 500);
+    expected.set(parts[1]!, 1500);
+    expect(Buffer.compare(Buffer.concat(back), expected)).toBe(0);
+    await disk.close();
+    expect(Buffer.compare(readFileSync(path), before)).toBe(0);
+  });
+
   it('with readonly=on stays read-only', async () => {
     const path = scratch.file('base.raw');
     writeFileSync(path, new Uint8Array(4096));
