@@ -28,6 +28,11 @@ export function createBlankImage(path: string, format: ImageFormat, bytes: numbe
   runTool(path, qemuImg, ['create', '-q', '-f', 'qcow2', path, String(bytes)]);
 }
 
+/** An ext4 image of `bytes` holding the files of `directory` (mke2fs -d), for the guest to mount. */
+export function createFilesImage(path: string, directory: string, bytes: number, mke2fs: string): void {
+  runTool(path, mke2fs, ['-q', '-F', '-t', 'ext4', '-d', directory, path, `${Math.ceil(bytes / 1024)}k`]);
+}
+
 /**
  * The image's guest-visible contents. A qcow2 image is first checked with `qemu-img check` (leaks,
  * corruptions: a non-zero status) and converted to raw in `scratchDir`.

@@ -123,6 +123,43 @@ export function expectDdTransfer(subject: string, text: string, bytes: number, b
   return dd;
 }
 
+/** randio's report (test/guest/linux/randio): random-offset O_DIRECT requests, timed by the guest. */
+export interface RandioReport {
+  readonly operation: 'read' | 'write';
+  readonly block: number;
+  readonly count: number;
+  readonly seconds: number;
+  /** For reads: the OR and AND of every byte read. */
+  readonly or: number | null;
+  readonly and: number | null;
+}
+
+const RANDIO_LINE = /^randio: op=(read|write) block=(\d+) count=(\d+) ns=(\d+)(?: or=([0-9a-f]+) and=([0-9a-f]+))?$/;
+
+/**
+ * The one randio line in `text`, checked: the operation, block size and count asked for, a positive time,
+ * and for reads of a range that holds only `fill`, OR = AND = fill (every byte read was the fill byte).
+ */
+export function expectRandio(subject: string, text: string, expected: { operation: 'read' | 'write'; block: number; count: number; fill?: number }): RandioReport {
+  const error = lines(text).find((line) => line.startsWith('randio: error') || line.startsWith('usage: randio'));
+  if (error !== undefined) throw new BenchGuestError(subject, error, text);
+  const found = lines(text).map((line) => RANDIO_LINE.exec(line)).filter((m): m is RegExpExecArray => m !== null);
+  if (found.length !== 1) throw new BenchGuestError(subject, `expected one randio report, found ${found.length}`, text);
+  const m = found[0]!;
+  const report: RandioReport = {
+    operation: m[1] as 'read' | 'write', block: Number(m[2]), count: Number(m[3]), seconds: Number(m[4]) / 1e9,
+    or: m[5] === undefined ? null : parseInt(m[5], 16), and: m[6] === undefined ? null : parseInt(m[6], 16),
+  };
+  if (report.operation !== expected.operation || report.block !== expected.block || report.count !== expected.count) {
+    throw new BenchGuestError(subject, `randio did ${report.operation} ${report.count} × ${report.block}, expected ${expected.operation} ${expected.count} × ${expected.block}`, text);
+  }
+  if (!(report.seconds > 0)) throw new BenchGuestError(subject, `randio reported ${report.seconds} seconds`, text);
+  if (expected.fill !== undefined && (report.or !== expected.fill || report.and !== expected.fill)) {
+    throw new BenchGuestError(subject, `randio read bytes other than 0x${expected.fill.toString(16)} (or=${m[5]} and=${m[6]})`, text);
+  }
+  return report;
+}
+
 export interface LitmusReport {
   readonly harts: number;
   /** Per phase (amoadd, lrsc, spinlock, mp-rounds), the guest's own ms. */

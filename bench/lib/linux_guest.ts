@@ -50,6 +50,8 @@ export interface LinuxBoot {
   readonly smp: number;
   readonly bootPath: BootPath;
   readonly drive?: GuestDrive;
+  /** More disks after `drive` (the guest sees them as vdb, vdc, … in this order on both VMMs). */
+  readonly extraDrives?: readonly GuestDrive[];
 }
 
 export type Vmm = 'wkvm' | 'qemu';
@@ -76,6 +78,9 @@ function commonArgs(files: GuestFiles, boot: LinuxBoot): string[] {
   if (boot.drive !== undefined) {
     args.push('-drive', `file=${boot.drive.file},format=${boot.drive.format},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0');
   }
+  (boot.extraDrives ?? []).forEach((drive, i) => {
+    args.push('-drive', `file=${drive.file},format=${drive.format},if=none,id=d${i + 1}`, '-device', `virtio-blk-device,drive=d${i + 1}`);
+  });
   return args;
 }
 

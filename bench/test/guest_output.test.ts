@@ -2,7 +2,7 @@
 // figure only with a complete dd transfer, a litmus time only with PASS and exact totals.
 import { describe, expect, it } from 'vitest';
 import { BenchGuestError } from '../lib/errors.js';
-import { GUEST_BENCH_EXPECTED, expectDdTransfer, parseBusyboxDd, parseGuestBench, parseLitmus } from '../lib/guest_output.js';
+import { GUEST_BENCH_EXPECTED, expectDdTransfer, expectRandio, parseBusyboxDd, parseGuestBench, parseLitmus } from '../lib/guest_output.js';
 
 function benchOutput(overrides: Record<string, string> = {}, { total = true, done = true } = {}): string {
   const lines = ['[    0.5] Run /init as init process', 'GUEST-READY', 'guest: bench scale=1 cpus=1'];
@@ -94,5 +94,23 @@ describe('parseLitmus', () => {
     expect(() => parseLitmus('t', litmusOutput(2), 4)).toThrow(/found 2 harts, expected 4/);
     expect(() => parseLitmus('t', litmusOutput(2, { total: 1_999_999 }), 2)).toThrow(/not exact/);
     expect(() => parseLitmus('t', litmusOutput(2, { errors: 3 }), 2)).toThrow(/not exact/);
+  });
+});
+
+describe('randio output', () => {
+  const READ = 'randio: op=read block=4096 count=4096 ns=1644159900 or=a5 and=a5\r\n';
+  it('reads the operation, size, count and the guest-clock time', () => {
+    const report = expectRandio('t', `typed line\r\n${READ}`, { operation: 'read', block: 4096, count: 4096, fill: 0xa5 });
+    expect(report).toEqual({ operation: 'read', block: 4096, count: 4096, seconds: 1.6441599, or: 0xa5, and: 0xa5 });
+    const write = expectRandio('t', 'randio: op=write block=4096 count=2048 ns=721923600\n', { operation: 'write', block: 4096, count: 2048 });
+    expect(write.or).toBeNull();
+  });
+
+  it('refuses bytes other than the fill, another request count, errors and missing reports', () => {
+    expect(() => expectRandio('t', READ.replace('and=a5', 'and=00'), { operation: 'read', block: 4096, count: 4096, fill: 0xa5 })).toThrow(/other than 0xa5/);
+    expect(() => expectRandio('t', READ, { operation: 'read', block: 4096, count: 100 })).toThrow(/expected read 100/);
+    expect(() => expectRandio('t', 'randio: error: pread (errno 5)\n', { operation: 'read', block: 4096, count: 1 })).toThrow(/errno 5/);
+    expect(() => expectRandio('t', 'nothing\n', { operation: 'read', block: 4096, count: 1 })).toThrow(/found 0/);
+    expect(() => expectRandio('t', READ + READ, { operation: 'read', block: 4096, count: 4096 })).toThrow(/found 2/);
   });
 });

@@ -36,6 +36,17 @@ describe('guest command lines', () => {
     expect(qemu.label).toBe('QEMU fw_jump');
   });
 
+  it('adds extra disks after the first, as vdb, vdc, … on both VMMs', () => {
+    const boot = { mode: 'shell' as const, smp: 1, drive: { file: '/tmp/d.raw', format: 'raw' as const },
+      extraDrives: [{ file: '/tmp/tools.ext4', format: 'raw' as const }] };
+    const qemu = qemuLinuxCommand('/usr/bin/qemu-system-riscv64', FILES, boot);
+    const drives = qemu.args.flatMap((arg, i) => (arg === '-drive' ? [qemu.args[i + 1]] : []));
+    const devices = qemu.args.flatMap((arg, i) => (arg === '-device' ? [qemu.args[i + 1]] : []));
+    expect(drives).toEqual(['file=/tmp/d.raw,format=raw,if=none,id=d0', 'file=/tmp/tools.ext4,format=raw,if=none,id=d1']);
+    expect(devices).toEqual(['virtio-blk-device,drive=d0', 'virtio-blk-device,drive=d1']);
+    expect(wkvmLinuxCommand('/repo/bin/wkvm.js', FILES, { ...boot, bootPath: 'fw_jump' }).args.slice(2)).toEqual(qemu.args);
+  });
+
   it('says why QEMU is left out', () => {
     expect(qemuSkipReason(false, '/usr/bin/qemu-system-riscv64')).toMatch(/--no-qemu/);
     expect(qemuSkipReason(true, null)).toMatch(/not on PATH/);
