@@ -68,24 +68,35 @@ export function runHart(budget: i32): i32 {
 
   // Traps count against the budget too, so a hart that faults on every fetch still returns.
   const trapBase = load<u64>(hart + HART_TRAP_COUNT);
-  while (executed + <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase) < budget) {
+  // The clock is read at the first boundary and then every BLOCK_CHECK_INTERVAL instructions (or traps),
+  // not at the extra boundaries SYSTEM instructions make: it is a call out to the host. (The CSR writes
+  // that move a timer's deadline, and reads of mip/sip, update the timer bits themselves.)
+  let nextClockCheck: i32 = 0;
+  while (true) {
+    const progress = executed + <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase);
+    if (progress >= budget) break;
     // ---- block boundary ----
-    const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
-    if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
-    updateTimerInterrupts(readMtime());
+    if (atomic.load<i32>(hart + HART_FLUSH_REQ) != 0) {
+      const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
+      if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
+    }
+    if (progress >= nextClockCheck) {
+      updateTimerInterrupts(readMtime());
+      nextClockCheck = progress + BLOCK_CHECK_INTERVAL;
+    }
     const irq = pendingInterrupt();
     if (irq >= 0) {
       enterTrap(<u64>irq, 0, pc, true);
       pc = load<u64>(hart + HART_PC);
     }
-    const dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
+    let dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
     const fetchTlb = <usize>load<i32>(hart + HART_FETCH_TLB);
     const asid = load<i32>(hart + HART_CUR_ASID);
     const hash = asidHash(asid);
     const tag = asidTag(asid);
     let fetchPage: u64 = <u64>-1;
     let fetchAddend: u64 = 0;
-    let limit = budget - executed - <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase);
+    let limit = budget - progress;
     if (limit > BLOCK_CHECK_INTERVAL) limit = BLOCK_CHECK_INTERVAL;
     limit += executed;
 
@@ -338,6 +349,14 @@ export function runHart(budget: i32): i32 {
           const action = execSystem(insn, pc, len);
           if (action == NEXT) {
             pc = npc;
+            if (funct3 != 0 && csrKeepsBlock(insn >> 20)) {
+              // A CSR instruction changes neither privilege nor translation (but for the CSRs
+              // csrKeepsBlock excludes): pick up a new data TLB set (SUM, MPRV) and end the block only
+              // when an interrupt may have become deliverable.
+              dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
+              if ((effectiveMip() & csr64(CSR_MIE)) != 0) limit = 0;
+              continue;
+            }
           } else if (action == REDIRECT) {
             pc = load<u64>(hart + HART_PC);
           } else {
@@ -410,6 +429,15 @@ export function runHart(budget: i32): i32 {
   }
   store<u64>(hart + HART_PC, pc);
   return finish(instretBase, executed, exitCode);
+}
+
+/**
+ * Whether the block may go on after CSR instruction `csr` retired. Not after satp (the ASID is in the
+ * loop's TLB tag) or a PMP register (may revoke the cached code page); every other CSR's effect on the
+ * loop is the data TLB set and the pending interrupts, which the caller rechecks.
+ */
+@inline function csrKeepsBlock(csr: u32): bool {
+  return csr != 0x180 && (csr < 0x3a0 || csr > 0x3ef);
 }
 
 const LOAD_KINDS: StaticArray<i32> = [LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32, LOAD_KIND_I64, LOAD_KIND_U8,
