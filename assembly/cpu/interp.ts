@@ -28,6 +28,8 @@ import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
+/** Flipped into a page address, makes it match no pc (see the fetch in runHart). */
+const FETCH_PAGE_NONE: u64 = <u64>1 << 63;
 /** Instructions between block-boundary checks (interrupt latency, timer resolution). */
 const BLOCK_CHECK_INTERVAL: i32 = 4096;
 
@@ -94,7 +96,10 @@ export function runHart(budget: i32): i32 {
     const asid = load<i32>(hart + HART_CUR_ASID);
     const hash = asidHash(asid);
     const tag = asidTag(asid);
-    let fetchPage: u64 = <u64>-1;
+    // The current code page and its host addend. `pc ^ fetchPage` is below 0xffe exactly when pc is on
+    // that page and a 32-bit instruction there cannot reach the next one, so one compare serves the
+    // common case; here it starts out matching no pc.
+    let fetchPage: u64 = (pc & PAGE_MASK) ^ FETCH_PAGE_NONE;
     let fetchAddend: u64 = 0;
     let limit = budget - progress;
     if (limit > BLOCK_CHECK_INTERVAL) limit = BLOCK_CHECK_INTERVAL;
@@ -102,26 +107,41 @@ export function runHart(budget: i32): i32 {
 
     while (executed < limit) {
       // ---- fetch ----
-      if ((pc & PAGE_MASK) != fetchPage) {
-        const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
-        if (tlbHit(e, pc & PAGE_MASK, tag)) {
-          fetchAddend = load<u64>(e, TLB_ADDEND);
-        } else {
-          if (!translate(pc, ACCESS_FETCH, 2)) {
-            enterTrap(<u64>faultCause, pc, pc, false);
-            pc = load<u64>(hart + HART_PC);
-            break;
+      let insn: u32;
+      if ((pc ^ fetchPage) < 0xffe) {
+        insn = load<u32>(<usize>(pc + fetchAddend));
+      } else {
+        if ((pc & PAGE_MASK) != fetchPage) {
+          const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
+          if (tlbHit(e, pc & PAGE_MASK, tag)) {
+            fetchAddend = load<u64>(e, TLB_ADDEND);
+          } else {
+            if (!translate(pc, ACCESS_FETCH, 2)) {
+              enterTrap(<u64>faultCause, pc, pc, false);
+              pc = load<u64>(hart + HART_PC);
+              break;
+            }
+            if (lastHost == 0) {
+              enterTrap(CAUSE_FETCH_ACCESS, pc, pc, false);
+              pc = load<u64>(hart + HART_PC);
+              break;
+            }
+            fetchAddend = <u64>lastHost - pc;
           }
-          if (lastHost == 0) {
-            enterTrap(CAUSE_FETCH_ACCESS, pc, pc, false);
-            pc = load<u64>(hart + HART_PC);
-            break;
-          }
-          fetchAddend = <u64>lastHost - pc;
+          fetchPage = pc & PAGE_MASK;
         }
-        fetchPage = pc & PAGE_MASK;
+        insn = load<u32>(<usize>(pc + fetchAddend));
+        if ((insn & 3) == 3 && (pc & 0xfff) == 0xffe) {
+          // The upper half lies on the next page, which may be mapped elsewhere (or not at all).
+          const upper = pc + 2;
+          if (!translate(upper, ACCESS_FETCH, 2) || lastHost == 0) {
+            enterTrap(faultCause != 0 ? <u64>faultCause : CAUSE_FETCH_ACCESS, upper, pc, false);
+            pc = load<u64>(hart + HART_PC);
+            break;
+          }
+          insn = (insn & 0xffff) | (<u32>load<u16>(lastHost) << 16);
+        }
       }
-      let insn = load<u32>(<usize>(pc + fetchAddend));
       let len: u64 = 4;
       if ((insn & 3) != 3) {
         const half = insn & 0xffff;
@@ -132,16 +152,6 @@ export function runHart(budget: i32): i32 {
           pc = load<u64>(hart + HART_PC);
           break;
         }
-      } else if ((pc & 0xfff) == 0xffe) {
-        // The upper half lies on the next page, which may be mapped elsewhere (or not at all).
-        const upper = pc + 2;
-        if (!translate(upper, ACCESS_FETCH, 2) || lastHost == 0) {
-          enterTrap(faultCause != 0 ? <u64>faultCause : CAUSE_FETCH_ACCESS, upper, pc, false);
-          pc = load<u64>(hart + HART_PC);
-          break;
-        }
-        insn = (insn & 0xffff) | (<u32>load<u16>(lastHost) << 16);
-        fetchPage = <u64>-1;
       }
       executed++;
       let npc = pc + len;
