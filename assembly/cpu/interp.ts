@@ -28,6 +28,8 @@ import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
+/** Flipped into a page address, makes it match no pc (see the fetch in runHart). */
+const FETCH_PAGE_NONE: u64 = <u64>1 << 63;
 /** Instructions between block-boundary checks (interrupt latency, timer resolution). */
 const BLOCK_CHECK_INTERVAL: i32 = 4096;
 
@@ -68,49 +70,78 @@ export function runHart(budget: i32): i32 {
 
   // Traps count against the budget too, so a hart that faults on every fetch still returns.
   const trapBase = load<u64>(hart + HART_TRAP_COUNT);
-  while (executed + <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase) < budget) {
+  // The clock is read at the first boundary and then every BLOCK_CHECK_INTERVAL instructions (or traps),
+  // not at the extra boundaries SYSTEM instructions make: it is a call out to the host. (The CSR writes
+  // that move a timer's deadline, and reads of mip/sip, update the timer bits themselves.)
+  let nextClockCheck: i32 = 0;
+  while (true) {
+    const progress = executed + <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase);
+    if (progress >= budget) break;
     // ---- block boundary ----
-    const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
-    if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
-    updateTimerInterrupts(readMtime());
+    if (atomic.load<i32>(hart + HART_FLUSH_REQ) != 0) {
+      const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
+      if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
+    }
+    if (progress >= nextClockCheck) {
+      updateTimerInterrupts(readMtime());
+      nextClockCheck = progress + BLOCK_CHECK_INTERVAL;
+    }
     const irq = pendingInterrupt();
     if (irq >= 0) {
       enterTrap(<u64>irq, 0, pc, true);
       pc = load<u64>(hart + HART_PC);
     }
-    const dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
+    let dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
     const fetchTlb = <usize>load<i32>(hart + HART_FETCH_TLB);
     const asid = load<i32>(hart + HART_CUR_ASID);
     const hash = asidHash(asid);
     const tag = asidTag(asid);
-    let fetchPage: u64 = <u64>-1;
+    // The current code page and its host addend. `pc ^ fetchPage` is below 0xffe exactly when pc is on
+    // that page and a 32-bit instruction there cannot reach the next one, so one compare serves the
+    // common case; here it starts out matching no pc.
+    let fetchPage: u64 = (pc & PAGE_MASK) ^ FETCH_PAGE_NONE;
     let fetchAddend: u64 = 0;
-    let limit = budget - executed - <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase);
+    let limit = budget - progress;
     if (limit > BLOCK_CHECK_INTERVAL) limit = BLOCK_CHECK_INTERVAL;
     limit += executed;
 
     while (executed < limit) {
       // ---- fetch ----
-      if ((pc & PAGE_MASK) != fetchPage) {
-        const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
-        if (tlbHit(e, pc & PAGE_MASK, tag)) {
-          fetchAddend = load<u64>(e, TLB_ADDEND);
-        } else {
-          if (!translate(pc, ACCESS_FETCH, 2)) {
-            enterTrap(<u64>faultCause, pc, pc, false);
-            pc = load<u64>(hart + HART_PC);
-            break;
+      let insn: u32;
+      if ((pc ^ fetchPage) < 0xffe) {
+        insn = load<u32>(<usize>(pc + fetchAddend));
+      } else {
+        if ((pc & PAGE_MASK) != fetchPage) {
+          const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
+          if (tlbHit(e, pc & PAGE_MASK, tag)) {
+            fetchAddend = load<u64>(e, TLB_ADDEND);
+          } else {
+            if (!translate(pc, ACCESS_FETCH, 2)) {
+              enterTrap(<u64>faultCause, pc, pc, false);
+              pc = load<u64>(hart + HART_PC);
+              break;
+            }
+            if (lastHost == 0) {
+              enterTrap(CAUSE_FETCH_ACCESS, pc, pc, false);
+              pc = load<u64>(hart + HART_PC);
+              break;
+            }
+            fetchAddend = <u64>lastHost - pc;
           }
-          if (lastHost == 0) {
-            enterTrap(CAUSE_FETCH_ACCESS, pc, pc, false);
-            pc = load<u64>(hart + HART_PC);
-            break;
-          }
-          fetchAddend = <u64>lastHost - pc;
+          fetchPage = pc & PAGE_MASK;
         }
-        fetchPage = pc & PAGE_MASK;
+        insn = load<u32>(<usize>(pc + fetchAddend));
+        if ((insn & 3) == 3 && (pc & 0xfff) == 0xffe) {
+          // The upper half lies on the next page, which may be mapped elsewhere (or not at all).
+          const upper = pc + 2;
+          if (!translate(upper, ACCESS_FETCH, 2) || lastHost == 0) {
+            enterTrap(faultCause != 0 ? <u64>faultCause : CAUSE_FETCH_ACCESS, upper, pc, false);
+            pc = load<u64>(hart + HART_PC);
+            break;
+          }
+          insn = (insn & 0xffff) | (<u32>load<u16>(lastHost) << 16);
+        }
       }
-      let insn = load<u32>(<usize>(pc + fetchAddend));
       let len: u64 = 4;
       if ((insn & 3) != 3) {
         const half = insn & 0xffff;
@@ -121,16 +152,6 @@ export function runHart(budget: i32): i32 {
           pc = load<u64>(hart + HART_PC);
           break;
         }
-      } else if ((pc & 0xfff) == 0xffe) {
-        // The upper half lies on the next page, which may be mapped elsewhere (or not at all).
-        const upper = pc + 2;
-        if (!translate(upper, ACCESS_FETCH, 2) || lastHost == 0) {
-          enterTrap(faultCause != 0 ? <u64>faultCause : CAUSE_FETCH_ACCESS, upper, pc, false);
-          pc = load<u64>(hart + HART_PC);
-          break;
-        }
-        insn = (insn & 0xffff) | (<u32>load<u16>(lastHost) << 16);
-        fetchPage = <u64>-1;
       }
       executed++;
       let npc = pc + len;
@@ -338,6 +359,14 @@ export function runHart(budget: i32): i32 {
           const action = execSystem(insn, pc, len);
           if (action == NEXT) {
             pc = npc;
+            if (funct3 != 0 && csrKeepsBlock(insn >> 20)) {
+              // A CSR instruction changes neither privilege nor translation (but for the CSRs
+              // csrKeepsBlock excludes): pick up a new data TLB set (SUM, MPRV) and end the block only
+              // when an interrupt may have become deliverable.
+              dataTlb = <usize>load<i32>(hart + HART_DATA_TLB);
+              if ((effectiveMip() & csr64(CSR_MIE)) != 0) limit = 0;
+              continue;
+            }
           } else if (action == REDIRECT) {
             pc = load<u64>(hart + HART_PC);
           } else {
@@ -410,6 +439,15 @@ export function runHart(budget: i32): i32 {
   }
   store<u64>(hart + HART_PC, pc);
   return finish(instretBase, executed, exitCode);
+}
+
+/**
+ * Whether the block may go on after CSR instruction `csr` retired. Not after satp (the ASID is in the
+ * loop's TLB tag) or a PMP register (may revoke the cached code page); every other CSR's effect on the
+ * loop is the data TLB set and the pending interrupts, which the caller rechecks.
+ */
+@inline function csrKeepsBlock(csr: u32): bool {
+  return csr != 0x180 && (csr < 0x3a0 || csr > 0x3ef);
 }
 
 const LOAD_KINDS: StaticArray<i32> = [LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32, LOAD_KIND_I64, LOAD_KIND_U8,

@@ -4,10 +4,13 @@ import {
   HART_X, HART_F, HART_PC, RUN_EXIT_REASON, RUN_MMIO_IS_WRITE, RUN_MMIO_ADDR, RUN_MMIO_DATA, RUN_MMIO_SIZE,
   RUN_MMIO_DEST, RUN_MMIO_LOAD_KIND, RUN_PENDING_LEN, RUN_MMIO_VA, EXIT_MMIO, MACHINE_FLAGS, MACHINE_FLAG_CLINT,
   MACHINE_FLAG_PLIC, CLINT_BASE, CLINT_SIZE, PLIC_BASE, PLIC_SIZE, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
-  LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, PAGE_SIZE,
+  LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, PAGE_SIZE, HART_CUR_ASID, HART_DATA_TLB,
+  TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND,
 } from "../abi/layout";
 import { hart, enterTrap, CAUSE_MISALIGNED_LOAD, CAUSE_MISALIGNED_STORE } from "../cpu/hart";
-import { translate, faultCause, lastPa, lastHost, ACCESS_LOAD, ACCESS_STORE, accessFaultCause } from "./mmu";
+import {
+  translate, faultCause, lastPa, lastHost, ACCESS_LOAD, ACCESS_STORE, accessFaultCause, tlbIndex, asidHash, asidTag,
+} from "./mmu";
 import { clintRead, clintWrite } from "../irq/clint";
 import { plicRead, plicWrite } from "../irq/plic";
 
@@ -167,6 +170,13 @@ export function completeMmio(faulted: bool): void {
  */
 export function atomicAddress(va: u64, size: i32, forWrite: bool, pc: u64): usize {
   memStatus = MEM_OK;
+  // The TLB hit, as the interpreter inlines it for loads and stores: a store entry means the page is
+  // writable RAM with D set, and the tag compare also rejects a misaligned address.
+  const asid = load<i32>(hart + HART_CUR_ASID);
+  const e = <usize>load<i32>(hart + HART_DATA_TLB) + (forWrite ? TLB_STORE : TLB_LOAD) + tlbIndex(va, asidHash(asid));
+  if (load<u64>(e, TLB_TAG) == ((va & (~(<u64>PAGE_SIZE - 1) | <u64>(size - 1))) | asidTag(asid))) {
+    return <usize>(va + load<u64>(e, TLB_ADDEND));
+  }
   if ((va & <u64>(size - 1)) != 0) {
     trap(forWrite ? CAUSE_MISALIGNED_STORE : CAUSE_MISALIGNED_LOAD, va, pc);
     return 0;

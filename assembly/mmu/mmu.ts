@@ -45,6 +45,13 @@ export let lastPa: u64 = 0;
 export let lastHost: usize = 0;
 /** Set when a superpage was split into TLB entries: an address-specific SFENCE.VMA must flush more. */
 let tlbHasSuperpages: bool = false;
+/**
+ * The virtual range [superLo, superHi] (inclusive) covers every superpage whose pieces are in the TLB, so an
+ * address-specific fence outside it (a user page, say, while only the kernel's linear map uses
+ * superpages) cannot hit one of them and needs no scan.
+ */
+let superLo: u64 = <u64>-1;
+let superHi: u64 = 0;
 
 @inline export function tlbArray(set: usize, access: i32): usize {
   return set + (access == ACCESS_FETCH ? TLB_FETCH : access == ACCESS_LOAD ? TLB_LOAD : TLB_STORE);
@@ -111,6 +118,9 @@ export function slotHost(pa: u64, len: u64, write: bool): usize {
  * As in QEMU, a hart with no active entry allows everything.
  */
 export function pmpPermissions(addr: u64, len: u64, priv: i32): i32 {
+  // Fast path: no entry is active (every pmpcfg's A field is OFF), as with firmware-less Linux. Every
+  // page-table walk asks this once per level, so the loop below is worth skipping.
+  if (((load<u64>(hart + CSR_PMPCFG) | load<u64>(hart + CSR_PMPCFG + 8)) & PMPCFG_A_FIELDS) == 0) return 7;
   let anyActive = false;
   let prevAddr: u64 = 0;
   for (let i = 0; i < PMP_ENTRIES; i++) {
@@ -146,6 +156,9 @@ export function pmpPermissions(addr: u64, len: u64, priv: i32): i32 {
   return 0;
 }
 
+/** The A (address-matching mode) field of all eight pmpcfg bytes in one u64. */
+const PMPCFG_A_FIELDS: u64 = 0x1818181818181818;
+
 @inline function accessBit(access: i32): i32 {
   return access == ACCESS_FETCH ? 4 : access == ACCESS_LOAD ? 1 : 2;
 }
@@ -172,6 +185,7 @@ export function pmpPermissions(addr: u64, len: u64, priv: i32): i32 {
 // Per-walk results beside the physical address.
 let walkGlobal: bool = false;
 let walkSuperpage: bool = false;
+let walkPageBits: u64 = 12; // log2 of the size of the page the leaf maps
 
 /**
  * Walks the Sv39/Sv48 page table for `va`. Returns the physical address, or sets `faultCause` (non-zero)
@@ -226,6 +240,7 @@ function walkPageTable(va: u64, access: i32, priv: i32, mode: u64, satp: u64): u
       }
       walkGlobal = global;
       walkSuperpage = level > 0;
+      walkPageBits = 12 + 9 * <u64>level;
       const offsetMask = (<u64>1 << (12 + 9 * <u64>level)) - 1;
       return ((ppn << 12) & ~offsetMask) | (va & offsetMask);
     }
@@ -278,7 +293,13 @@ export function translate(va: u64, access: i32, len: u64): bool {
     store<u64>(e, vpage | asidTag(asid), TLB_TAG);
     store<i64>(e, <i64>pageHost - <i64>vpage, TLB_ADDEND);
     store<i32>(e, walkGlobal ? TLB_FLAG_GLOBAL : 0, TLB_FLAGS);
-    if (walkSuperpage) tlbHasSuperpages = true;
+    if (walkSuperpage) {
+      tlbHasSuperpages = true;
+      const lo = va & ~((<u64>1 << walkPageBits) - 1);
+      const hi = lo + (<u64>1 << walkPageBits) - 1; // inclusive: the top superpage's end would wrap
+      if (lo < superLo) superLo = lo;
+      if (hi > superHi) superHi = hi;
+    }
   }
   return true;
 }
@@ -296,6 +317,8 @@ export function translate(va: u64, access: i32, len: u64): bool {
 export function tlbFlushAll(): void {
   memory.fill(hart + HART_TLB, 0xff, TLB_SET_SIZE * TLB_PRIV_SETS);
   tlbHasSuperpages = false;
+  superLo = <u64>-1;
+  superHi = 0;
 }
 
 /**
@@ -307,7 +330,7 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
     tlbFlushAll();
     return;
   }
-  if (!hasAddr || tlbHasSuperpages) {
+  if (!hasAddr || (tlbHasSuperpages && va >= superLo && va <= superHi)) {
     // Every entry of the ASID (or, with an address but superpages around, every entry that may map it).
     for (let set = 0; set < 3; set++) {
       for (let arr = 0; arr < 3; arr++) {
@@ -318,7 +341,11 @@ export function sfenceVma(hasAddr: bool, va: u64, hasAsid: bool, asid: i32): voi
         }
       }
     }
-    if (!hasAsid) tlbHasSuperpages = false;
+    if (!hasAsid) {
+      tlbHasSuperpages = false;
+      superLo = <u64>-1;
+      superHi = 0;
+    }
   } else {
     // The page can only sit in the slots its ASID hashes to: one when the ASID is given, else each.
     const vpage = va & ~(<u64>PAGE_SIZE - 1);
