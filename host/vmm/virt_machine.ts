@@ -2,6 +2,7 @@
 // initrd and device tree, and runs the vCPU until the guest powers off. Read it top to bottom from
 // `VirtMachine.create` and `run`, kvmtool style.
 import { readFile } from 'node:fs/promises';
+import * as layout from '../../assembly/abi/layout.js';
 import { Hypervisor } from '../kvm/hypervisor.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
@@ -132,6 +133,11 @@ export class VirtMachine {
     if (!Number.isInteger(smp) || smp < 1 || smp > VIRT_MAX_HARTS) throw new MachineError(`-smp ${smp}: the virt machine has 1 to ${VIRT_MAX_HARTS} harts`);
     if (config.memoryBytes < 16 * MiB) throw new MachineError(`-m ${config.memoryBytes / MiB}M: the virt machine needs at least 16 MiB of RAM`);
     if (config.memoryBytes % (1 * MiB) !== 0) throw new MachineError('-m: RAM size must be a whole number of MiB');
+    // Guest RAM lives in one 32-bit WebAssembly memory after the core's own state (and a guard page).
+    const maxRamMiB = Math.floor((65536 * layout.WASM_PAGE_SIZE - layout.GUEST_RAM - 4096) / MiB);
+    if (config.memoryBytes > maxRamMiB * MiB) {
+      throw new MachineError(`-m ${config.memoryBytes / MiB}M: wkvm gives a guest at most ${maxRamMiB}M of RAM (one 32-bit WebAssembly memory)`);
+    }
     if (config.kernel === undefined && config.bios === 'none') throw new MachineError('no kernel given (-kernel FILE) and no firmware (-bios none)');
 
     const kernelBytes = config.kernel !== undefined ? await readInput(config.kernel, 'kernel') : null;

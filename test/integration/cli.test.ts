@@ -64,8 +64,9 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     expectOneLineError(await runWkvm(['run', '-kernel']), /-kernel: requires an argument/);
   });
 
-  it('too little memory', async () => {
+  it('too little or too much memory', async () => {
     expectOneLineError(await runWkvm(['run', '-m', '8M', '-kernel', 'test/guest/hello/hello.elf']), /at least 16 MiB/);
+    expectOneLineError(await runWkvm(['run', '-m', '4G', '-kernel', 'test/guest/hello/hello.elf']), /-m 4096M: wkvm gives a guest at most 409\dM of RAM/);
   });
 
   it('a memory size that is not one', async () => {
