@@ -95,6 +95,7 @@ export function runHart(budget: i32): i32 {
         const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
         if (tlbHit(e, pc & PAGE_MASK, tag)) {
           fetchAddend = load<u64>(e, TLB_ADDEND);
+          fetchPage = pc & PAGE_MASK;
         } else {
           if (!translate(pc, ACCESS_FETCH, 2)) {
             enterTrap(<u64>faultCause, pc, pc, false);
@@ -107,8 +108,10 @@ export function runHart(budget: i32): i32 {
             break;
           }
           fetchAddend = <u64>lastHost - pc;
+          // translate caches a page only when PMP treats all of it alike; otherwise (a PMP region smaller
+          // than the page) every fetch from it must be checked again, so it is not kept as the fetch page.
+          fetchPage = tlbHit(e, pc & PAGE_MASK, tag) ? pc & PAGE_MASK : <u64>-1;
         }
-        fetchPage = pc & PAGE_MASK;
       }
       let insn = load<u32>(<usize>(pc + fetchAddend));
       let len: u64 = 4;
@@ -131,6 +134,11 @@ export function runHart(budget: i32): i32 {
         }
         insn = (insn & 0xffff) | (<u32>load<u16>(lastHost) << 16);
         fetchPage = <u64>-1;
+      } else if ((pc & 2) != 0 && fetchPage == <u64>-1 && !translate(pc + 2, ACCESS_FETCH, 2)) {
+        // On such a page the upper half may fall in the next 4-byte PMP granule, with other permissions.
+        enterTrap(<u64>faultCause, pc + 2, pc, false);
+        pc = load<u64>(hart + HART_PC);
+        break;
       }
       executed++;
       let npc = pc + len;
