@@ -111,10 +111,12 @@ export function runHart(budget: i32): i32 {
       if ((pc ^ fetchPage) < 0xffe) {
         insn = load<u32>(<usize>(pc + fetchAddend));
       } else {
+        let pmpSplitPage = false;
         if ((pc & PAGE_MASK) != fetchPage) {
           const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
           if (tlbHit(e, pc & PAGE_MASK, tag)) {
             fetchAddend = load<u64>(e, TLB_ADDEND);
+            fetchPage = pc & PAGE_MASK;
           } else {
             if (!translate(pc, ACCESS_FETCH, 2)) {
               enterTrap(<u64>faultCause, pc, pc, false);
@@ -127,8 +129,11 @@ export function runHart(budget: i32): i32 {
               break;
             }
             fetchAddend = <u64>lastHost - pc;
+            // translate caches a page only when PMP treats all of it alike; otherwise (a PMP region smaller
+            // than the page) every fetch from it must be checked again, so it never becomes the fetch page.
+            pmpSplitPage = !tlbHit(e, pc & PAGE_MASK, tag);
+            fetchPage = pmpSplitPage ? (pc & PAGE_MASK) ^ FETCH_PAGE_NONE : pc & PAGE_MASK;
           }
-          fetchPage = pc & PAGE_MASK;
         }
         insn = load<u32>(<usize>(pc + fetchAddend));
         if ((insn & 3) == 3 && (pc & 0xfff) == 0xffe) {
@@ -140,6 +145,11 @@ export function runHart(budget: i32): i32 {
             break;
           }
           insn = (insn & 0xffff) | (<u32>load<u16>(lastHost) << 16);
+        } else if ((insn & 3) == 3 && (pc & 2) != 0 && pmpSplitPage && !translate(pc + 2, ACCESS_FETCH, 2)) {
+          // On such a page the upper half may fall in the next 4-byte PMP granule, with other permissions.
+          enterTrap(<u64>faultCause, pc + 2, pc, false);
+          pc = load<u64>(hart + HART_PC);
+          break;
         }
       }
       let len: u64 = 4;
