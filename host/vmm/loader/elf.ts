@@ -88,8 +88,12 @@ export function parseElf(bytes: Uint8Array, path: string): ElfImage {
         if (nameOff === 0 || nameOff >= strSize) continue;
         let end = strOff + nameOff;
         while (end < strOff + strSize && bytes[end] !== 0) end++;
+        // Absolute symbols may hold any 64-bit constant (`.equ X, -1328`): they are no addresses wkvm
+        // needs (tohost/fromhost are), so one beyond 2^53 is skipped rather than refusing the file.
+        const value = view.getBigUint64(s + 8, true);
+        if (value > BigInt(Number.MAX_SAFE_INTEGER)) continue;
         const name = new TextDecoder().decode(bytes.subarray(strOff + nameOff, end));
-        symbols.set(name, u64(s + 8));
+        symbols.set(name, Number(value));
       }
     }
   }
