@@ -81,7 +81,7 @@ export const HART_FLUSH_REQ = 0x24c; // i32 remote fence requests from other har
 export const HART_DATA_TLB = 0x250; // i32 address of the TLB set used by loads/stores (depends on priv, MPRV, SUM)
 export const HART_FETCH_TLB = 0x254; // i32 address of the TLB set used by instruction fetch
 export const HART_TRAP_COUNT = 0x258; // u64 traps taken (statistics)
-export const HART_RUNNING = 0x25c; // i32 1 while run() executes this hart (remote fences wait only for running harts)
+export const HART_RUNNING = 0x260; // i32 1 while run() executes this hart (remote fences wait only for running harts)
 export const FLUSH_REQ_TLB = 1;
 export const FLUSH_REQ_ICACHE = 2;
 // CSRs that are plain storage (WARL masks applied on write).
