@@ -145,11 +145,6 @@ export function csrRead(num: u32): u64 {
   return 0;
 }
 
-/**
- * Writes `value` to CSR `num`. The caller has read it first (CSR instructions always check readability).
- * `byInstruction`: a CSR instruction is writing, whose own retirement must not count in mcycle/minstret
- * (the write takes effect after it completes); false for the host's KVM_SET_ONE_REG.
- */
 /** The mip bits a write through `num` (mip or sip) may change. */
 function mipWritableMask(num: u32): u64 {
   if (num == 0x144) return csr64(CSR_MIDELEG) & MIP_SSIP;
@@ -178,6 +173,11 @@ export function csrSetClearBits(num: u32, bits: u64, set: bool): void {
   else clearMipBits(mask);
 }
 
+/**
+ * Writes `value` to CSR `num`. The caller has read it first (CSR instructions always check readability).
+ * `byInstruction`: a CSR instruction is writing, whose own retirement must not count in mcycle/minstret
+ * (the write takes effect after it completes); false for the host's KVM_SET_ONE_REG.
+ */
 export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void {
   csrIllegal = false;
   if ((num >> 10) == 3 || !csrAccessible(num)) { csrIllegal = true; return; }
@@ -198,12 +198,6 @@ export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void
     case 0x141: setCsr64(CSR_SEPC, value & ~(<u64>1)); return;
     case 0x142: setCsr64(CSR_SCAUSE, value); return;
     case 0x143: setCsr64(CSR_STVAL, value); return;
-    case 0x144: {
-      const mask = <u32>mipWritableMask(num);
-      setMipBits(<u32>value & mask);
-      clearMipBits(<u32>~value & mask);
-      return;
-    }
     case 0x14d: setCsr64(CSR_STIMECMP, value); updateTimerInterrupts(readMtime()); return;
     case 0x180: {
       const old = csr64(CSR_SATP);
@@ -227,7 +221,7 @@ export function csrWrite(num: u32, value: u64, byInstruction: bool = true): void
     case 0x341: setCsr64(CSR_MEPC, value & ~(<u64>1)); return;
     case 0x342: setCsr64(CSR_MCAUSE, value); return;
     case 0x343: setCsr64(CSR_MTVAL, value); return;
-    case 0x344: {
+    case 0x144: case 0x344: { // sip, mip
       const mask = <u32>mipWritableMask(num);
       setMipBits(<u32>value & mask);
       clearMipBits(<u32>~value & mask);
