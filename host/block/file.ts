@@ -2,6 +2,7 @@
 // can inject a file that counts syncs or records the order of writes.
 
 import { open, type FileHandle } from 'node:fs/promises';
+import { totalLength } from './scatter.js';
 
 export interface BlockFile {
   /** Reads up to dst.length bytes at `position`; returns how many were read (fewer only at end of file). */
@@ -47,7 +48,7 @@ export class NodeBlockFile implements BlockFile {
   }
 
   async readv(position: number, dsts: readonly Uint8Array[]): Promise<number> {
-    const total = dsts.reduce((n, d) => n + d.length, 0);
+    const total = totalLength(dsts);
     const { bytesRead } = await this.handle.readv(dsts as Uint8Array[], position);
     if (bytesRead >= total || bytesRead === 0) return bytesRead;
     // A short read (end of file, or the OS stopped early): finish buffer by buffer.
@@ -64,7 +65,7 @@ export class NodeBlockFile implements BlockFile {
   }
 
   async writev(position: number, srcs: readonly Uint8Array[]): Promise<void> {
-    const total = srcs.reduce((n, s) => n + s.length, 0);
+    const total = totalLength(srcs);
     const { bytesWritten } = await this.handle.writev(srcs as Uint8Array[], position);
     if (bytesWritten >= total) return;
     let skip = bytesWritten;

@@ -7,6 +7,7 @@ import type { DiskImage } from './disk.js';
 import { DiskIoError, type DiskIoOperation } from './errors.js';
 import type { BlockFile } from './file.js';
 import { checkRequestRange } from './range.js';
+import { readEach, totalLength, writeEach, zeroPastRead } from './scatter.js';
 
 const SECTOR_SIZE = 512;
 const ZERO_CHUNK = 1 << 20;
@@ -37,23 +38,19 @@ export class RawDiskImage implements DiskImage {
   }
 
   async readv(offset: number, dsts: readonly Uint8Array[]): Promise<void> {
-    const length = dsts.reduce((n, d) => n + d.length, 0);
+    const length = totalLength(dsts);
     const readv = this.file.readv?.bind(this.file);
-    if (readv === undefined) return readIntoEach(this, offset, dsts);
+    if (readv === undefined) return readEach(this, offset, dsts);
     this.checkOpen('read', offset, length);
     checkRequestRange(this.path, 'read', offset, length, this.size);
-    let got = await this.io('read', offset, length, () => readv(offset, dsts));
-    for (const dst of dsts) {
-      // Past the end of the file reads as zeros.
-      if (got < dst.length) dst.fill(0, Math.max(got, 0));
-      got -= dst.length;
-    }
+    // Past the end of the file reads as zeros.
+    zeroPastRead(dsts, await this.io('read', offset, length, () => readv(offset, dsts)));
   }
 
   async writev(offset: number, srcs: readonly Uint8Array[]): Promise<void> {
-    const length = srcs.reduce((n, s) => n + s.length, 0);
+    const length = totalLength(srcs);
     const writev = this.file.writev?.bind(this.file);
-    if (writev === undefined) return writeFromEach(this, offset, srcs);
+    if (writev === undefined) return writeEach(this, offset, srcs);
     this.checkWritable('write', offset, length);
     checkRequestRange(this.path, 'write', offset, length, this.size);
     await this.io('write', offset, length, async () => {
@@ -114,19 +111,5 @@ export class RawDiskImage implements DiskImage {
       if (error instanceof DiskIoError) throw error;
       throw new DiskIoError(this.path, operation, offset, length, (error as Error).message, { cause: error });
     }
-  }
-}
-
-async function readIntoEach(disk: DiskImage, offset: number, dsts: readonly Uint8Array[]): Promise<void> {
-  for (const dst of dsts) {
-    await disk.read(offset, dst);
-    offset += dst.length;
-  }
-}
-
-async function writeFromEach(disk: DiskImage, offset: number, srcs: readonly Uint8Array[]): Promise<void> {
-  for (const src of srcs) {
-    await disk.write(offset, src);
-    offset += src.length;
   }
 }

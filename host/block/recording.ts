@@ -9,6 +9,7 @@
 
 import type { DiskImage } from './disk.js';
 import type { DiskFormat, DiskIoOperation } from './errors.js';
+import { gather } from './scatter.js';
 
 export type RecordedChange =
   | { readonly operation: 'write'; readonly offset: number; readonly bytes: Uint8Array; outcome: ChangeOutcome }
@@ -67,13 +68,8 @@ export class RecordingDiskImage implements DiskImage {
   }
 
   private async recordWritev(offset: number, srcs: readonly Uint8Array[]): Promise<void> {
-    const bytes = new Uint8Array(srcs.reduce((n, src) => n + src.length, 0));
-    let at = 0;
-    for (const src of srcs) {
-      bytes.set(src, at);
-      at += src.length;
-    }
-    const change: RecordedChange = { operation: 'write', offset, bytes, outcome: 'pending' };
+    // A copy, as in write(): the views are guest RAM.
+    const change: RecordedChange = { operation: 'write', offset, bytes: gather(srcs), outcome: 'pending' };
     this.log.push(change);
     await settle(change, this.inner.writev!(offset, srcs));
   }

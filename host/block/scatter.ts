@@ -1,6 +1,9 @@
-// A request's buffers laid end to end (for virtio-blk: the guest's scattered pages). The qcow2 driver
-// cuts the request along its cluster mapping and hands each part to the file as views of these
-// buffers, so data moves between the file and guest RAM without an intermediate copy.
+// A request's buffers laid end to end (for virtio-blk: the guest's scattered pages), and the few
+// operations every vectored path needs on such lists. The qcow2 driver cuts a request along its cluster
+// mapping and hands each part to the file as views of these buffers, so data moves between the file and
+// guest RAM without an intermediate copy; the rest gather or scatter through one buffer where a file or
+// image has no vectored call.
+import type { DiskImage } from './disk.js';
 
 export class ScatterList {
   readonly length: number;
@@ -88,5 +91,40 @@ export function scatterInto(views: readonly Uint8Array[], src: Uint8Array): void
   for (const view of views) {
     view.set(src.subarray(at, at + view.length));
     at += view.length;
+  }
+}
+
+/** The views' bytes in one new buffer, in order. */
+export function gather(views: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(totalLength(views));
+  let at = 0;
+  for (const view of views) {
+    out.set(view, at);
+    at += view.length;
+  }
+  return out;
+}
+
+/** After a vectored read that got `got` bytes (a short read at the end of a file), zeros the rest. */
+export function zeroPastRead(views: readonly Uint8Array[], got: number): void {
+  for (const view of views) {
+    if (got < view.length) view.fill(0, Math.max(got, 0));
+    got -= view.length;
+  }
+}
+
+/** A vectored read as one read per view, for images without `readv`. */
+export async function readEach(disk: DiskImage, offset: number, dsts: readonly Uint8Array[]): Promise<void> {
+  for (const dst of dsts) {
+    await disk.read(offset, dst);
+    offset += dst.length;
+  }
+}
+
+/** A vectored write as one write per view, for images without `writev`. */
+export async function writeEach(disk: DiskImage, offset: number, srcs: readonly Uint8Array[]): Promise<void> {
+  for (const src of srcs) {
+    await disk.write(offset, src);
+    offset += src.length;
   }
 }

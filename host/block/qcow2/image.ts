@@ -34,7 +34,7 @@ import { DEFAULT_L2_CACHE_BYTES, DEFAULT_REFCOUNT_CACHE_BYTES, MIN_CACHED_TABLES
 import { LruCache } from './lru.js';
 import { MetadataIo } from './metadata-io.js';
 import { RefcountStore } from './refcounts.js';
-import { appendView, ScatterList, scatterInto, splitViews, totalLength } from './scatter.js';
+import { appendView, readEach, ScatterList, scatterInto, splitViews, totalLength } from '../scatter.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -356,18 +356,9 @@ export class Qcow2DiskImage implements DiskImage {
     const length = totalLength(targets);
     const available = this.backing ? Math.max(0, Math.min(length, this.backing.size - guestOffset)) : 0;
     const [present, beyond] = splitViews(targets, available);
-    if (present.length === 1) await this.backing!.read(guestOffset, present[0]!);
-    else if (present.length > 1) {
-      const backing = this.backing!;
-      if (backing.readv) await backing.readv(guestOffset, present);
-      else {
-        let at = guestOffset;
-        for (const target of present) {
-          await backing.read(at, target);
-          at += target.length;
-        }
-      }
-    }
+    const backing = this.backing;
+    if (backing?.readv && present.length > 1) await backing.readv(guestOffset, present);
+    else if (backing) await readEach(backing, guestOffset, present);
     for (const target of beyond) target.fill(0);
   }
 

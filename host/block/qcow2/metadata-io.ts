@@ -5,7 +5,7 @@
 import { CorruptImageError } from '../errors.js';
 import type { CachePolicy } from '../cache-mode.js';
 import type { BlockFile } from '../file.js';
-import { scatterInto, totalLength } from './scatter.js';
+import { gather, scatterInto, totalLength, zeroPastRead } from '../scatter.js';
 
 export class MetadataIo {
   constructor(
@@ -47,11 +47,7 @@ export class MetadataIo {
       scatterInto(dsts, bounce);
       return;
     }
-    let got = await this.file.readv(offset, dsts);
-    for (const dst of dsts) {
-      if (got < dst.length) dst.fill(0, Math.max(got, 0));
-      got -= dst.length;
-    }
+    zeroPastRead(dsts, await this.file.readv(offset, dsts));
   }
 
   /** write from several buffers in order: one vectored write where the file supports it. */
@@ -59,17 +55,8 @@ export class MetadataIo {
     if (srcs.length === 0) return;
     if (srcs.length === 1) return this.write(offset, srcs[0]!);
     const length = totalLength(srcs);
-    if (this.file.writev) {
-      await this.file.writev(offset, srcs);
-    } else {
-      const bounce = new Uint8Array(length);
-      let at = 0;
-      for (const src of srcs) {
-        bounce.set(src, at);
-        at += src.length;
-      }
-      await this.file.write(offset, bounce);
-    }
+    if (this.file.writev) await this.file.writev(offset, srcs);
+    else await this.file.write(offset, gather(srcs));
     this.fileEnd = Math.max(this.fileEnd, offset + length);
   }
 

@@ -1,9 +1,9 @@
 // virtio-blk (device id 2): one request queue served asynchronously by a disk image backend. Requests
 // are parsed as they are popped and run concurrently; each completes into the used ring whenever its
 // I/O finishes, so the vCPU never waits on the disk. Data moves between the backend and guest RAM views
-// of the request's segments; only requests scattered over several segments go through a bounce buffer,
-// so each request is one backend call.
-import { DiskIoError, type DiskImage } from '../../block/index.js';
+// of the request's segments, with readv/writev when they are scattered; only a backend without those
+// gets a bounce buffer, so each request is one backend call.
+import { appendView, DiskIoError, gather, scatterInto, type DiskImage } from '../../block/index.js';
 import type { AccessSize } from '../device.js';
 import { DeviceId } from './constants.js';
 import { readConfigBytes, type VirtioDevice, type VirtioDeviceContext } from './device.js';
@@ -206,16 +206,13 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   private async readIntoGuest(request: BlkRequest, offset: number): Promise<void> {
+    if (request.dataLength === 0) return;
     const parts = mergeAdjacent(request.chain.views('writable', 0, request.dataLength));
     if (parts.length === 1) return this.disk.read(offset, parts[0]!);
     if (this.disk.readv) return this.disk.readv(offset, parts);
     const bounce = new Uint8Array(request.dataLength);
     await this.disk.read(offset, bounce);
-    let at = 0;
-    for (const part of parts) {
-      part.set(bounce.subarray(at, at + part.length));
-      at += part.length;
-    }
+    scatterInto(parts, bounce);
   }
 
   private async writeFromGuest(request: BlkRequest, offset: number): Promise<void> {
@@ -223,13 +220,7 @@ export class VirtioBlk implements VirtioDevice {
     const parts = mergeAdjacent(request.chain.views('readable', BLK_HEADER_SIZE, request.dataLength));
     if (parts.length === 1) return this.disk.write(offset, parts[0]!);
     if (this.disk.writev) return this.disk.writev(offset, parts);
-    const bounce = new Uint8Array(request.dataLength);
-    let at = 0;
-    for (const part of parts) {
-      bounce.set(part, at);
-      at += part.length;
-    }
-    await this.disk.write(offset, bounce);
+    await this.disk.write(offset, gather(parts));
   }
 
   private logIoError(error: unknown): void {
@@ -245,16 +236,6 @@ export class VirtioBlk implements VirtioDevice {
 function mergeAdjacent(parts: Uint8Array[]): Uint8Array[] {
   if (parts.length <= 1) return parts;
   const out: Uint8Array[] = [];
-  let current = parts[0]!;
-  for (let i = 1; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (part.buffer === current.buffer && current.byteOffset + current.length === part.byteOffset) {
-      current = new Uint8Array(current.buffer, current.byteOffset, current.length + part.length);
-    } else {
-      out.push(current);
-      current = part;
-    }
-  }
-  out.push(current);
+  for (const part of parts) appendView(out, part);
   return out;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDiskImage, DiskIoError } from '../../../host/block/disk.js';
 import { NodeBlockFile, type BlockFile } from '../../../host/block/file.js';
 import { createQcow2 } from '../../../host/block/qcow2/create.js';
-import { appendView, ScatterList, splitViews } from '../../../host/block/qcow2/scatter.js';
+import { appendView, ScatterList, splitViews } from '../../../host/block/scatter.js';
 import { expectQemuAgrees, Prng, qemuImg, qemuIo, requireQemuTools, ScratchDir } from './helpers.js';
 
 const KiB = 1024;
