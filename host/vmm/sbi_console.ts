@@ -55,7 +55,9 @@ export function handleSbiExit(exit: Extract<VcpuExit, { reason: 'sbi' }>, vcpu: 
         return;
       }
       let count = 0;
-      for (let byte = count < want ? console.readByte() : -1; byte >= 0; byte = count < want ? console.readByte() : -1) {
+      while (count < want) {
+        const byte = console.readByte();
+        if (byte < 0) break;
         target[count++] = byte;
       }
       vcpu.setSbiResult(SBI_SUCCESS, BigInt(count));

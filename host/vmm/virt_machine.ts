@@ -93,6 +93,8 @@ export class VirtMachine {
   /** The eight virtio-mmio transports, slot 0 (0x10001000) first; devices are plugged in by attachVirtioDevices. */
   readonly virtioSlots: readonly VirtioMmioTransport[];
   private consoleInputHandler: ((bytes: Uint8Array) => void) | null = null;
+  /** The guest's console (the last console= of the command line) is an hvc device, not the UART. */
+  private readonly consoleIsHvc: boolean;
   private rtcTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly wallClock = monotonicWallClock();
 
@@ -106,6 +108,7 @@ export class VirtMachine {
     readonly vcpus: readonly Vcpu[],
   ) {
     this.vcpu = vcpus[0]!;
+    this.consoleIsHvc = guestConsoleIsHvc(config.append);
     this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b) });
     this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc), clock: this.wallClock, onDeadlineChange: (ns) => this.scheduleRtcAlarm(ns) });
     this.finisher = new SifiveTest({
@@ -315,7 +318,7 @@ export class VirtMachine {
    * option): both get the bytes, and the one the guest has not opened leaves them unread.
    */
   consoleInput(bytes: Uint8Array): void {
-    if (!guestConsoleIsHvc(this.config.append)) {
+    if (!this.consoleIsHvc) {
       this.uart.receive(bytes);
     } else {
       if (this.vm.options.sbiInCore) {

@@ -10,9 +10,9 @@ import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 
 const UBOOT_SMODE = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
 const UBOOT_MMODE = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
-const haveMke2fs = spawnSync('sh', ['-c', 'command -v mke2fs || test -x /usr/sbin/mke2fs || test -x /sbin/mke2fs']).status === 0;
-const mke2fs = existsSync('/usr/sbin/mke2fs') ? '/usr/sbin/mke2fs' : existsSync('/sbin/mke2fs') ? '/sbin/mke2fs' : 'mke2fs';
-const haveUboot = existsSync(UBOOT_SMODE) && existsSync(UBOOT_MMODE) && haveMke2fs && existsSync(`${SHARED_GUEST}Image`);
+/** mke2fs from PATH, else from /usr/sbin or /sbin (off a user's PATH). */
+const mke2fs = spawnSync('sh', ['-c', 'command -v mke2fs']).stdout?.toString().trim() || ['/usr/sbin/mke2fs', '/sbin/mke2fs'].find((path) => existsSync(path));
+const haveUboot = existsSync(UBOOT_SMODE) && existsSync(UBOOT_MMODE) && mke2fs !== undefined && existsSync(`${SHARED_GUEST}Image`);
 /** U-Boot's prompt, and its autoboot countdown (any key stops it). */
 const PROMPT = '=> ';
 const COUNTDOWN = 'Hit any key to stop autoboot';
@@ -32,7 +32,7 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
     copyFileSync(`${SHARED_GUEST}Image`, join(tree, 'Image'));
     copyFileSync(`${SHARED_GUEST}initramfs.cpio.gz`, join(tree, 'initramfs.cpio.gz'));
     const image = join(dir, 'boot.img');
-    execFileSync(mke2fs, ['-q', '-F', '-t', 'ext4', '-d', tree, image, '64M']);
+    execFileSync(mke2fs!, ['-q', '-F', '-t', 'ext4', '-d', tree, image, '64M']);
     const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
       '-kernel', UBOOT_SMODE, '-drive', `file=${image},format=raw,if=virtio`, '-nographic'], {
       timeoutMs: 120_000,
