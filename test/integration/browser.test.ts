@@ -57,7 +57,8 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
     const { server, port } = await serve((result) => deliver(result));
     const profile = mkdtempSync(join(tmpdir(), 'wkvm-chromium-'));
     const browser = spawn(CHROMIUM!, ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-      `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/test/browser/index.html`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/test/browser/index.html`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const exited = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
     let stderr = '';
     browser.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
@@ -69,9 +70,16 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
       expect(result.output).toContain('hello: done');
       expect(result.status).toBe(0);
     } finally {
-      browser.kill('SIGKILL');
+      // Chromium's helper processes share its process group and keep writing the profile until they die:
+      // kill the whole group and wait for the browser to go before removing the profile.
+      try {
+        process.kill(-browser.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
       server.close();
-      rmSync(profile, { recursive: true, force: true });
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     }
   }, 90_000);
 });
