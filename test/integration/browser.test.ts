@@ -57,6 +57,7 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
     const { server, port } = await serve((result) => deliver(result));
     const profile = mkdtempSync(join(tmpdir(), 'wkvm-chromium-'));
     const browser = spawn(CHROMIUM!, ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
       `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/test/browser/index.html`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     const exited = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
     let stderr = '';
