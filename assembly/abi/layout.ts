@@ -31,8 +31,10 @@ export const MACHINE_LOCK = MACHINE + 0x0c; // spin lock for PLIC updates from s
 export const MACHINE_FLAG_SBI_IN_CORE = 1; // S-mode ECALL is an SBI call served by the core / host (no M-mode firmware)
 export const MACHINE_FLAG_CLINT = 2; // the CLINT is emulated in the core at CLINT_BASE
 export const MACHINE_FLAG_PLIC = 4; // the PLIC is emulated in the core at PLIC_BASE
+export const MACHINE_FLAG_JIT = 8; // hot blocks are translated to WebAssembly (the host supplies jitCompile)
 // Memory slots: KVM_SET_USER_MEMORY_REGION. Guest-physical ranges backed by host (WASM) memory.
 export const MACHINE_STOP = MACHINE + 0x18; // i32 SMP: set by the VMM to make every vCPU worker return
+export const MACHINE_JIT_THRESHOLD = MACHINE + 0x1c; // i32 times a block start is reached before it is translated (MACHINE_FLAG_JIT)
 export const MACHINE_FENCE_WORD = MACHINE + 0x14; // target of the atomic RMW that implements FENCE
 export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
 export const MACHINE_SLOTS = MACHINE + 0x100;
@@ -155,6 +157,20 @@ export const TLB_SET_U = 0;
 export const TLB_SET_S = 1;
 export const TLB_SET_S_SUM = 2;
 export const TLB_SET_M = 3;
+
+// The block translator (assembly/jit): hot straight-line code becomes a small WebAssembly function that
+// the host compiles into the instance's function table. Per hart: the block cache (direct-mapped, keyed
+// by the host address of the block's first instruction) and the buffer the translator writes a module to.
+export const HART_JIT_CACHE = 0x0001_9000;
+export const JIT_ENTRIES = 2048;
+export const JIT_ENTRY_SIZE = 8;
+export const JIT_KEY = 0; // u32 host address of the block's first instruction (0 = empty)
+export const JIT_HITS = 4; // u16 times the block start was reached while not yet translated
+export const JIT_LENGTH = 6; // i16 instructions in the translated block; 0 not yet, -1 cannot be translated
+export const HART_JIT_CODE = 0x0001_d000;
+export const JIT_CODE_SIZE = 0x0000_3000;
+/** Function-table index of hart h's cache entry e: JIT_TABLE_BASE + h * JIT_ENTRIES + e. */
+export const JIT_TABLE_BASE = 16;
 
 // ---- per-instance scratch ----
 export const SCRATCH = 0x0016_0000;

@@ -11,7 +11,7 @@ import {
   RUN_ERROR_DATA, MACHINE_RVC_READY, MACHINE_FENCE_WORD, MACHINE_FLAGS, MACHINE_FLAG_SBI_IN_CORE, RVC_TABLE, TLB_LOAD, TLB_STORE,
   TLB_FETCH, TLB_ADDEND, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
   EXIT_HALT, EXIT_INTERNAL_ERROR, EXIT_HART_STOPPED, INTERNAL_ERROR_NO_RVC_TABLE, HART_STATE_STARTED,
-  HART_STATE_STOPPED, HART_STATE_START_PENDING, FLUSH_REQ_TLB, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
+  HART_STATE_STOPPED, HART_STATE_START_PENDING, FLUSH_REQ_TLB, FLUSH_REQ_ICACHE, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
   LOAD_KIND_I64, LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, CSR_MENVCFG,
 } from "../abi/layout";
 import {
@@ -26,6 +26,7 @@ import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, 
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
+import { enterBlock, blockCompleted, flushBlockCache, jitEnabled, NO_BLOCK } from "../jit/block_cache";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Flipped into a page address, makes it match no pc (see the fetch in runHart). */
@@ -74,6 +75,9 @@ export function runHart(budget: i32): i32 {
   // not at the extra boundaries SYSTEM instructions make: it is a call out to the host. (The CSR writes
   // that move a timer's deadline, and reads of mip/sip, update the timer bits themselves.)
   let nextClockCheck: i32 = 0;
+  const jit = jitEnabled();
+  // At a block start (a jump or branch target, a slice's first instruction) the block cache gets a say.
+  let blockStart = true;
   while (true) {
     const progress = executed + <i32>(load<u64>(hart + HART_TRAP_COUNT) - trapBase);
     if (progress >= budget) break;
@@ -81,6 +85,7 @@ export function runHart(budget: i32): i32 {
     if (atomic.load<i32>(hart + HART_FLUSH_REQ) != 0) {
       const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
       if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
+      if (flushReq & FLUSH_REQ_ICACHE) flushBlockCache();
     }
     if (progress >= nextClockCheck) {
       updateTimerInterrupts(readMtime());
@@ -105,7 +110,32 @@ export function runHart(budget: i32): i32 {
     if (limit > BLOCK_CHECK_INTERVAL) limit = BLOCK_CHECK_INTERVAL;
     limit += executed;
 
+    blockStart = true;
+
     while (executed < limit) {
+      if (blockStart) {
+        blockStart = false;
+        if (jit) {
+          if ((pc ^ fetchPage) >= 0xffe && (pc & PAGE_MASK) != fetchPage) {
+            const e = fetchTlb + TLB_FETCH + tlbIndex(pc, hash);
+            if (tlbHit(e, pc & PAGE_MASK, tag)) {
+              fetchAddend = load<u64>(e, TLB_ADDEND);
+              fetchPage = pc & PAGE_MASK;
+            }
+          }
+          if ((pc ^ fetchPage) < 0xffe) {
+            const retired = enterBlock(<u32>(pc + fetchAddend), pc, limit - executed, dataTlb, hash, tag);
+            if (retired != NO_BLOCK) {
+              executed += retired;
+              pc = load<u64>(hart + HART_PC);
+              // A block that ran to its end stopped at a block start; one that left early stopped at an
+              // instruction for the interpreter (a TLB miss, say), which must run it.
+              blockStart = blockCompleted;
+              continue;
+            }
+          }
+        }
+      }
       // ---- fetch ----
       let insn: u32;
       if ((pc ^ fetchPage) < 0xffe) {
@@ -187,6 +217,7 @@ export function runHart(budget: i32): i32 {
             <i32>((insn >> 20) & 0x7fe);
           if (rd) store<u64>(x + (<usize>rd << 3), npc);
           npc = pc + <u64><i64>imm;
+          blockStart = true;
           break;
         }
         case 0x19: { // JALR
@@ -194,6 +225,7 @@ export function runHart(budget: i32): i32 {
           const target = (load<u64>(x + (<usize>rs1 << 3)) + <u64><i64>(<i32>insn >> 20)) & ~(<u64>1);
           if (rd) store<u64>(x + (<usize>rd << 3), npc);
           npc = target;
+          blockStart = true;
           break;
         }
         case 0x18: { // BRANCH
@@ -213,6 +245,7 @@ export function runHart(budget: i32): i32 {
             const imm = ((<i32>insn >> 19) & 0xfffff000) | <i32>((insn << 4) & 0x800) | <i32>((insn >> 20) & 0x7e0) |
               <i32>((insn >> 7) & 0x1e);
             npc = pc + <u64><i64>imm;
+            blockStart = true;
           }
           break;
         }
@@ -350,11 +383,13 @@ export function runHart(budget: i32): i32 {
           if (rd) store<i64>(x + (<usize>rd << 3), <i64>r);
           break;
         }
-        case 0x03: { // MISC-MEM: FENCE orders guest memory for other harts; FENCE.I needs nothing, as
-          // instructions are always fetched from memory (there is no decoded-instruction cache to flush).
+        case 0x03: { // MISC-MEM: FENCE orders guest memory for other harts; FENCE.I makes this hart's
+          // fetches see earlier stores, which means forgetting its translated blocks (the interpreter
+          // itself always fetches from memory).
           // (WebAssembly atomics are sequentially consistent, so one atomic RMW is a full barrier.)
           if (funct3 == 0) atomic.add<i32>(MACHINE_FENCE_WORD, 0);
-          else if (funct3 != 1) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+          else if (funct3 == 1) flushBlockCache();
+          else { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
           break;
         }
         case 0x0b: { // AMO

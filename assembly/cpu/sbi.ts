@@ -5,11 +5,12 @@ import {
   HARTS, HART_SIZE, HART_ID, HART_STATE, HART_HSM_START_ADDR, HART_HSM_OPAQUE, HART_FLUSH_REQ, MACHINE_NUM_HARTS,
   CSR_STIMECMP, RUN_SBI_ARGS, RUN_SBI_PENDING, RUN_SYSTEM_EVENT, RUN_EXIT_REASON, EXIT_SBI, EXIT_SYSTEM_EVENT,
   EXIT_HALT, EXIT_HART_STOPPED, SYSTEM_EVENT_SHUTDOWN, SYSTEM_EVENT_RESET, HART_STATE_STOPPED,
-  HART_STATE_START_PENDING, FLUSH_REQ_TLB, CSR_MIP, HART_RUNNING,
+  HART_STATE_START_PENDING, FLUSH_REQ_TLB, FLUSH_REQ_ICACHE, CSR_MIP, HART_RUNNING,
 } from "../abi/layout";
 import { hart, getX, setX, clearMipBits, MIP_STIP, MIP_SSIP } from "./hart";
 import { readMtime, updateTimerInterrupts, wakeHart } from "../irq/clint";
 import { tlbFlushAll } from "../mmu/mmu";
+import { flushBlockCache } from "../jit/block_cache";
 
 const EXT_BASE: u64 = 0x10;
 const EXT_TIME: u64 = 0x54494d45;
@@ -132,25 +133,27 @@ function forEachTargetHart(mask: u64, base: u64, action: i32): i32 {
       wakeHart(id);
     } else if (id == self) {
       if (action == TARGET_SFENCE) tlbFlushAll();
-    } else if (action == TARGET_SFENCE) {
-      atomic.or<i32>(block + HART_FLUSH_REQ, FLUSH_REQ_TLB);
+      else flushBlockCache();
+    } else {
+      atomic.or<i32>(block + HART_FLUSH_REQ, action == TARGET_SFENCE ? FLUSH_REQ_TLB : FLUSH_REQ_ICACHE);
       wakeHart(id);
       waitForFlush(block);
     }
-    // A remote FENCE.I needs nothing: every hart fetches from memory, there is no decoded-code cache.
   }
   if (base != <u64>-1 && base >= <u64>harts) return ret(SBI_ERR_INVALID_PARAM, 0);
   return ret(SBI_SUCCESS, 0);
 }
 
 /**
- * SBI requires a remote sfence.vma to have taken effect when the call returns. A running target acts on
+ * SBI requires a remote fence (sfence.vma, fence.i) to have taken effect when the call returns. A running target acts on
  * its request at its next block boundary; a hart that is not running will before it runs again. While
  * waiting, serve requests aimed at this hart, so two harts fencing each other cannot deadlock.
  */
 function waitForFlush(target: usize): void {
-  while ((atomic.load<i32>(target + HART_FLUSH_REQ) & FLUSH_REQ_TLB) != 0 && atomic.load<i32>(target + HART_RUNNING) != 0) {
-    if ((atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0) & FLUSH_REQ_TLB) != 0) tlbFlushAll();
+  while (atomic.load<i32>(target + HART_FLUSH_REQ) != 0 && atomic.load<i32>(target + HART_RUNNING) != 0) {
+    const own = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
+    if (own & FLUSH_REQ_TLB) tlbFlushAll();
+    if (own & FLUSH_REQ_ICACHE) flushBlockCache();
   }
 }
 

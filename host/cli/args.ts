@@ -28,6 +28,10 @@ export interface RunOptions {
   devices: Array<Record<string, string>>;
   debug: string[];
   debugLog?: string;
+  /** -accel tcg,jit=on|off: translate hot guest code to WebAssembly (default on). */
+  jit: boolean;
+  /** -accel tcg,jit-threshold=N */
+  jitThreshold?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -50,7 +54,7 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   serial: (_o, v) => acceptOnly('serial', v, ['mon:stdio', 'stdio']),
   display: (_o, v) => acceptOnly('display', v, ['none']),
   monitor: (_o, v) => acceptOnly('monitor', v, ['none']),
-  accel: (_o, v) => acceptOnly('accel', v.split(',')[0]!, ['kvm', 'tcg', 'wkvm']),
+  accel: (o, v) => parseAccel(o, v),
   cpu: (_o, v) => acceptOnly('cpu', v.split(',')[0]!, ['rv64', 'max']),
 };
 
@@ -75,6 +79,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     drives: [],
     devices: [],
     debug: [],
+    jit: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -185,6 +190,28 @@ function parseDrive(value: string): DriveOption {
 
 function parseDevice(value: string): Record<string, string> {
   return parseKeyValues(value, 'driver', 'device');
+}
+
+/**
+ * -accel NAME[,jit=on|off][,jit-threshold=N]. Every name means wkvm's own accelerator; the JIT options
+ * are wkvm's (QEMU's TCG always translates).
+ */
+function parseAccel(o: RunOptions, value: string): void {
+  const kv = parseKeyValues(value, 'accel', 'accel');
+  acceptOnly('accel', kv.accel ?? '', ['kvm', 'tcg', 'wkvm']);
+  for (const [key, text] of Object.entries(kv)) {
+    if (key === 'accel' || key === 'thread' || key === 'tb-size') continue;
+    if (key === 'jit') {
+      if (text !== 'on' && text !== 'off') throw new UsageError(`-accel jit=${text}: expected on or off`);
+      o.jit = text === 'on';
+    } else if (key === 'jit-threshold') {
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`-accel jit-threshold=${text}: expected a whole number from 1 to 65535`);
+      o.jitThreshold = n;
+    } else {
+      throw new UsageError(`-accel: invalid parameter '${key}' (wkvm knows jit=on|off and jit-threshold=N)`);
+    }
+  }
 }
 
 function acceptOnly(option: string, value: string, allowed: string[]): void {

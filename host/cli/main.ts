@@ -14,6 +14,7 @@ const DEBUG_ITEMS = ['exits'];
 
 const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-d exits] [-D LOGFILE]
+                [-accel tcg[,jit=on|off][,jit-threshold=N]]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).`;
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -71,6 +72,8 @@ async function runMachine(options: RunOptions): Promise<number> {
       debug: options.debug,
       log: debugLog,
       console,
+      jit: options.jit,
+      jitThreshold: options.jitThreshold,
     });
     const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
     console.start();

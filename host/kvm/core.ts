@@ -73,15 +73,56 @@ export function realTimeClock(epochMs: number): TickClock {
   return () => (origin + performance.now() - epochMs) * ticksPerMs;
 }
 
-export function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.Memory, clock: TickClock): CoreExports {
+/** What the block translator has done in one core instance (see assembly/jit). */
+export interface JitStats {
+  /** Blocks compiled and installed. */
+  compiled: number;
+  /** Modules the host could not compile or instantiate (a translator bug: the block stays interpreted). */
+  failed: number;
+  /** The first such failure's message. */
+  firstError: string | null;
+}
+
+/** The largest function-table index any hart's block cache uses, plus one. */
+const JIT_TABLE_SIZE = layout.JIT_TABLE_BASE + layout.MAX_HARTS * layout.JIT_ENTRIES;
+
+/**
+ * The host half of the block translator: compiles a module the core wrote into memory and puts its one
+ * function into the core's table, where the core calls it. The table is the instance's own, so every vCPU
+ * worker has its own translations.
+ */
+function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, stats: JitStats) {
+  const imports = { e: { m: memory } };
+  return (ptr: number, length: number, tableIndex: number): number => {
+    try {
+      if (tableIndex < layout.JIT_TABLE_BASE || tableIndex >= JIT_TABLE_SIZE) throw new RangeError(`table index ${tableIndex}`);
+      // A module can only be compiled from unshared bytes, so copy them out of the shared memory.
+      const bytes = new Uint8Array(memory.buffer, ptr, length).slice();
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
+      if (table.length <= tableIndex) table.grow(Math.min(JIT_TABLE_SIZE, Math.max(tableIndex + 1, table.length * 2)) - table.length);
+      table.set(tableIndex, instance.exports.b as (...args: unknown[]) => unknown);
+      stats.compiled++;
+      return 1;
+    } catch (error) {
+      stats.failed++;
+      stats.firstError ??= (error as Error).message;
+      return 0;
+    }
+  };
+}
+
+export function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.Memory, clock: TickClock, jitStats?: JitStats): CoreExports {
+  const table = new WebAssembly.Table({ element: 'anyfunc', initial: layout.JIT_TABLE_BASE });
+  const stats = jitStats ?? { compiled: 0, failed: 0, firstError: null };
   const imports = {
     env: {
       memory,
+      table,
       abort: (_message: number, _file: number, line: number, column: number) => {
         throw new CoreLoadError('core', `core aborted at line ${line}:${column}`);
       },
     },
-    wkvm: { clockTicks: clock },
+    wkvm: { clockTicks: clock, jitCompile: blockCompiler(memory, table, stats) },
   };
   const instance = new WebAssembly.Instance(module, imports);
   const exports = instance.exports as unknown as CoreExports;

@@ -28,6 +28,13 @@ export class VcpuStateError extends KvmError {
   }
 }
 
+/** VM options KVM_CREATE_VM would refuse. */
+export class VmConfigError extends KvmError {
+  constructor(readonly option: string, readonly reason: string) {
+    super(`VM option ${option}: ${reason}`);
+  }
+}
+
 /** A guest-physical range that is not RAM in any slot. */
 export class GuestMemoryError extends KvmError {
   constructor(readonly guestPhysAddr: number, readonly length: number, readonly reason: string) {

@@ -1,7 +1,7 @@
 // One virtual machine: its shared memory, its memory slots, its vCPUs and its in-core irqchip.
 import * as layout from '../../assembly/abi/layout.js';
-import { instantiateCore, realTimeClock, type CoreExports, type TickClock } from './core.js';
-import { MemoryRegionError, VcpuStateError, GuestMemoryError } from './errors.js';
+import { instantiateCore, realTimeClock, type CoreExports, type JitStats, type TickClock } from './core.js';
+import { MemoryRegionError, VcpuStateError, GuestMemoryError, VmConfigError } from './errors.js';
 import { Vcpu } from './vcpu.js';
 
 export interface VmOptions {
@@ -13,6 +13,10 @@ export interface VmOptions {
   readonly irqchip?: boolean;
   /** The clock behind mtime, in timebase ticks; default the host's monotonic clock. */
   readonly clock?: TickClock;
+  /** Translate hot blocks of guest code to WebAssembly (assembly/jit). Default true. */
+  readonly jit?: boolean;
+  /** Times a block start runs interpreted before it is translated, 1 to 65535; default JIT_DEFAULT_THRESHOLD. */
+  readonly jitThreshold?: number;
 }
 
 export interface MemoryRegion {
@@ -31,12 +35,16 @@ interface SlotInfo {
 }
 
 const PAGE = layout.PAGE_SIZE;
+/** Times a block start runs interpreted before it is translated, unless VmOptions.jitThreshold says otherwise. */
+export const JIT_DEFAULT_THRESHOLD = 64;
 
 export class Vm {
   readonly memory: WebAssembly.Memory;
   readonly core: CoreExports;
   readonly vcpuCount: number;
   readonly epochMs: number;
+  /** The block translator's record for this instance (vCPU workers keep their own). */
+  readonly jitStats: JitStats = { compiled: 0, failed: 0, firstError: null };
   private readonly slots = new Map<number, SlotInfo>();
   private readonly vcpus = new Map<number, Vcpu>();
   private nextHostOffset: number = layout.GUEST_RAM;
@@ -53,11 +61,17 @@ export class Vm {
       shared: true,
     });
     this.epochMs = performance.timeOrigin + performance.now();
-    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs));
+    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs), this.jitStats);
     let flags = 0;
     if (options.sbiInCore) flags |= layout.MACHINE_FLAG_SBI_IN_CORE;
     if (options.irqchip ?? true) flags |= layout.MACHINE_FLAG_CLINT | layout.MACHINE_FLAG_PLIC;
+    if (options.jit ?? true) flags |= layout.MACHINE_FLAG_JIT;
+    const threshold = options.jitThreshold ?? JIT_DEFAULT_THRESHOLD;
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > 0xffff) {
+      throw new VmConfigError('jitThreshold', `must be a whole number from 1 to 65535, not ${threshold}`);
+    }
     this.core.initMachine(vcpus, flags);
+    new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_THRESHOLD >> 2] = threshold;
   }
 
   /** KVM_SET_USER_MEMORY_REGION: backs [guestPhysAddr, +size) with fresh zeroed host memory. */

@@ -44,6 +44,10 @@ export interface VirtMachineConfig {
   readonly console: ConsoleBackend;
   /** Instructions per vCPU run() slice. */
   readonly sliceInstructions?: number;
+  /** Translate hot guest code to WebAssembly (-accel tcg,jit=on|off); default on. */
+  readonly jit?: boolean;
+  /** Times a block start runs interpreted before it is translated (-accel tcg,jit-threshold=N). */
+  readonly jitThreshold?: number;
   /** QEMU `-d` items: `exits` traces every exit. */
   readonly debug?: readonly string[];
   /** Where diagnostics go (default: stderr). */
@@ -161,7 +165,7 @@ export class VirtMachine {
     const sbiInCore = biosBytes === null && linux !== null;
 
     const hypervisor = config.hypervisor ?? (await Hypervisor.create());
-    const vm = hypervisor.createVm({ vcpus: smp, sbiInCore });
+    const vm = hypervisor.createVm({ vcpus: smp, sbiInCore, jit: config.jit, jitThreshold: config.jitThreshold });
     const vcpus = Array.from({ length: smp }, (_, id) => vm.createVcpu(id));
     const machine = new VirtMachine(config, vm, vcpus);
     machine.mapRam(elf);

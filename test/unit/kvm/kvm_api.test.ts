@@ -28,9 +28,9 @@ describe('Hypervisor', () => {
 });
 
 describe('the core module', () => {
-  it('imports nothing but its memory, a clock and abort, so it runs unchanged in a browser', () => {
+  it('imports nothing but its memory, its function table, a clock, the block compiler and abort, so it runs unchanged in a browser', () => {
     const imports = WebAssembly.Module.imports(hv.module).map((i) => `${i.module}.${i.name}:${i.kind}`).sort();
-    expect(imports).toEqual(['env.abort:function', 'env.memory:memory', 'wkvm.clockTicks:function']);
+    expect(imports).toEqual(['env.abort:function', 'env.memory:memory', 'env.table:table', 'wkvm.clockTicks:function', 'wkvm.jitCompile:function']);
   });
 });
 
