@@ -11,6 +11,7 @@ import { buildRvcTable } from "./cpu/rvc";
 import { runHart } from "./cpu/interp";
 import { csrRead, csrWrite, csrIllegal, MISA_VALUE } from "./cpu/csr";
 import { tlbFlushAll } from "./mmu/mmu";
+import { resetBlockCache, ageBatch, jitEnabled } from "./jit/block_cache";
 import { setIrqLevel as plicSetIrqLevel } from "./irq/plic";
 import { readMtime, nextTimerDeadline } from "./irq/clint";
 
@@ -53,6 +54,7 @@ export function resetHart(id: i32, pc: u64, started: i32): void {
   store<i32>(hart + HART_STATE, started != 0 ? HART_STATE_STARTED : HART_STATE_STOPPED);
   setPriv(PRIV_M);
   tlbFlushAll();
+  resetBlockCache();
 }
 
 /**
@@ -74,7 +76,9 @@ export function enterSupervisor(id: i32): void {
 
 export function run(id: i32, budget: i32): i32 {
   selectHart(id);
-  return runHart(budget);
+  const exit = runHart(budget);
+  if (jitEnabled()) ageBatch();
+  return exit;
 }
 
 /** KVM_GET_ONE_REG for a CSR, with M-mode rights. Returns the value; `lastCsrIllegal()` says if it exists. */

@@ -6,7 +6,8 @@
 //   0x0005_0000  MACHINE        VM-wide state shared by every hart: memory slots, CLINT, PLIC, config
 //   0x0006_0000  HARTS          one HART_SIZE block per hart: registers, CSRs, the run (exit) area, TLBs
 //   0x0016_0000  SCRATCH        one SCRATCH_SIZE block per instance (per vCPU worker)
-//   0x0020_0000  GUEST_RAM      memory slots' backing store, handed out by the host (like KVM's userspace_addr)
+//   0x0020_0000  JIT_STATE      one JIT_STATE_SIZE block per hart: the block translator's cache and buffers
+//   0x0060_0000  GUEST_RAM      memory slots' backing store, handed out by the host (like KVM's userspace_addr)
 //
 // Everything a hart owns lives in its HARTS block, so several instances (one per vCPU worker) can share
 // the memory; a WASM global holds only which block the instance is running.
@@ -35,6 +36,7 @@ export const MACHINE_FLAG_JIT = 8; // hot blocks are translated to WebAssembly (
 // Memory slots: KVM_SET_USER_MEMORY_REGION. Guest-physical ranges backed by host (WASM) memory.
 export const MACHINE_STOP = MACHINE + 0x18; // i32 SMP: set by the VMM to make every vCPU worker return
 export const MACHINE_JIT_THRESHOLD = MACHINE + 0x1c; // i32 times a block start is reached before it is translated (MACHINE_FLAG_JIT)
+export const MACHINE_JIT_BATCH = MACHINE + 0x20; // i32 translated blocks compiled together, 1..JIT_BATCH_MAX
 export const MACHINE_FENCE_WORD = MACHINE + 0x14; // target of the atomic RMW that implements FENCE
 export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
 export const MACHINE_SLOTS = MACHINE + 0x100;
@@ -84,6 +86,7 @@ export const HART_DATA_TLB = 0x250; // i32 address of the TLB set used by loads/
 export const HART_FETCH_TLB = 0x254; // i32 address of the TLB set used by instruction fetch
 export const HART_TRAP_COUNT = 0x258; // u64 traps taken (statistics)
 export const HART_RUNNING = 0x260; // i32 1 while run() executes this hart (remote fences wait only for running harts)
+export const HART_JIT_FLUSHES = 0x264; // i32 FENCE.I count: the block cache's generation
 export const FLUSH_REQ_TLB = 1;
 export const FLUSH_REQ_ICACHE = 2;
 // CSRs that are plain storage (WARL masks applied on write).
@@ -158,26 +161,59 @@ export const TLB_SET_S = 1;
 export const TLB_SET_S_SUM = 2;
 export const TLB_SET_M = 3;
 
-// The block translator (assembly/jit): hot straight-line code becomes a small WebAssembly function that
-// the host compiles into the instance's function table. Per hart: the block cache (direct-mapped, keyed
-// by the host address of the block's first instruction) and the buffer the translator writes a module to.
-export const HART_JIT_CACHE = 0x0001_9000;
-export const JIT_ENTRIES = 2048;
-export const JIT_ENTRY_SIZE = 8;
-export const JIT_KEY = 0; // u32 host address of the block's first instruction (0 = empty)
-export const JIT_HITS = 4; // u16 times the block start was reached while not yet translated
-export const JIT_LENGTH = 6; // i16 instructions in the translated block; 0 not yet, -1 cannot be translated
-export const HART_JIT_CODE = 0x0001_d000;
-export const JIT_CODE_SIZE = 0x0000_3000;
-/** Function-table index of hart h's cache entry e: JIT_TABLE_BASE + h * JIT_ENTRIES + e. */
-export const JIT_TABLE_BASE = 16;
 
 // ---- per-instance scratch ----
 export const SCRATCH = 0x0016_0000;
 export const SCRATCH_SIZE = 0x0001_0000;
 
+// ---- JIT_STATE: the block translator (assembly/jit), per hart ----
+// Hot straight-line code becomes a small WebAssembly function that the host compiles into the instance's
+// function table. Per hart: the block cache (two-way set associative, keyed by the host address of the
+// block's first instruction), the heat counters that decide what to translate, the batch of translated
+// blocks waiting to be compiled together (one module per block would give V8 one code space per block,
+// scattered over the address space: measured 4K-read throughput fell from 11 to 4.5 MB/s), and the buffers the
+// translator writes modules to. Offsets are from the hart's block, JIT_STATE + id × JIT_STATE_SIZE.
+export const JIT_STATE = 0x0020_0000;
+export const JIT_STATE_SIZE = 0x0008_0000;
+// FENCE.I does not throw translations away: it starts a new generation (HART_JIT_FLUSHES), and an entry
+// from an older one is checked against the code bytes (JIT_HASH) before it runs again.
+export const JIT_CACHE = 0x0_0000;
+export const JIT_ENTRIES = 8192; // JIT_ENTRIES / 2 sets of two ways
+export const JIT_ENTRY_SIZE = 24;
+export const JIT_KEY = 0; // u32 host address of the block's first instruction (0 = empty)
+export const JIT_RECENT = 4; // u16 1 if this way of its set was used more recently than the other
+export const JIT_LENGTH = 6; // i16 instructions in the block's longest path; 0 waiting in the batch, -1 cannot be translated
+export const JIT_GENERATION = 8; // u32 the HART_JIT_FLUSHES value the entry was made or last checked in
+export const JIT_BYTES = 12; // u32 bytes of guest code the block covers
+export const JIT_HASH = 16; // u64 hash of those bytes
+// Heat counters: visits of block starts not in the cache, direct-mapped and keyed like the cache, so
+// neither a cold start's visit nor another start's heat counts towards a block.
+export const JIT_HEAT = 0x3_0000;
+export const JIT_HEAT_COUNTERS = 4096;
+export const JIT_HEAT_SIZE = 8;
+export const JIT_HEAT_KEY = 0; // u32 host address of the block start
+export const JIT_HEAT_VISITS = 4; // u32
+// The batch: JIT_BATCH_MAX translated blocks whose function bodies wait in JIT_BODIES.
+export const JIT_BATCH = 0x3_8000;
+export const JIT_BATCH_COUNT = 0x00; // i32 blocks in the batch
+export const JIT_BATCH_BODY_BYTES = 0x04; // i32 bytes of JIT_BODIES used
+export const JIT_BATCH_SINCE = 0x08; // u64 HART_INSTRET when the batch's first block joined it
+export const JIT_BATCH_RECORDS = 0x10; // JIT_BATCH_MAX × JIT_RECORD_SIZE
+export const JIT_BATCH_MAX = 128;
+export const JIT_RECORD_SIZE = 16;
+export const JIT_RECORD_ENTRY = 0; // u32 address of the cache entry
+export const JIT_RECORD_KEY = 4; // u32 its key when the block was translated
+export const JIT_RECORD_TABLE_INDEX = 8; // i32 function-table slot for the block
+export const JIT_RECORD_LENGTH = 12; // i32 instructions in the block
+export const JIT_BODIES = 0x4_0000; // function bodies, back to back
+export const JIT_BODIES_SIZE = 0x1_f000; // leaves JIT_MODULE room for the header
+export const JIT_MODULE = 0x6_0000; // the module handed to the host: the batch's bodies with its header
+export const JIT_MODULE_SIZE = 0x2_0000;
+/** Function-table index of hart h's cache entry e: JIT_TABLE_BASE + h * JIT_ENTRIES + e. */
+export const JIT_TABLE_BASE = 16;
+
 // ---- guest RAM ----
-export const GUEST_RAM = 0x0020_0000;
+export const GUEST_RAM = 0x0060_0000;
 
 // ---- exit reasons (run() return value) ----
 export const EXIT_BUDGET = 0; // the instruction budget ran out

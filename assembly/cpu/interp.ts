@@ -124,11 +124,11 @@ export function runHart(budget: i32): i32 {
             }
           }
           if ((pc ^ fetchPage) < 0xffe) {
-            const retired = enterBlock(<u32>(pc + fetchAddend), pc, limit - executed, dataTlb, hash, tag);
+            const retired = enterBlock(<u32>(pc + fetchAddend), pc, limit - executed, dataTlb, hash, tag, fetchPage, fetchAddend);
             if (retired != NO_BLOCK) {
               executed += retired;
               pc = load<u64>(hart + HART_PC);
-              // A block that ran to its end stopped at a block start; one that left early stopped at an
+              // Blocks that ran to their end stopped at a block start; one that left early stopped at an
               // instruction for the interpreter (a TLB miss, say), which must run it.
               blockStart = blockCompleted;
               continue;

@@ -1,67 +1,236 @@
 // The block cache: which block starts have been translated, and entering them.
 //
 // The interpreter asks at block starts (jump and branch targets, the start of each slice). A start that
-// keeps coming back (MACHINE_JIT_THRESHOLD times) is translated (translate.ts) and handed to the host, which
-// compiles the module and puts its function into this instance's function table at the entry's index;
-// from then on the start runs the compiled block. Entries are keyed by host address, so translations
-// follow physical code and serve every virtual mapping of it.
+// keeps coming back (MACHINE_JIT_THRESHOLD times, counted in the heat table) is translated (translate.ts)
+// into the batch; a full batch, or one that has waited a few run() calls, becomes one module that the
+// host compiles, putting each function into this instance's function table at its entry's index. From
+// then on the start runs the compiled block. Entries are keyed by host address, so translations follow
+// physical code and serve every virtual mapping of it.
 //
-// Code is never re-checked against memory: like a hardware instruction cache, the cache is made
-// coherent by FENCE.I (and its remote forms), which empties it, as the ISA requires of software that
-// writes code. The entries live in the hart's block; the functions in the instance's table.
+// Code is not re-checked against memory at every entry: like a hardware instruction cache, the cache is
+// made coherent by FENCE.I (and its remote forms), as the ISA requires of software that writes code.
+// The entries live in the hart's block; the functions in the instance's table.
 import {
-  HART_ID, HART_JIT_CACHE, HART_JIT_CODE, JIT_CODE_SIZE, JIT_ENTRIES, JIT_ENTRY_SIZE, JIT_KEY, JIT_HITS,
-  JIT_LENGTH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD,
+  HART_ID, HART_INSTRET, HART_PC, HART_JIT_FLUSHES, JIT_STATE, JIT_STATE_SIZE, JIT_CACHE, JIT_HEAT, JIT_ENTRIES, JIT_ENTRY_SIZE,
+  JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,
+  JIT_RECORD_ENTRY, JIT_RECORD_KEY, JIT_RECORD_TABLE_INDEX, JIT_RECORD_LENGTH, JIT_BODIES, JIT_BODIES_SIZE, JIT_MODULE,
+  JIT_MODULE_SIZE,
+  JIT_KEY, JIT_RECENT, JIT_HEAT_COUNTERS, JIT_HEAT_SIZE, JIT_HEAT_KEY, JIT_HEAT_VISITS,
+  JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
 } from "../abi/layout";
 import { hart } from "../cpu/hart";
-import { translateBlock, moduleLength } from "./translate";
+import { translateBlock, writeModule, bodyLength, blockBytes } from "./translate";
 
+const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Returned by enterBlock when no block ran. */
 export const NO_BLOCK: i32 = -1;
-/** Whether the block enterBlock last ran went to its end (else it stopped before an instruction it leaves to the interpreter). */
+/** Whether the last block enterBlock ran went to its end (else it stopped before an instruction it leaves to the interpreter). */
 export let blockCompleted = false;
 
 // @ts-ignore: decorator
 @external("wkvm", "jitCompile")
-/** Compiles the module in memory [ptr, ptr + length) and installs its function at `tableIndex`; 0 if it could not. */
-declare function jitCompile(ptr: usize, length: i32, tableIndex: i32): i32;
+/**
+ * Compiles the module in memory [ptr, ptr + length) and installs its function i (exported as "i") at the
+ * table index in batch record i of `records` (JIT_RECORD_SIZE apart), for i below `count`; 0 if it could not.
+ */
+declare function jitCompile(ptr: usize, length: i32, records: usize, count: i32): i32;
+
+/** Instructions a batch that is not full may wait before it is compiled. */
+const BATCH_MAX_AGE: u64 = 4_000_000;
+/** Bytes of function body one block may need at most (the translator stops a block before this). */
+const MAX_BODY_BYTES: u32 = 0x4000;
 
 @inline export function jitEnabled(): bool {
   return (load<i32>(MACHINE_FLAGS) & MACHINE_FLAG_JIT) != 0;
 }
 
-/** Forgets every translation of this hart (FENCE.I). */
+/**
+ * FENCE.I: makes this hart's translations answer to the code in memory again. Rather than throwing them
+ * away (Linux fences after every patched jump label and every newly mapped page of code, hundreds of
+ * times during boot), it starts a new generation; an older entry is checked against its code bytes the
+ * next time it is reached, and translated again only if they changed.
+ */
 export function flushBlockCache(): void {
-  memory.fill(hart + HART_JIT_CACHE, 0, JIT_ENTRIES * JIT_ENTRY_SIZE);
+  store<u32>(hart + HART_JIT_FLUSHES, load<u32>(hart + HART_JIT_FLUSHES) + 1);
+}
+
+/** A 64-bit hash of guest code (FNV-1a over 64- and 16-bit words). */
+function codeHash(code: usize, bytes: u32): u64 {
+  let h: u64 = 0xcbf29ce484222325;
+  let i: u32 = 0;
+  for (; i + 8 <= bytes; i += 8) h = (h ^ load<u64>(code + <usize>i)) * 0x100000001b3;
+  for (; i < bytes; i += 2) h = (h ^ <u64>load<u16>(code + <usize>i)) * 0x100000001b3;
+  return h ^ (h >> 29);
+}
+
+/**
+ * Translates the block at `code` into cache entry `entry` and the batch (compiling the batch first if it
+ * is full); returns its length, 0 while it waits in the batch or -1 if it cannot be translated.
+ */
+function translateInto(entry: usize, code: u32, pc: u64, generation: u32): i32 {
+  const batch = jitState() + JIT_BATCH;
+  let count = load<i32>(batch, JIT_BATCH_COUNT);
+  let used = load<u32>(batch, JIT_BATCH_BODY_BYTES);
+  if (count >= JIT_BATCH_MAX || used + MAX_BODY_BYTES > <u32>JIT_BODIES_SIZE) {
+    compileBatch();
+    count = 0;
+    used = 0;
+  }
+  const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES);
+  store<u32>(entry, code, JIT_KEY);
+  store<i16>(entry, length > 0 ? 0 : -1, JIT_LENGTH);
+  store<u32>(entry, generation, JIT_GENERATION);
+  store<u32>(entry, length > 0 ? blockBytes : 0, JIT_BYTES);
+  store<u64>(entry, length > 0 ? codeHash(<usize>code, blockBytes) : 0, JIT_HASH);
+  if (length <= 0) return -1;
+  const record = batch + JIT_BATCH_RECORDS + <usize>count * JIT_RECORD_SIZE;
+  store<u32>(record, <u32>entry, JIT_RECORD_ENTRY);
+  store<u32>(record, code, JIT_RECORD_KEY);
+  store<i32>(record, tableIndexOf(entry), JIT_RECORD_TABLE_INDEX);
+  store<i32>(record, length, JIT_RECORD_LENGTH);
+  if (count == 0) store<u64>(batch, load<u64>(hart + HART_INSTRET), JIT_BATCH_SINCE);
+  store<i32>(batch, count + 1, JIT_BATCH_COUNT);
+  store<u32>(batch, used + bodyLength, JIT_BATCH_BODY_BYTES);
+  if (count + 1 >= load<i32>(MACHINE_JIT_BATCH)) {
+    compileBatch();
+    return <i32>load<i16>(entry, JIT_LENGTH);
+  }
+  return 0;
+}
+
+/**
+ * Hands the batch to the host as one module and makes its blocks runnable (those whose entries still hold
+ * them: an entry taken over meanwhile by another block of the batch gets that block's function, which the
+ * host installs later, at the same index).
+ */
+export function compileBatch(): void {
+  const batch = jitState() + JIT_BATCH;
+  const count = load<i32>(batch, JIT_BATCH_COUNT);
+  if (count == 0) return;
+  const module = jitState() + JIT_MODULE;
+  const length = writeModule(jitState() + JIT_BODIES, load<u32>(batch, JIT_BATCH_BODY_BYTES), count, module, JIT_MODULE_SIZE);
+  const records = batch + JIT_BATCH_RECORDS;
+  const compiled = jitCompile(module, length, records, count) != 0;
+  // Newest first: a block translated again (its code changed at a FENCE.I) is in the batch twice, and
+  // its entry must get the newer length, as its table slot gets the newer function.
+  for (let i = count - 1; i >= 0; i--) {
+    const record = records + <usize>i * JIT_RECORD_SIZE;
+    const entry = <usize>load<u32>(record, JIT_RECORD_ENTRY);
+    if (load<u32>(entry, JIT_KEY) != load<u32>(record, JIT_RECORD_KEY) || load<i16>(entry, JIT_LENGTH) != 0) continue;
+    store<i16>(entry, compiled ? <i16>load<i32>(record, JIT_RECORD_LENGTH) : -1, JIT_LENGTH);
+  }
+  store<i32>(batch, 0, JIT_BATCH_COUNT);
+  store<u32>(batch, 0, JIT_BATCH_BODY_BYTES);
+}
+
+/** At the end of run(): compiles a batch that has waited long enough. */
+export function ageBatch(): void {
+  const batch = jitState() + JIT_BATCH;
+  if (load<i32>(batch, JIT_BATCH_COUNT) == 0) return;
+  if (load<u64>(hart + HART_INSTRET) - load<u64>(batch, JIT_BATCH_SINCE) >= BATCH_MAX_AGE) compileBatch();
 }
 
 /**
  * At a block start: runs the translated block at host address `code` (virtual `pc`) if there is one of at
- * most `budget` instructions, translating it first when it has become hot. Returns the instructions it
- * retired, with the next pc in HART_PC, or NO_BLOCK.
+ * most `budget` instructions, translating it first when it has become hot, and then the blocks that follow
+ * it on the code page (`page`, at host address `page + addend`) for as long as they are translated and the
+ * budget lasts. Returns the instructions retired, with the next pc in HART_PC, or NO_BLOCK.
  */
-export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asidHash: usize, tag: u64): i32 {
-  const index = (code >> 1) & (JIT_ENTRIES - 1);
-  const entry = hart + HART_JIT_CACHE + <usize>index * JIT_ENTRY_SIZE;
+export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asidHash: usize, tag: u64, page: u64, addend: u64): i32 {
+  let entry = findBlock(code, pc);
+  if (entry == 0) return NO_BLOCK;
   let length = <i32>load<i16>(entry, JIT_LENGTH);
-  if (load<u32>(entry, JIT_KEY) != code) {
-    store<u32>(entry, code, JIT_KEY);
-    store<u16>(entry, 1, JIT_HITS);
-    store<i16>(entry, 0, JIT_LENGTH);
-    return NO_BLOCK;
+  if (length > budget) return NO_BLOCK;
+  let total: i32 = 0;
+  while (true) {
+    const retired = call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag);
+    total += retired;
+    // A block that left before its end stopped at an instruction for the interpreter (a TLB miss, say).
+    blockCompleted = retired == length;
+    if (!blockCompleted) return total;
+    budget -= retired;
+    pc = load<u64>(hart + HART_PC);
+    if ((pc & PAGE_MASK) != page) return total;
+    entry = readyBlock(<u32>(pc + addend));
+    if (entry == 0) return total;
+    length = <i32>load<i16>(entry, JIT_LENGTH);
+    if (length > budget) return total;
   }
-  const tableIndex = JIT_TABLE_BASE + load<i32>(hart + HART_ID) * JIT_ENTRIES + <i32>index;
-  if (length == 0) {
-    const hits = <i32>load<u16>(entry, JIT_HITS) + 1;
-    store<u16>(entry, <u16>min(hits, 0xffff), JIT_HITS);
-    if (hits < load<i32>(MACHINE_JIT_THRESHOLD)) return NO_BLOCK;
-    const buffer = hart + HART_JIT_CODE;
-    length = translateBlock(<usize>code, <u32>pc & 0xfff, buffer, JIT_CODE_SIZE);
-    if (length == 0 || jitCompile(buffer, moduleLength, tableIndex) == 0) length = -1;
-    store<i16>(entry, <i16>length, JIT_LENGTH);
+}
+
+/** The cache entry of the block at `code` if it is translated, compiled and checked since the last FENCE.I; else 0. */
+@inline function readyBlock(code: u32): usize {
+  const way0 = jitState() + JIT_CACHE + <usize>((code >> 1) & (JIT_ENTRIES / 2 - 1)) * (2 * JIT_ENTRY_SIZE);
+  const way1 = way0 + JIT_ENTRY_SIZE;
+  let entry: usize = 0;
+  if (load<u32>(way0, JIT_KEY) == code) entry = way0;
+  else if (load<u32>(way1, JIT_KEY) == code) entry = way1;
+  else return 0;
+  if (load<i16>(entry, JIT_LENGTH) <= 0 || load<u32>(entry, JIT_GENERATION) != load<u32>(hart + HART_JIT_FLUSHES)) return 0;
+  markRecent(entry, entry == way0 ? way1 : way0);
+  return entry;
+}
+
+@inline function markRecent(entry: usize, other: usize): void {
+  if (load<u16>(entry, JIT_RECENT) == 0) {
+    store<u16>(entry, 1, JIT_RECENT);
+    store<u16>(other, 0, JIT_RECENT);
   }
-  if (length < 0 || length > budget) return NO_BLOCK;
-  const retired = call_indirect<i32>(<u32>tableIndex, hart, pc, <i32>dataTlb, <i32>asidHash, tag);
-  blockCompleted = retired == length;
-  return retired;
+}
+
+/**
+ * The cache entry of the block at `code` (virtual `pc`) if it is ready to run; else 0, after counting the
+ * visit, translating a block that has become hot or checking one against its code after a FENCE.I.
+ */
+function findBlock(code: u32, pc: u64): usize {
+  const set = (code >> 1) & (JIT_ENTRIES / 2 - 1);
+  const state = jitState();
+  const way0 = state + JIT_CACHE + <usize>set * (2 * JIT_ENTRY_SIZE);
+  const way1 = way0 + JIT_ENTRY_SIZE;
+  const generation = load<u32>(hart + HART_JIT_FLUSHES);
+  let entry: usize;
+  let length: i32;
+  if (load<u32>(way0, JIT_KEY) == code) entry = way0;
+  else if (load<u32>(way1, JIT_KEY) == code) entry = way1;
+  else entry = 0;
+  if (entry == 0) {
+    const heat = state + JIT_HEAT + <usize>((code >> 1) & (JIT_HEAT_COUNTERS - 1)) * JIT_HEAT_SIZE;
+    let visits = 1;
+    if (load<u32>(heat, JIT_HEAT_KEY) == code) visits += load<i32>(heat, JIT_HEAT_VISITS);
+    else store<u32>(heat, code, JIT_HEAT_KEY);
+    if (visits < load<i32>(MACHINE_JIT_THRESHOLD)) {
+      store<i32>(heat, visits, JIT_HEAT_VISITS);
+      return 0;
+    }
+    store<u32>(heat, 0, JIT_HEAT_KEY);
+    entry = load<u16>(way0, JIT_RECENT) != 0 ? way1 : way0;
+    length = translateInto(entry, code, pc, generation);
+  } else {
+    length = <i32>load<i16>(entry, JIT_LENGTH);
+    if (load<u32>(entry, JIT_GENERATION) != generation) {
+      // A FENCE.I since this entry was last checked: the code may have changed.
+      if (length >= 0 && codeHash(<usize>code, load<u32>(entry, JIT_BYTES)) == load<u64>(entry, JIT_HASH)) {
+        store<u32>(entry, generation, JIT_GENERATION);
+      } else {
+        length = translateInto(entry, code, pc, generation);
+      }
+    }
+  }
+  markRecent(entry, entry == way0 ? way1 : way0);
+  return length > 0 ? entry : 0;
+}
+
+/** The function-table slot of a cache entry: JIT_TABLE_BASE + hart id × JIT_ENTRIES + entry number. */
+@inline function tableIndexOf(entry: usize): i32 {
+  return JIT_TABLE_BASE + load<i32>(hart + HART_ID) * JIT_ENTRIES + <i32>((entry - (jitState() + JIT_CACHE)) / JIT_ENTRY_SIZE);
+}
+
+/** This hart's block of JIT_STATE. */
+@inline function jitState(): usize {
+  return JIT_STATE + <usize>load<i32>(hart + HART_ID) * JIT_STATE_SIZE;
+}
+
+/** Forgets every translation of this hart: its power-on state. */
+export function resetBlockCache(): void {
+  memory.fill(jitState(), 0, JIT_STATE_SIZE);
 }

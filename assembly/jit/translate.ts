@@ -28,31 +28,31 @@ const PARAM_TAG: u32 = 4;
 /** Guest register r (1..31) is local REG_BASE + r. */
 const REG_BASE: u32 = 4;
 const LOCAL_VA: u32 = 36; // i64: the address of a load or store
-const LOCAL_TARGET: u32 = 37; // i64: a JALR target
+const LOCAL_NEXT: u32 = 37; // i64: the pc the block leaves at
 const LOCAL_ENTRY: u32 = 38; // i32: the TLB entry of a load or store
-const LOCAL_COND: u32 = 39; // i32: a branch condition
+const LOCAL_RETIRED: u32 = 39; // i32: instructions retired when the block leaves
 
 const PAGE_MASK: i64 = ~(<i64>0xfff);
 const MAX_BLOCK_INSNS: i32 = 128;
 /** Bytes kept free in the buffer for one more instruction and the block's exit. */
-const RESERVE: usize = 640;
+const RESERVE: usize = 256;
+/** At most the bytes of a body's size, locals, register loads and stores, and exit. */
+const PROLOGUE_EPILOGUE_BYTES: usize = 512;
 
-/** Registers read into locals so far, and those written since (to store back at every exit). */
-let loaded: u32 = 0;
-let dirty: u32 = 0;
-/** Length in bytes of the module the last translateBlock wrote. */
-export let moduleLength: i32 = 0;
+/** Registers the block reads or writes (each loaded once, at entry), and those it writes (stored back at the exit). */
+let used: u32 = 0;
+let written: u32 = 0;
+/** Length in bytes of the function body the last translateBlock wrote. */
+export let bodyLength: u32 = 0;
+/** Bytes of guest code the last translated block covers. */
+export let blockBytes: u32 = 0;
 
 function readReg(r: u32): void {
   if (r == 0) {
     w.i64Const(0);
-  } else if (loaded & (1 << r)) {
-    w.localGet(REG_BASE + r);
   } else {
-    w.localGet(PARAM_HART);
-    w.memoryOp(w.OP_I64_LOAD, 3, HART_X + (r << 3));
-    w.localTee(REG_BASE + r);
-    loaded |= 1 << r;
+    w.localGet(REG_BASE + r);
+    used |= 1 << r;
   }
 }
 
@@ -63,17 +63,8 @@ function writeReg(rd: u32): void {
     return;
   }
   w.localSet(REG_BASE + rd);
-  loaded |= 1 << rd;
-  dirty |= 1 << rd;
-}
-
-function storeDirtyRegs(): void {
-  for (let r: u32 = 1; r < 32; r++) {
-    if ((dirty & (1 << r)) == 0) continue;
-    w.localGet(PARAM_HART);
-    w.localGet(REG_BASE + r);
-    w.memoryOp(w.OP_I64_STORE, 3, HART_X + (r << 3));
-  }
+  used |= 1 << rd;
+  written |= 1 << rd;
 }
 
 /** Pushes $pc + offset. */
@@ -85,21 +76,23 @@ function pcPlus(offset: i64): void {
   }
 }
 
-/** Leaves the block at $pc + offset with `retired` instructions done. */
-function exitAt(offset: i64, retired: i32): void {
-  storeDirtyRegs();
-  w.localGet(PARAM_HART);
-  pcPlus(offset);
-  w.memoryOp(w.OP_I64_STORE, 3, HART_PC);
+/**
+ * Leaves the block for the shared exit (which stores the written registers and the next pc) with
+ * `retired` instructions done and the next pc on the stack; `depth` is the number of blocks (ifs) the
+ * exit is nested in below the function's outer block.
+ */
+function exitWithStackPc(retired: i32, depth: u32): void {
+  w.localSet(LOCAL_NEXT);
   w.i32Const(retired);
-  w.byte(w.OP_RETURN);
+  w.localSet(LOCAL_RETIRED);
+  w.byte(0x0c); // br
+  w.u32leb(depth);
 }
 
-/** Leaves the block at the pc in LOCAL_TARGET (a jump) or chosen by LOCAL_COND (a branch). */
-function exitToStack(retired: i32): void {
-  w.memoryOp(w.OP_I64_STORE, 3, HART_PC);
-  w.i32Const(retired);
-  w.byte(w.OP_RETURN);
+/** Leaves the block at $pc + offset with `retired` instructions done. */
+function exitAt(offset: i64, retired: i32, depth: u32): void {
+  pcPlus(offset);
+  exitWithStackPc(retired, depth);
 }
 
 /**
@@ -136,7 +129,7 @@ function hostAddress(rs1: u32, imm: i64, sizeMask: i64, array: u32, offset: i64,
   w.byte(w.OP_I64_NE);
   w.byte(w.OP_IF);
   w.byte(w.BLOCKTYPE_VOID);
-  exitAt(offset, retired);
+  exitAt(offset, retired, 1);
   w.byte(w.OP_END);
   w.localGet(LOCAL_VA);
   w.localGet(LOCAL_ENTRY);
@@ -183,7 +176,7 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
         pcPlus(offset + len);
         writeReg(rd);
       }
-      exitAt(offset + <i64>imm, k + 1);
+      exitAt(offset + <i64>imm, k + 1, 0);
       return ENDED;
     }
     case 0x19: { // JALR
@@ -193,33 +186,29 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       w.byte(w.OP_I64_ADD);
       w.i64Const(-2);
       w.byte(w.OP_I64_AND);
-      w.localSet(LOCAL_TARGET);
+      w.localSet(LOCAL_NEXT); // before rd is written: rd may be rs1
       if (rd) {
         pcPlus(offset + len);
         writeReg(rd);
       }
-      storeDirtyRegs();
-      w.localGet(PARAM_HART);
-      w.localGet(LOCAL_TARGET);
-      exitToStack(k + 1);
+      w.i32Const(k + 1);
+      w.localSet(LOCAL_RETIRED);
+      w.byte(0x0c); // br to the exit
+      w.u32leb(0);
       return ENDED;
     }
     case 0x18: { // BRANCH
       const op = BRANCH_OPS[funct3];
       if (op == 0) return REFUSED;
+      const imm = ((<i32>insn >> 19) & 0xfffff000) | <i32>((insn << 4) & 0x800) | <i32>((insn >> 20) & 0x7e0) |
+        <i32>((insn >> 7) & 0x1e);
+      pcPlus(offset + <i64>imm);
+      pcPlus(offset + len);
       readReg(rs1);
       readReg(rs2);
       w.byte(op);
-      w.localSet(LOCAL_COND);
-      const imm = ((<i32>insn >> 19) & 0xfffff000) | <i32>((insn << 4) & 0x800) | <i32>((insn >> 20) & 0x7e0) |
-        <i32>((insn >> 7) & 0x1e);
-      storeDirtyRegs();
-      w.localGet(PARAM_HART);
-      pcPlus(offset + <i64>imm);
-      pcPlus(offset + len);
-      w.localGet(LOCAL_COND);
       w.byte(w.OP_SELECT);
-      exitToStack(k + 1);
+      exitWithStackPc(k + 1, 0);
       return ENDED;
     }
     case 0x00: { // LOAD
@@ -344,40 +333,58 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
 
 /**
  * Translates the block whose first instruction is at host address `code`, page offset `pageOffset`, into a
- * module in [buffer, buffer + size). Returns the number of instructions in it (0: the first one is not
- * translatable) and sets moduleLength.
+ * function body (as the code section holds it: size, locals, code) in [buffer, buffer + size). Returns the
+ * number of instructions in it (0: the first one is not translatable) and sets bodyLength and blockBytes.
  */
 export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size: usize): i32 {
+  // Pass 1 finds the block's length and registers (its output is thrown away); pass 2 writes the body
+  // with a prologue that loads those registers, so that every exit can share one epilogue.
+  // Pass 1 gets less room than pass 2 will have after the prologue, and pass 2 stops at pass 1's count.
+  const count = translateBody(code, pageOffset, buffer, size - PROLOGUE_EPILOGUE_BYTES, MAX_BLOCK_INSNS);
+  if (count == 0) return 0;
+  const registers = used;
   w.startWriting(buffer, size);
-  // Header, one function type, the shared memory import, one function exported as "b".
-  w.byte(0x00); w.byte(0x61); w.byte(0x73); w.byte(0x6d); w.byte(0x01); w.byte(0x00); w.byte(0x00); w.byte(0x00);
-  w.byte(1); // type section
-  let at = w.sizePlaceholder();
-  w.byte(1); w.byte(0x60);
-  w.byte(5); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64);
-  w.byte(1); w.byte(w.TYPE_I32);
-  w.patchSize(at);
-  w.byte(2); // import section: (import "e" "m" (memory 0 65536 shared))
-  at = w.sizePlaceholder();
-  w.byte(1); w.name("e"); w.name("m"); w.byte(2); w.byte(3); w.u32leb(0); w.u32leb(65536);
-  w.patchSize(at);
-  w.byte(3); w.byte(2); w.byte(1); w.byte(0); // function section: one function of type 0
-  w.byte(7); // export section
-  at = w.sizePlaceholder();
-  w.byte(1); w.name("b"); w.byte(0); w.byte(0);
-  w.patchSize(at);
-  w.byte(10); // code section
-  const codeSection = w.sizePlaceholder();
-  w.byte(1);
   const body = w.sizePlaceholder();
-  w.byte(2); w.byte(33); w.byte(w.TYPE_I64); w.byte(2); w.byte(w.TYPE_I32); // locals: x1..x31 and temps
+  w.byte(2); w.byte(33); w.byte(w.TYPE_I64); w.byte(2); w.byte(w.TYPE_I32); // locals: x1..x31, temps
+  for (let r: u32 = 1; r < 32; r++) {
+    if ((registers & (1 << r)) == 0) continue;
+    w.localGet(PARAM_HART);
+    w.memoryOp(w.OP_I64_LOAD, 3, HART_X + (r << 3));
+    w.localSet(REG_BASE + r);
+  }
+  w.byte(0x02); // block $exit
+  w.byte(w.BLOCKTYPE_VOID);
+  const base = w.pos;
+  translateBody(code, pageOffset, base, size - (base - buffer), count);
+  w.byte(w.OP_END);
+  for (let r: u32 = 1; r < 32; r++) {
+    if ((written & (1 << r)) == 0) continue;
+    w.localGet(PARAM_HART);
+    w.localGet(REG_BASE + r);
+    w.memoryOp(w.OP_I64_STORE, 3, HART_X + (r << 3));
+  }
+  w.localGet(PARAM_HART);
+  w.localGet(LOCAL_NEXT);
+  w.memoryOp(w.OP_I64_STORE, 3, HART_PC);
+  w.localGet(LOCAL_RETIRED);
+  w.byte(w.OP_END);
+  w.patchSize(body);
+  bodyLength = <u32>(w.pos - buffer);
+  return count;
+}
 
-  loaded = 0;
-  dirty = 0;
+/**
+ * Writes the block's instructions, from the first at host address `code`, at [buffer, buffer + size),
+ * ending with the jump to the exit; returns how many there are and sets blockBytes, used and written.
+ */
+function translateBody(code: usize, pageOffset: u32, buffer: usize, size: usize, maxInsns: i32): i32 {
+  w.startWriting(buffer, size);
+  used = 0;
+  written = 0;
   let count: i32 = 0;
   let offset: i64 = 0;
   let ended = false;
-  while (count < MAX_BLOCK_INSNS && w.room() > RESERVE) {
+  while (count < maxInsns && w.room() > RESERVE) {
     const inPage = <u32>offset + pageOffset;
     if (inPage > 0xffe) break;
     let insn = <u32>load<u16>(code + <usize>offset);
@@ -399,11 +406,48 @@ export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size
       break;
     }
   }
-  if (count == 0) return 0;
-  if (!ended) exitAt(offset, count);
-  w.byte(w.OP_END);
-  w.patchSize(body);
-  w.patchSize(codeSection);
-  moduleLength = <i32>(w.pos - buffer);
+  if (count > 0 && !ended) exitAt(offset, count, 0);
+  blockBytes = <u32>offset;
   return count;
+}
+
+/**
+ * Writes into `out` a module of `count` functions — the bodies at `bodies` (`bodyBytes` long, back to back)
+ * — each exported under its number ("0", "1", ...), all of the block type, importing the shared memory as
+ * "e" "m". Returns its length.
+ */
+export function writeModule(bodies: usize, bodyBytes: u32, count: i32, out: usize, size: usize): i32 {
+  w.startWriting(out, size);
+  w.byte(0x00); w.byte(0x61); w.byte(0x73); w.byte(0x6d); w.byte(0x01); w.byte(0x00); w.byte(0x00); w.byte(0x00);
+  w.byte(1); // type section: (i32 hart, i64 pc, i32 dataTlb, i32 asidHash, i64 tag) -> i32
+  let at = w.sizePlaceholder();
+  w.byte(1); w.byte(0x60);
+  w.byte(5); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64);
+  w.byte(1); w.byte(w.TYPE_I32);
+  w.patchSize(at);
+  w.byte(2); // import section: (import "e" "m" (memory 0 65536 shared))
+  at = w.sizePlaceholder();
+  w.byte(1); w.name("e"); w.name("m"); w.byte(2); w.byte(3); w.u32leb(0); w.u32leb(65536);
+  w.patchSize(at);
+  w.byte(3); // function section
+  at = w.sizePlaceholder();
+  w.u32leb(<u32>count);
+  for (let i = 0; i < count; i++) w.byte(0);
+  w.patchSize(at);
+  w.byte(7); // export section
+  at = w.sizePlaceholder();
+  w.u32leb(<u32>count);
+  for (let i = 0; i < count; i++) {
+    w.decimalName(<u32>i);
+    w.byte(0);
+    w.u32leb(<u32>i);
+  }
+  w.patchSize(at);
+  w.byte(10); // code section
+  at = w.sizePlaceholder();
+  w.u32leb(<u32>count);
+  memory.copy(w.pos, bodies, bodyBytes);
+  w.pos += bodyBytes;
+  w.patchSize(at);
+  return <i32>(w.pos - out);
 }

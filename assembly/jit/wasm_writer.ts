@@ -59,6 +59,18 @@ export function patchSize(at: usize): void {
   store<u8>(at + 4, <u8>v);
 }
 
+/** A name that is the decimal digits of `n`. */
+export function decimalName(n: u32): void {
+  let digits: u32 = 1;
+  for (let v = n; v >= 10; v /= 10) digits++;
+  byte(digits);
+  for (let i = digits; i > 0; i--) {
+    store<u8>(pos + i - 1, <u8>(0x30 + n % 10));
+    n /= 10;
+  }
+  pos += digits;
+}
+
 export function name(text: string): void {
   u32leb(<u32>text.length);
   for (let i = 0; i < text.length; i++) byte(<u32>text.charCodeAt(i));

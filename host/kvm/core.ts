@@ -77,6 +77,8 @@ export function realTimeClock(epochMs: number): TickClock {
 export interface JitStats {
   /** Blocks compiled and installed. */
   compiled: number;
+  /** Modules they were compiled in (a batch of blocks each). */
+  modules: number;
   /** Modules the host could not compile or instantiate (a translator bug: the block stays interpreted). */
   failed: number;
   /** The first such failure's message. */
@@ -93,18 +95,23 @@ const JIT_TABLE_SIZE = layout.JIT_TABLE_BASE + layout.MAX_HARTS * layout.JIT_ENT
  */
 function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, stats: JitStats) {
   const imports = { e: { m: memory } };
-  return (ptr: number, length: number, tableIndex: number): number => {
+  return (ptr: number, length: number, records: number, count: number): number => {
     try {
-      if (tableIndex < layout.JIT_TABLE_BASE || tableIndex >= JIT_TABLE_SIZE) throw new RangeError(`table index ${tableIndex}`);
       // A module can only be compiled from unshared bytes, so copy them out of the shared memory.
       const bytes = new Uint8Array(memory.buffer, ptr, length).slice();
       const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), imports);
-      if (table.length <= tableIndex) table.grow(Math.min(JIT_TABLE_SIZE, Math.max(tableIndex + 1, table.length * 2)) - table.length);
-      table.set(tableIndex, instance.exports.b as (...args: unknown[]) => unknown);
-      stats.compiled++;
+      const view = new DataView(memory.buffer);
+      for (let i = 0; i < count; i++) {
+        const tableIndex = view.getInt32(records + i * layout.JIT_RECORD_SIZE + layout.JIT_RECORD_TABLE_INDEX, true);
+        if (tableIndex < layout.JIT_TABLE_BASE || tableIndex >= JIT_TABLE_SIZE) throw new RangeError(`table index ${tableIndex}`);
+        if (table.length <= tableIndex) table.grow(Math.min(JIT_TABLE_SIZE, Math.max(tableIndex + 1, table.length * 2)) - table.length);
+        table.set(tableIndex, instance.exports[String(i)] as (...args: unknown[]) => unknown);
+      }
+      stats.modules++;
+      stats.compiled += count;
       return 1;
     } catch (error) {
-      stats.failed++;
+      stats.failed += count;
       stats.firstError ??= (error as Error).message;
       return 0;
     }
@@ -113,7 +120,7 @@ function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, sta
 
 export function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.Memory, clock: TickClock, jitStats?: JitStats): CoreExports {
   const table = new WebAssembly.Table({ element: 'anyfunc', initial: layout.JIT_TABLE_BASE });
-  const stats = jitStats ?? { compiled: 0, failed: 0, firstError: null };
+  const stats = jitStats ?? { compiled: 0, modules: 0, failed: 0, firstError: null };
   const imports = {
     env: {
       memory,

@@ -17,6 +17,11 @@ export interface VmOptions {
   readonly jit?: boolean;
   /** Times a block start runs interpreted before it is translated, 1 to 65535; default JIT_DEFAULT_THRESHOLD. */
   readonly jitThreshold?: number;
+  /**
+   * Translated blocks compiled together in one module, 1 to JIT_BATCH_MAX (the default). A batch that is
+   * not full is compiled after a few run() calls; 1 compiles every block at once (tests).
+   */
+  readonly jitBatch?: number;
 }
 
 export interface MemoryRegion {
@@ -35,8 +40,14 @@ interface SlotInfo {
 }
 
 const PAGE = layout.PAGE_SIZE;
-/** Times a block start runs interpreted before it is translated, unless VmOptions.jitThreshold says otherwise. */
-export const JIT_DEFAULT_THRESHOLD = 64;
+/**
+ * Times a block start runs interpreted before it is translated, unless VmOptions.jitThreshold says
+ * otherwise. Measured on the shared guest (bench/README.md): lower thresholds speed up CPU-bound work a
+ * little (guest.mode=bench 9.1 s at 1024, 8.7 s at 256) but slow the kernel's sprawling I/O paths, whose
+ * many lukewarm blocks cost more compiled than interpreted (dd 4 KiB O_DIRECT reads 12.6 MB/s at 1024,
+ * 11.3 at 256, 13.4 interpreted).
+ */
+export const JIT_DEFAULT_THRESHOLD = 1024;
 
 export class Vm {
   readonly memory: WebAssembly.Memory;
@@ -44,7 +55,7 @@ export class Vm {
   readonly vcpuCount: number;
   readonly epochMs: number;
   /** The block translator's record for this instance (vCPU workers keep their own). */
-  readonly jitStats: JitStats = { compiled: 0, failed: 0, firstError: null };
+  readonly jitStats: JitStats = { compiled: 0, modules: 0, failed: 0, firstError: null };
   private readonly slots = new Map<number, SlotInfo>();
   private readonly vcpus = new Map<number, Vcpu>();
   private nextHostOffset: number = layout.GUEST_RAM;
@@ -70,8 +81,13 @@ export class Vm {
     if (!Number.isInteger(threshold) || threshold < 1 || threshold > 0xffff) {
       throw new VmConfigError('jitThreshold', `must be a whole number from 1 to 65535, not ${threshold}`);
     }
+    const batch = options.jitBatch ?? layout.JIT_BATCH_MAX;
+    if (!Number.isInteger(batch) || batch < 1 || batch > layout.JIT_BATCH_MAX) {
+      throw new VmConfigError('jitBatch', `must be a whole number from 1 to ${layout.JIT_BATCH_MAX}, not ${batch}`);
+    }
     this.core.initMachine(vcpus, flags);
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_THRESHOLD >> 2] = threshold;
+    new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_BATCH >> 2] = batch;
   }
 
   /** KVM_SET_USER_MEMORY_REGION: backs [guestPhysAddr, +size) with fresh zeroed host memory. */

@@ -66,7 +66,7 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
 
   it('too little or too much memory', async () => {
     expectOneLineError(await runWkvm(['run', '-m', '8M', '-kernel', 'test/guest/hello/hello.elf']), /at least 16 MiB/);
-    expectOneLineError(await runWkvm(['run', '-m', '4G', '-kernel', 'test/guest/hello/hello.elf']), /-m 4096M: wkvm gives a guest at most 409\dM of RAM/);
+    expectOneLineError(await runWkvm(['run', '-m', '4G', '-kernel', 'test/guest/hello/hello.elf']), /-m 4096M: wkvm gives a guest at most 40\d\dM of RAM/);
   });
 
   it('a memory size that is not one', async () => {
@@ -75,6 +75,21 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
 
   it('a machine type other than virt', async () => {
     expectOneLineError(await runWkvm(['run', '-M', 'pc', '-kernel', 'test/guest/hello/hello.elf']), /unsupported machine type/);
+  });
+
+  it('a bad -accel option', async () => {
+    expectOneLineError(await runWkvm(['run', '-accel', 'hvf', '-kernel', 'test/guest/hello/hello.elf']), /-accel hvf: not supported/);
+    expectOneLineError(await runWkvm(['run', '-accel', 'tcg,jit=maybe', '-kernel', 'test/guest/hello/hello.elf']), /jit=maybe: expected on or off/);
+    expectOneLineError(await runWkvm(['run', '-accel', 'tcg,jit-threshold=0', '-kernel', 'test/guest/hello/hello.elf']), /jit-threshold=0: expected a whole number from 1 to 65535/);
+    expectOneLineError(await runWkvm(['run', '-accel', 'tcg,speed=max', '-kernel', 'test/guest/hello/hello.elf']), /invalid parameter 'speed'/);
+  });
+
+  it('runs the same program with the block translator off, on, and translating everything', async () => {
+    for (const accel of ['tcg,jit=off', 'tcg', 'kvm,jit=on,jit-threshold=1']) {
+      const result = await runWkvm(['run', '-accel', accel, '-m', '64M', '-kernel', 'test/guest/hello/hello.elf', '-nographic']);
+      expect(result.status, accel).toBe(0);
+      expect(result.stdout, accel).toContain('hello: done');
+    }
   });
 
   it('accepts QEMU double-dash spellings', async () => {

@@ -124,8 +124,8 @@ beforeAll(async () => {
   hv = await Hypervisor.create();
 });
 
-function boot(words: number[], jit: boolean): { vm: Vm; vcpu: Vcpu } {
-  const vm = hv.createVm({ jit, jitThreshold: 1 });
+function boot(words: number[], jit: boolean, jitBatch = 1): { vm: Vm; vcpu: Vcpu } {
+  const vm = hv.createVm({ jit, jitThreshold: 1, jitBatch });
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: RAM_SIZE });
   vm.guestMemory(RAM, words.length * 4).set(program(words));
   const data = vm.guestMemory(DATA, 8192);
@@ -146,9 +146,9 @@ function finalState(vm: Vm, vcpu: Vcpu): FinalState {
   };
 }
 
-function runBoth(words: number[], budgets: number[]): { interpreted: FinalState; translated: FinalState; compiled: number } {
+function runBoth(words: number[], budgets: number[], jitBatch = 1): { interpreted: FinalState; translated: FinalState; compiled: number } {
   const a = boot(words, false);
-  const b = boot(words, true);
+  const b = boot(words, true, jitBatch);
   for (const budget of budgets) {
     a.vcpu.run(budget);
     b.vcpu.run(budget);
@@ -167,6 +167,52 @@ describe('the block translator', () => {
       compiled += n;
     }
     expect(compiled).toBeGreaterThan(40);
+  });
+
+  it('compiles blocks in batches, running them interpreted until their batch is compiled', () => {
+    // Many short slices: blocks join the batch as they get hot, and the batch is compiled when it is
+    // old enough; the state must match the interpreter's all along.
+    let compiled = 0;
+    let modules = 0;
+    for (let seed = 101; seed <= 110; seed++) {
+      const words = randomProgram(seed, 24, 20_000);
+      const a = boot(words, false);
+      const b = boot(words, true, 128);
+      for (let slice = 0; slice < 60; slice++) {
+        a.vcpu.run(100_003);
+        b.vcpu.run(100_003);
+      }
+      expect(finalState(b.vm, b.vcpu), `seed ${seed}`).toEqual(finalState(a.vm, a.vcpu));
+      compiled += b.vm.jitStats.compiled;
+      modules += b.vm.jitStats.modules;
+    }
+    expect(compiled).toBeGreaterThan(modules);
+    expect(modules).toBeGreaterThan(0);
+  });
+
+  it('keeps translations across a FENCE.I when the code did not change', () => {
+    // A loop that runs FENCE.I every iteration: each FENCE.I starts a new generation, and the loop's
+    // blocks are checked against their code and kept, not translated again.
+    const words = [
+      iType(1000, 0, 0, LOOP, 0x13),
+      iType(1, 7, 0, 7, 0x13), // loop: addi x7, x7, 1
+      0x0000100f, // fence.i
+      iType(-1, LOOP, 0, LOOP, 0x13),
+      bType(-12, 0, LOOP, 1),
+      jType(0, 0),
+    ];
+    const { vm, vcpu } = boot(words, true);
+    vcpu.run(100_000);
+    expect(vcpu.getRegs().x[7]).toBe(1000n);
+    expect(vm.jitStats.compiled).toBeGreaterThan(0);
+    expect(vm.jitStats.compiled).toBeLessThan(10);
+  });
+
+  it('refuses thresholds and batch sizes out of range', () => {
+    expect(() => hv.createVm({ jitThreshold: 0 })).toThrow(/jitThreshold: must be a whole number from 1 to 65535/);
+    expect(() => hv.createVm({ jitThreshold: 70000 })).toThrow(/jitThreshold/);
+    expect(() => hv.createVm({ jitBatch: 0 })).toThrow(/jitBatch: must be a whole number from 1 to 128/);
+    expect(() => hv.createVm({ jitBatch: 1.5 })).toThrow(/jitBatch/);
   });
 
   it('reports no module the host failed to compile', () => {
