@@ -19,7 +19,7 @@ import {
   JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
 } from "../abi/layout";
 import { hart } from "../cpu/hart";
-import { translateBlock, writeModule, bodyLength, blockBytes } from "./translate";
+import { translateBlock, writeModule, bodyLength, blockBytes, LEFT_EARLY } from "./translate";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Returned by enterBlock when no block ran. */
@@ -143,10 +143,11 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   if (length > budget) return NO_BLOCK;
   let total: i32 = 0;
   while (true) {
-    const retired = call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag);
+    const result = call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag);
+    const retired = result & (LEFT_EARLY - 1);
     total += retired;
-    // A block that left before its end stopped at an instruction for the interpreter (a TLB miss, say).
-    blockCompleted = retired == length;
+    // A block that left early stopped at an instruction for the interpreter (a TLB miss, say).
+    blockCompleted = (result & LEFT_EARLY) == 0;
     if (!blockCompleted) return total;
     budget -= retired;
     pc = load<u64>(hart + HART_PC);

@@ -1,11 +1,11 @@
-// The block translator: straight-line RV64I/M integer code, up to and including its first jump or
-// branch, becomes one WebAssembly function
+// The block translator: straight-line RV64I/M integer code, up to and including its first jump (a taken
+// branch leaves it early; the fall-through path goes on), becomes one WebAssembly function
 //
 //   (func (param $hart i32) (param $pc i64) (param $dataTlb i32) (param $asidHash i32) (param $tag i64)
 //         (result i32))
 //
 // that runs the block on the hart at `$hart`, stores the next pc into HART_PC and returns how many
-// instructions retired. Guest registers live in WebAssembly locals for the length of the block (loaded
+// instructions retired (with LEFT_EARLY when it stopped before an instruction for the interpreter). Guest registers live in WebAssembly locals for the length of the block (loaded
 // on first use, stored back at every exit), immediates are constants, and pc-relative values are
 // `$pc + offset`, so one translation serves every virtual address the physical page is mapped at.
 //
@@ -33,6 +33,11 @@ const LOCAL_ENTRY: u32 = 38; // i32: the TLB entry of a load or store
 const LOCAL_RETIRED: u32 = 39; // i32: instructions retired when the block leaves
 
 const PAGE_MASK: i64 = ~(<i64>0xfff);
+/**
+ * Or-ed into the returned count when the block left before an instruction it leaves to the interpreter,
+ * rather than at a jump, a taken branch or its end (where the next block starts).
+ */
+export const LEFT_EARLY: i32 = 0x1_0000;
 const MAX_BLOCK_INSNS: i32 = 128;
 /** Bytes kept free in the buffer for one more instruction and the block's exit. */
 const RESERVE: usize = 256;
@@ -129,7 +134,7 @@ function hostAddress(rs1: u32, imm: i64, sizeMask: i64, array: u32, offset: i64,
   w.byte(w.OP_I64_NE);
   w.byte(w.OP_IF);
   w.byte(w.BLOCKTYPE_VOID);
-  exitAt(offset, retired, 1);
+  exitAt(offset, retired | LEFT_EARLY, 1);
   w.byte(w.OP_END);
   w.localGet(LOCAL_VA);
   w.localGet(LOCAL_ENTRY);
@@ -148,7 +153,7 @@ const BRANCH_OPS: StaticArray<u32> = [
 
 // What translating one instruction did.
 const TAKEN = 0; // translated; the block goes on
-const ENDED = 1; // translated a jump or branch, which ended the block
+const ENDED = 1; // translated a jump, which ended the block
 const REFUSED = 2; // not translated: the block ends before it
 
 /** Appends instruction `insn` (32-bit form), the block's instruction number `k` at $pc + offset. */
@@ -202,14 +207,15 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       if (op == 0) return REFUSED;
       const imm = ((<i32>insn >> 19) & 0xfffff000) | <i32>((insn << 4) & 0x800) | <i32>((insn >> 20) & 0x7e0) |
         <i32>((insn >> 7) & 0x1e);
-      pcPlus(offset + <i64>imm);
-      pcPlus(offset + len);
+      // Taken, it leaves the block; not taken, the block goes on (a superblock along the fall-through path).
       readReg(rs1);
       readReg(rs2);
       w.byte(op);
-      w.byte(w.OP_SELECT);
-      exitWithStackPc(k + 1, 0);
-      return ENDED;
+      w.byte(w.OP_IF);
+      w.byte(w.BLOCKTYPE_VOID);
+      exitAt(offset + <i64>imm, k + 1, 1);
+      w.byte(w.OP_END);
+      return TAKEN;
     }
     case 0x00: { // LOAD
       if (funct3 == 7) return REFUSED;

@@ -43,9 +43,9 @@ const PAGE = layout.PAGE_SIZE;
 /**
  * Times a block start runs interpreted before it is translated, unless VmOptions.jitThreshold says
  * otherwise. Measured on the shared guest (bench/README.md): lower thresholds speed up CPU-bound work a
- * little (guest.mode=bench 9.1 s at 1024, 8.7 s at 256) but slow the kernel's sprawling I/O paths, whose
- * many lukewarm blocks cost more compiled than interpreted (dd 4 KiB O_DIRECT reads 12.6 MB/s at 1024,
- * 11.3 at 256, 13.4 interpreted).
+ * little (guest.mode=bench 7.4 s at 1024, 7.0 s at 256) but cost the kernel's sprawling I/O paths, whose
+ * many lukewarm blocks run little faster compiled than interpreted and cost a compile each (dd 4 KiB
+ * O_DIRECT writes 10.8 MB/s at 1024, 10.0 at 256, 11.9 interpreted).
  */
 export const JIT_DEFAULT_THRESHOLD = 1024;
 
