@@ -2,7 +2,7 @@
 // off and with every block translated on its second visit, must end in the same state — registers, pc,
 // instructions retired, memory — whatever the budget. The programs are random loops over everything the
 // translator takes (ALU, loads and stores that hit and miss the TLB or are misaligned, branches, jumps,
-// FENCE) mixed with what it leaves to the interpreter (MULH/DIV/REM, CSR reads).
+// FENCE) mixed with what it leaves to the interpreter (MULH/DIV/REM, AMOs, LR/SC pairs, CSR reads).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Hypervisor, type Vm, type Vcpu } from '../../../host/kvm/index.js';
 import { program } from '../../helpers/asm.js';
@@ -50,7 +50,7 @@ function randomInstruction(g: ReturnType<typeof rng>): number[] {
   const rs1 = g.pick(WORK);
   const rs2 = g.pick(WORK);
   const imm = (g.next() & 0xfff) - 0x800;
-  switch (g.below(14)) {
+  switch (g.below(16)) {
     case 0: case 1: { // OP: base ops, SUB/SRA, MUL, and the M ops left to the interpreter
       const [f7, f3] = g.pick([[0, 0], [0x20, 0], [0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [0x20, 5], [0, 6], [0, 7], [1, 0], [1, 1], [1, 4], [1, 7]] as const);
       return [rType(f7, rs2, rs1, f3, rd, 0x33)];
@@ -92,6 +92,20 @@ function randomInstruction(g: ReturnType<typeof rng>): number[] {
       return [jType(8, g.below(2) ? rd : 0), iType(-1, rs1, 0, rs1, 0x13)];
     case 12: // AUIPC + JALR over the next instruction (target computed from a register, bit 0 set and cleared)
       return [uType(0, 16, 0x17), iType(13, 16, 0, g.below(2) ? rd : 0, 0x67), iType(5, rs1, 0, rs1, 0x13)];
+    case 14: case 15: { // AMO, LR or SC on an address in x17 (rarely misaligned: the AMO then traps)
+      const wide = g.below(2) === 1;
+      const size = wide ? 8 : 4;
+      const offset = g.below(4096 / size) * size - 2048 + (g.below(32) === 0 ? 2 : 0);
+      const funct5 = g.pick([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x02, 0x03, 0x03]);
+      const amo = ((funct5 << 27) | (g.below(4) << 25) | ((funct5 === 2 ? 0 : rs2) << 20) | (17 << 15) |
+        ((wide ? 3 : 2) << 12) | (rd << 7) | 0x2f) >>> 0;
+      if (g.below(3) > 0) return [iType(offset, BASE, 0, 17, 0x13), amo];
+      // An LR/SC pair on one address, sometimes with a store to it in between (the SC then fails).
+      const lr = ((0x02 << 27) | (17 << 15) | ((wide ? 3 : 2) << 12) | (rd << 7) | 0x2f) >>> 0;
+      const sc = ((0x03 << 27) | (rs2 << 20) | (17 << 15) | ((wide ? 3 : 2) << 12) | (g.pick(WORK) << 7) | 0x2f) >>> 0;
+      const between = g.below(3) === 0 ? [sType(0, rs1, 17, wide ? 3 : 2)] : [iType(1, rs1, 0, rs1, 0x13)];
+      return [iType(offset & ~7, BASE, 0, 17, 0x13), lr, ...between, sc];
+    }
     default: // FENCE, or a CSR read (minstret), which the translator leaves to the interpreter
       return [g.below(2) ? 0x0ff0000f : iType(0xb02, 0, 2, rd, 0x73)];
   }
