@@ -1,6 +1,8 @@
 // Runs test/guest/hello/hello.elf with wkvm's KVM-style API in the page: the core from build/core.wasm,
 // a 16550 transmit register and the SiFive test finisher as the only devices, as an embedding app would
-// write them. Posts what the guest printed and its exit status to /result.
+// write them. Posts what the guest printed and its exit status to /result; then runs it again translating
+// every block to WebAssembly at once (the block translator compiles modules with the page's WebAssembly
+// API) and posts that run's output and the translator's record too.
 import { Hypervisor } from '/dist/host/kvm/index.js';
 import { parseElf } from '/dist/host/vmm/loader/elf.js';
 
@@ -8,9 +10,8 @@ const UART = 0x1000_0000;
 const FINISHER = 0x10_0000;
 const RAM = 0x8000_0000;
 
-async function runHello() {
-  const hv = await Hypervisor.create();
-  const vm = hv.createVm({ vcpus: 1 });
+async function runHello(hv, options) {
+  const vm = hv.createVm({ vcpus: 1, ...options });
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 64 << 20 });
   const bytes = new Uint8Array(await (await fetch('/test/guest/hello/hello.elf')).arrayBuffer());
   const elf = parseElf(bytes, 'hello.elf');
@@ -30,7 +31,7 @@ async function runHello() {
       output += String.fromCharCode(Number(exit.data & 0xffn));
     } else if (exit.addr === FINISHER) {
       const value = Number(exit.data & 0xffffffffn);
-      return { output, status: (value & 0xffff) === 0x5555 ? 0 : value >>> 16 };
+      return { output, status: (value & 0xffff) === 0x5555 ? 0 : value >>> 16, jit: vm.jitStats };
     }
   }
   return { output, status: 'did not finish' };
@@ -38,7 +39,10 @@ async function runHello() {
 
 let result;
 try {
-  result = { ...(await runHello()), crossOriginIsolated };
+  const hv = await Hypervisor.create();
+  const plain = await runHello(hv, {});
+  const translated = await runHello(hv, { jitThreshold: 1, jitBatch: 1 });
+  result = { ...plain, translated, crossOriginIsolated };
 } catch (error) {
   result = { error: String(error?.stack ?? error), crossOriginIsolated };
 }

@@ -1,5 +1,6 @@
 // The core and the KVM-style API run unchanged in a browser: headless Chromium loads test/browser/,
-// which runs a bare-metal program through Hypervisor/Vm/Vcpu and posts its console output back here.
+// which runs a bare-metal program through Hypervisor/Vm/Vcpu — interpreted, then with every block
+// translated — and posts its console output back here.
 // Skips where no Chromium is installed (CI installs Debian's, and tools.test.ts checks that it did).
 import { describe, it, expect } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -19,6 +20,8 @@ interface PageResult {
   status?: number | string;
   error?: string;
   crossOriginIsolated?: boolean;
+  jit?: { compiled: number; failed: number; firstError: string | null };
+  translated?: PageResult;
 }
 
 /** Serves the repository's allowed files with the headers that make the page cross-origin isolated. */
@@ -70,6 +73,12 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
       expect(result.output).toContain('Hello from wkvm bare metal!');
       expect(result.output).toContain('hello: done');
       expect(result.status).toBe(0);
+      // The same program with every block translated: the page compiled modules and ran them.
+      expect(result.translated?.output).toBe(result.output);
+      expect(result.translated?.status).toBe(0);
+      expect(result.translated?.jit?.firstError).toBeNull();
+      expect(result.translated?.jit?.failed).toBe(0);
+      expect(result.translated?.jit?.compiled).toBeGreaterThan(0);
     } finally {
       // Chromium's helper processes share its process group and keep writing the profile until they die:
       // kill the whole group and wait for the browser to go before removing the profile.
