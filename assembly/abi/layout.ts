@@ -205,6 +205,12 @@ export const JIT_RECORD_ENTRY = 0; // u32 address of the cache entry
 export const JIT_RECORD_KEY = 4; // u32 its key when the block was translated
 export const JIT_RECORD_TABLE_INDEX = 8; // i32 function-table slot for the block
 export const JIT_RECORD_LENGTH = 12; // i32 instructions in the block
+// Statistics, for the VMM to read (any thread): blocks compiled, the modules they came in, blocks whose
+// module the host could not compile (a translator bug; they stay interpreted).
+export const JIT_STATS = 0x3_f000;
+export const JIT_STATS_BLOCKS = 0x0; // u32
+export const JIT_STATS_MODULES = 0x4; // u32
+export const JIT_STATS_FAILED = 0x8; // u32
 export const JIT_BODIES = 0x4_0000; // function bodies, back to back
 export const JIT_BODIES_SIZE = 0x1_f000; // leaves JIT_MODULE room for the header
 export const JIT_MODULE = 0x6_0000; // the module handed to the host: the batch's bodies with its header

@@ -14,7 +14,7 @@ import {
   HART_ID, HART_INSTRET, HART_PC, HART_JIT_FLUSHES, JIT_STATE, JIT_STATE_SIZE, JIT_CACHE, JIT_HEAT, JIT_ENTRIES, JIT_ENTRY_SIZE,
   JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,
   JIT_RECORD_ENTRY, JIT_RECORD_KEY, JIT_RECORD_TABLE_INDEX, JIT_RECORD_LENGTH, JIT_BODIES, JIT_BODIES_SIZE, JIT_MODULE,
-  JIT_MODULE_SIZE,
+  JIT_MODULE_SIZE, JIT_STATS, JIT_STATS_BLOCKS, JIT_STATS_MODULES, JIT_STATS_FAILED,
   JIT_KEY, JIT_RECENT, JIT_HEAT_COUNTERS, JIT_HEAT_SIZE, JIT_HEAT_KEY, JIT_HEAT_VISITS,
   JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
 } from "../abi/layout";
@@ -111,6 +111,13 @@ export function compileBatch(): void {
   const length = writeModule(jitState() + JIT_BODIES, load<u32>(batch, JIT_BATCH_BODY_BYTES), count, module, JIT_MODULE_SIZE);
   const records = batch + JIT_BATCH_RECORDS;
   const compiled = jitCompile(module, length, records, count) != 0;
+  const stats = jitState() + JIT_STATS;
+  if (compiled) {
+    store<u32>(stats, load<u32>(stats, JIT_STATS_BLOCKS) + <u32>count, JIT_STATS_BLOCKS);
+    store<u32>(stats, load<u32>(stats, JIT_STATS_MODULES) + 1, JIT_STATS_MODULES);
+  } else {
+    store<u32>(stats, load<u32>(stats, JIT_STATS_FAILED) + <u32>count, JIT_STATS_FAILED);
+  }
   // Newest first: a block translated again (its code changed at a FENCE.I) is in the batch twice, and
   // its entry must get the newer length, as its table slot gets the newer function.
   for (let i = count - 1; i >= 0; i--) {

@@ -10,10 +10,10 @@ import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../de
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 
-const DEBUG_ITEMS = ['exits'];
+const DEBUG_ITEMS = ['exits', 'jit'];
 
 const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
-                [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-d exits] [-D LOGFILE]
+                [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-d exits,jit] [-D LOGFILE]
                 [-accel tcg[,jit=on|off][,jit-threshold=N]]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).`;
 

@@ -105,6 +105,21 @@ export class Vcpu {
     return this.v.getBigUint64(this.base + layout.HART_TRAP_COUNT, true);
   }
 
+  /**
+   * What the block translator has done for this vCPU (read from shared memory, so valid for a vCPU that
+   * runs on another thread): blocks compiled, the modules they came in, blocks whose module failed to
+   * compile, and FENCE.I generations.
+   */
+  get jitStatistics(): { blocks: number; modules: number; failed: number; fences: number } {
+    const stats = layout.JIT_STATE + this.id * layout.JIT_STATE_SIZE + layout.JIT_STATS;
+    return {
+      blocks: this.v.getUint32(stats + layout.JIT_STATS_BLOCKS, true),
+      modules: this.v.getUint32(stats + layout.JIT_STATS_MODULES, true),
+      failed: this.v.getUint32(stats + layout.JIT_STATS_FAILED, true),
+      fences: this.v.getUint32(this.base + layout.HART_JIT_FLUSHES, true),
+    };
+  }
+
   /** Instructions executed by the last run(). */
   get lastRunInstructions(): number {
     return Number(this.v.getBigUint64(this.base + layout.RUN_BUDGET_USED, true));

@@ -362,6 +362,19 @@ export class VirtMachine {
 
   /** Runs the guest until it powers off or resets. */
   async run(): Promise<MachineOutcome> {
+    try {
+      return await this.runHarts();
+    } finally {
+      if (this.config.debug?.includes('jit')) {
+        for (const vcpu of this.vcpus) {
+          const { blocks, modules, failed, fences } = vcpu.jitStatistics;
+          this.log(`jit: hart ${vcpu.id}: ${blocks} blocks compiled in ${modules} modules, ${failed} failed to compile, ${fences} FENCE.I`);
+        }
+      }
+    }
+  }
+
+  private async runHarts(): Promise<MachineOutcome> {
     const slice = this.config.sliceInstructions ?? DEFAULT_SLICE;
     if (this.vcpus.length > 1) return this.runSmp(slice);
     const log = this.log;

@@ -98,6 +98,20 @@ describe('Linux guest boot', () => {
     expect(once.status).toBe(0);
   });
 
+  it('translates hot kernel code, and says so per hart with -d jit', async () => {
+    const result = await runWkvm([...bootArgs('none', 'poweroff'), '-smp', '2', '-d', 'jit'], { timeoutMs: 60_000 });
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    const lines = result.stderr.split('\n').filter((line) => line.includes('jit: hart'));
+    expect(lines).toHaveLength(2);
+    const hart0 = /jit: hart 0: (\d+) blocks compiled in (\d+) modules, 0 failed to compile, (\d+) FENCE.I/.exec(lines[0]!);
+    expect(hart0, lines[0]).not.toBeNull();
+    expect(Number(hart0![1])).toBeGreaterThan(Number(hart0![2]));
+    expect(Number(hart0![2])).toBeGreaterThan(0);
+    expect(Number(hart0![3])).toBeGreaterThan(0); // Linux patches its code while booting
+    expect(lines[1]).toMatch(/jit: hart 1: \d+ blocks compiled in \d+ modules, 0 failed to compile, \d+ FENCE.I/);
+  });
+
   it('runs the bench workload with the known results', async () => {
     const result = await runWkvm(bootArgs('none', 'bench'), { timeoutMs: 240_000 });
     expect(result.stdout).toContain(`GUEST-BENCH zero-sha256 result=[${ZERO_SHA256}]`);
