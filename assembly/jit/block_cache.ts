@@ -2,14 +2,15 @@
 //
 // The interpreter asks at block starts (jump and branch targets, the start of each slice). A start that
 // keeps coming back (MACHINE_JIT_THRESHOLD times, counted in the heat table) is translated (translate.ts)
-// into the batch; a full batch, or one that has waited a few run() calls, becomes one module that the
-// host compiles, putting each function into this instance's function table at its entry's index. From
+// into the batch; a full batch, or one that has waited BATCH_MAX_AGE instructions, becomes one module
+// that the host compiles, putting each function into this instance's function table at its entry's index. From
 // then on the start runs the compiled block. Entries are keyed by host address, so translations follow
 // physical code and serve every virtual mapping of it.
 //
 // Code is not re-checked against memory at every entry: like a hardware instruction cache, the cache is
 // made coherent by FENCE.I (and its remote forms), as the ISA requires of software that writes code.
-// The entries live in the hart's block; the functions in the instance's table.
+// The cache, heat counters and batch live in the hart's JIT_STATE block; the functions in the instance's
+// table.
 import {
   HART_ID, HART_INSTRET, HART_PC, HART_JIT_FLUSHES, JIT_STATE, JIT_STATE_SIZE, JIT_CACHE, JIT_HEAT, JIT_ENTRIES, JIT_ENTRY_SIZE,
   JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,

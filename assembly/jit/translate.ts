@@ -5,9 +5,10 @@
 //         (result i32))
 //
 // that runs the block on the hart at `$hart`, stores the next pc into HART_PC and returns how many
-// instructions retired (with LEFT_EARLY when it stopped before an instruction for the interpreter). Guest registers live in WebAssembly locals for the length of the block (loaded
-// on first use, stored back at every exit), immediates are constants, and pc-relative values are
-// `$pc + offset`, so one translation serves every virtual address the physical page is mapped at.
+// instructions retired (with LEFT_EARLY when it stopped before an instruction for the interpreter).
+// The guest registers the block uses live in WebAssembly locals: loaded at entry, and those it writes
+// stored back by the one epilogue every exit branches to. Immediates are constants, and pc-relative values
+// are `$pc + offset`, so one translation serves every virtual address the physical page is mapped at.
 //
 // Anything that is not the plain fast path leaves the block *before* that instruction, with every
 // earlier one retired, and the interpreter carries on from there: a load or store that misses the TLB
@@ -41,8 +42,8 @@ export const LEFT_EARLY: i32 = 0x1_0000;
 const MAX_BLOCK_INSNS: i32 = 128;
 /** Bytes kept free in the buffer for one more instruction and the block's exit. */
 const RESERVE: usize = 256;
-/** At most the bytes of a body's size, locals, register loads and stores, and exit. */
-const PROLOGUE_EPILOGUE_BYTES: usize = 512;
+/** More than the bytes of a body's size, locals, register loads and stores, and epilogue (~490 at most). */
+const PROLOGUE_EPILOGUE_BYTES: usize = 640;
 
 /** Registers the block reads or writes (each loaded once, at entry), and those it writes (stored back at the exit). */
 let used: u32 = 0;
