@@ -79,7 +79,7 @@ export interface JitStats {
   compiled: number;
   /** Modules they were compiled in (a batch of blocks each). */
   modules: number;
-  /** Modules the host could not compile or instantiate (a translator bug: the block stays interpreted). */
+  /** Blocks whose module the host could not compile or instantiate (a translator bug: they stay interpreted). */
   failed: number;
   /** The first such failure's message. */
   firstError: string | null;
@@ -89,9 +89,9 @@ export interface JitStats {
 const JIT_TABLE_SIZE = layout.JIT_TABLE_BASE + layout.MAX_HARTS * layout.JIT_ENTRIES;
 
 /**
- * The host half of the block translator: compiles a module the core wrote into memory and puts its one
- * function into the core's table, where the core calls it. The table is the instance's own, so every vCPU
- * worker has its own translations.
+ * The host half of the block translator: compiles a batch module the core wrote into memory and puts each
+ * of its functions into the core's table at the slot the batch record names, where the core calls it. The
+ * table is the instance's own, so every vCPU worker has its own translations.
  */
 function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, stats: JitStats) {
   const imports = { e: { m: memory } };

@@ -19,7 +19,7 @@ export interface VmOptions {
   readonly jitThreshold?: number;
   /**
    * Translated blocks compiled together in one module, 1 to JIT_BATCH_MAX (the default). A batch that is
-   * not full is compiled after a few run() calls; 1 compiles every block at once (tests).
+   * not full is compiled once its first block has waited 4 M instructions; 1 compiles every block at once.
    */
   readonly jitBatch?: number;
 }
