@@ -86,7 +86,7 @@ export const HART_DATA_TLB = 0x250; // i32 address of the TLB set used by loads/
 export const HART_FETCH_TLB = 0x254; // i32 address of the TLB set used by instruction fetch
 export const HART_TRAP_COUNT = 0x258; // u64 traps taken (statistics)
 export const HART_RUNNING = 0x260; // i32 1 while run() executes this hart (remote fences wait only for running harts)
-export const HART_JIT_FLUSHES = 0x264; // i32 FENCE.I count: the block cache's generation
+export const HART_FENCE_I_COUNT = 0x264; // i32 FENCE.Is this hart has done: the block cache's generation
 export const FLUSH_REQ_TLB = 1;
 export const FLUSH_REQ_ICACHE = 2;
 // CSRs that are plain storage (WARL masks applied on write).
@@ -175,7 +175,7 @@ export const SCRATCH_SIZE = 0x0001_0000;
 // translator writes modules to. Offsets are from the hart's block, JIT_STATE + id × JIT_STATE_SIZE.
 export const JIT_STATE = 0x0020_0000;
 export const JIT_STATE_SIZE = 0x0008_0000;
-// FENCE.I does not throw translations away: it starts a new generation (HART_JIT_FLUSHES), and an entry
+// FENCE.I does not throw translations away: it starts a new generation (HART_FENCE_I_COUNT), and an entry
 // from an older one is checked against the code bytes (JIT_HASH) before it runs again.
 export const JIT_CACHE = 0x0_0000;
 export const JIT_ENTRIES = 8192; // JIT_ENTRIES / 2 sets of two ways
@@ -183,7 +183,7 @@ export const JIT_ENTRY_SIZE = 24;
 export const JIT_KEY = 0; // u32 host address of the block's first instruction (0 = empty)
 export const JIT_RECENT = 4; // u16 1 if this way of its set was used more recently than the other
 export const JIT_LENGTH = 6; // i16 instructions in the block's longest path; 0 waiting in the batch, -1 cannot be translated
-export const JIT_GENERATION = 8; // u32 the HART_JIT_FLUSHES value the entry was made or last checked in
+export const JIT_GENERATION = 8; // u32 the HART_FENCE_I_COUNT value the entry was made or last checked in
 export const JIT_BYTES = 12; // u32 bytes of guest code the block covers
 export const JIT_HASH = 16; // u64 hash of those bytes
 // Heat counters: visits of block starts not in the cache, direct-mapped and keyed like the cache, so

@@ -26,7 +26,7 @@ import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, 
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
-import { enterBlock, blockCompleted, flushBlockCache, jitEnabled, NO_BLOCK } from "../jit/block_cache";
+import { enterBlock, blockCompleted, startCodeGeneration, jitEnabled, NO_BLOCK } from "../jit/block_cache";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Flipped into a page address, makes it match no pc (see the fetch in runHart). */
@@ -85,7 +85,7 @@ export function runHart(budget: i32): i32 {
     if (atomic.load<i32>(hart + HART_FLUSH_REQ) != 0) {
       const flushReq = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
       if (flushReq & FLUSH_REQ_TLB) tlbFlushAll();
-      if (flushReq & FLUSH_REQ_ICACHE) flushBlockCache();
+      if (flushReq & FLUSH_REQ_ICACHE) startCodeGeneration();
     }
     if (progress >= nextClockCheck) {
       updateTimerInterrupts(readMtime());
@@ -388,7 +388,7 @@ export function runHart(budget: i32): i32 {
           // itself always fetches from memory).
           // (WebAssembly atomics are sequentially consistent, so one atomic RMW is a full barrier.)
           if (funct3 == 0) atomic.add<i32>(MACHINE_FENCE_WORD, 0);
-          else if (funct3 == 1) flushBlockCache();
+          else if (funct3 == 1) startCodeGeneration();
           else { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
           break;
         }

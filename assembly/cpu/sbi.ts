@@ -10,7 +10,7 @@ import {
 import { hart, getX, setX, clearMipBits, MIP_STIP, MIP_SSIP } from "./hart";
 import { readMtime, updateTimerInterrupts, wakeHart } from "../irq/clint";
 import { tlbFlushAll } from "../mmu/mmu";
-import { flushBlockCache } from "../jit/block_cache";
+import { startCodeGeneration } from "../jit/block_cache";
 
 const EXT_BASE: u64 = 0x10;
 const EXT_TIME: u64 = 0x54494d45;
@@ -133,7 +133,7 @@ function forEachTargetHart(mask: u64, base: u64, action: i32): i32 {
       wakeHart(id);
     } else if (id == self) {
       if (action == TARGET_SFENCE) tlbFlushAll();
-      else flushBlockCache();
+      else startCodeGeneration();
     } else {
       atomic.or<i32>(block + HART_FLUSH_REQ, action == TARGET_SFENCE ? FLUSH_REQ_TLB : FLUSH_REQ_ICACHE);
       wakeHart(id);
@@ -153,7 +153,7 @@ function waitForFlush(target: usize): void {
   while (atomic.load<i32>(target + HART_FLUSH_REQ) != 0 && atomic.load<i32>(target + HART_RUNNING) != 0) {
     const own = atomic.xchg<i32>(hart + HART_FLUSH_REQ, 0);
     if (own & FLUSH_REQ_TLB) tlbFlushAll();
-    if (own & FLUSH_REQ_ICACHE) flushBlockCache();
+    if (own & FLUSH_REQ_ICACHE) startCodeGeneration();
   }
 }
 

@@ -12,7 +12,7 @@
 // The cache, heat counters and batch live in the hart's JIT_STATE block; the functions in the instance's
 // table.
 import {
-  HART_ID, HART_INSTRET, HART_PC, HART_JIT_FLUSHES, JIT_STATE, JIT_STATE_SIZE, JIT_CACHE, JIT_HEAT, JIT_ENTRIES, JIT_ENTRY_SIZE,
+  HART_ID, HART_INSTRET, HART_PC, HART_FENCE_I_COUNT, JIT_STATE, JIT_STATE_SIZE, JIT_CACHE, JIT_HEAT, JIT_ENTRIES, JIT_ENTRY_SIZE,
   JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,
   JIT_RECORD_ENTRY, JIT_RECORD_KEY, JIT_RECORD_TABLE_INDEX, JIT_RECORD_LENGTH, JIT_BODIES, JIT_BODIES_SIZE, JIT_MODULE,
   JIT_MODULE_SIZE, JIT_STATS, JIT_STATS_BLOCKS, JIT_STATS_MODULES, JIT_STATS_FAILED,
@@ -51,8 +51,8 @@ const MAX_BODY_BYTES: u32 = 0x4000;
  * times during boot), it starts a new generation; an older entry is checked against its code bytes the
  * next time it is reached, and translated again only if they changed.
  */
-export function flushBlockCache(): void {
-  store<u32>(hart + HART_JIT_FLUSHES, load<u32>(hart + HART_JIT_FLUSHES) + 1);
+export function startCodeGeneration(): void {
+  store<u32>(hart + HART_FENCE_I_COUNT, load<u32>(hart + HART_FENCE_I_COUNT) + 1);
 }
 
 /** A 64-bit hash of guest code (FNV-1a over 64- and 16-bit words). */
@@ -169,21 +169,31 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
 
 /** The cache entry of the block at `code` if it is translated, compiled and checked since the last FENCE.I; else 0. */
 @inline function readyBlock(code: u32): usize {
-  const way0 = jitState() + JIT_CACHE + <usize>((code >> 1) & (JIT_ENTRIES / 2 - 1)) * (2 * JIT_ENTRY_SIZE);
-  const way1 = way0 + JIT_ENTRY_SIZE;
-  let entry: usize = 0;
-  if (load<u32>(way0, JIT_KEY) == code) entry = way0;
-  else if (load<u32>(way1, JIT_KEY) == code) entry = way1;
-  else return 0;
-  if (load<i16>(entry, JIT_LENGTH) <= 0 || load<u32>(entry, JIT_GENERATION) != load<u32>(hart + HART_JIT_FLUSHES)) return 0;
-  markRecent(entry, entry == way0 ? way1 : way0);
+  const way0 = cacheSet(code);
+  const entry = wayHolding(way0, code);
+  if (entry == 0) return 0;
+  if (load<i16>(entry, JIT_LENGTH) <= 0 || load<u32>(entry, JIT_GENERATION) != load<u32>(hart + HART_FENCE_I_COUNT)) return 0;
+  markRecent(way0, entry);
   return entry;
 }
 
-@inline function markRecent(entry: usize, other: usize): void {
+/** The first of the two entries (ways) of the cache set `code` belongs to. */
+@inline function cacheSet(code: u32): usize {
+  return jitState() + JIT_CACHE + <usize>((code >> 1) & (JIT_ENTRIES / 2 - 1)) * (2 * JIT_ENTRY_SIZE);
+}
+
+/** The way of the set at `way0` that holds the block at `code`, or 0. */
+@inline function wayHolding(way0: usize, code: u32): usize {
+  if (load<u32>(way0, JIT_KEY) == code) return way0;
+  const way1 = way0 + JIT_ENTRY_SIZE;
+  return load<u32>(way1, JIT_KEY) == code ? way1 : 0;
+}
+
+/** Marks `entry` the more recently used way of its set (the other is the one to replace). */
+@inline function markRecent(way0: usize, entry: usize): void {
   if (load<u16>(entry, JIT_RECENT) == 0) {
     store<u16>(entry, 1, JIT_RECENT);
-    store<u16>(other, 0, JIT_RECENT);
+    store<u16>(entry == way0 ? way0 + JIT_ENTRY_SIZE : way0, 0, JIT_RECENT);
   }
 }
 
@@ -192,18 +202,12 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
  * visit, translating a block that has become hot or checking one against its code after a FENCE.I.
  */
 function findBlock(code: u32, pc: u64): usize {
-  const set = (code >> 1) & (JIT_ENTRIES / 2 - 1);
-  const state = jitState();
-  const way0 = state + JIT_CACHE + <usize>set * (2 * JIT_ENTRY_SIZE);
-  const way1 = way0 + JIT_ENTRY_SIZE;
-  const generation = load<u32>(hart + HART_JIT_FLUSHES);
-  let entry: usize;
+  const way0 = cacheSet(code);
+  const generation = load<u32>(hart + HART_FENCE_I_COUNT);
+  let entry = wayHolding(way0, code);
   let length: i32;
-  if (load<u32>(way0, JIT_KEY) == code) entry = way0;
-  else if (load<u32>(way1, JIT_KEY) == code) entry = way1;
-  else entry = 0;
   if (entry == 0) {
-    const heat = state + JIT_HEAT + <usize>((code >> 1) & (JIT_HEAT_COUNTERS - 1)) * JIT_HEAT_SIZE;
+    const heat = jitState() + JIT_HEAT + <usize>((code >> 1) & (JIT_HEAT_COUNTERS - 1)) * JIT_HEAT_SIZE;
     let visits = 1;
     if (load<u32>(heat, JIT_HEAT_KEY) == code) visits += load<i32>(heat, JIT_HEAT_VISITS);
     else store<u32>(heat, code, JIT_HEAT_KEY);
@@ -212,7 +216,7 @@ function findBlock(code: u32, pc: u64): usize {
       return 0;
     }
     store<u32>(heat, 0, JIT_HEAT_KEY);
-    entry = load<u16>(way0, JIT_RECENT) != 0 ? way1 : way0;
+    entry = load<u16>(way0, JIT_RECENT) != 0 ? way0 + JIT_ENTRY_SIZE : way0;
     length = translateInto(entry, code, pc, generation);
   } else {
     length = <i32>load<i16>(entry, JIT_LENGTH);
@@ -225,7 +229,7 @@ function findBlock(code: u32, pc: u64): usize {
       }
     }
   }
-  markRecent(entry, entry == way0 ? way1 : way0);
+  markRecent(way0, entry);
   return length > 0 ? entry : 0;
 }
 

@@ -65,7 +65,7 @@ function readReg(r: u32): void {
 /** Pops the i64 on the stack into register rd (x0 discards it). */
 function writeReg(rd: u32): void {
   if (rd == 0) {
-    w.byte(0x1a); // drop
+    w.byte(w.OP_DROP);
     return;
   }
   w.localSet(REG_BASE + rd);
@@ -89,9 +89,14 @@ function pcPlus(offset: i64): void {
  */
 function exitWithStackPc(retired: i32, depth: u32): void {
   w.localSet(LOCAL_NEXT);
+  leave(retired, depth);
+}
+
+/** Branches to the shared exit with `retired` instructions done, the next pc already in LOCAL_NEXT. */
+function leave(retired: i32, depth: u32): void {
   w.i32Const(retired);
   w.localSet(LOCAL_RETIRED);
-  w.byte(0x0c); // br
+  w.byte(w.OP_BR);
   w.u32leb(depth);
 }
 
@@ -197,10 +202,7 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
         pcPlus(offset + len);
         writeReg(rd);
       }
-      w.i32Const(k + 1);
-      w.localSet(LOCAL_RETIRED);
-      w.byte(0x0c); // br to the exit
-      w.u32leb(0);
+      leave(k + 1, 0);
       return ENDED;
     }
     case 0x18: { // BRANCH
@@ -330,7 +332,7 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       w.i32Const(MACHINE_FENCE_WORD);
       w.i32Const(0);
       w.atomicAddI32(0);
-      w.byte(0x1a); // drop
+      w.byte(w.OP_DROP);
       return TAKEN;
     }
     default:
@@ -359,7 +361,7 @@ export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size
     w.memoryOp(w.OP_I64_LOAD, 3, HART_X + (r << 3));
     w.localSet(REG_BASE + r);
   }
-  w.byte(0x02); // block $exit
+  w.byte(w.OP_BLOCK); // $exit
   w.byte(w.BLOCKTYPE_VOID);
   const base = w.pos;
   translateBody(code, pageOffset, base, size - (base - buffer), count);

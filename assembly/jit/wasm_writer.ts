@@ -77,11 +77,11 @@ export function name(text: string): void {
 }
 
 // ---- instructions ----
+export const OP_BLOCK: u32 = 0x02;
 export const OP_IF: u32 = 0x04;
 export const OP_END: u32 = 0x0b;
-export const OP_RETURN: u32 = 0x0f;
-export const OP_SELECT: u32 = 0x1b;
-export const OP_I32_LOAD: u32 = 0x28;
+export const OP_BR: u32 = 0x0c;
+export const OP_DROP: u32 = 0x1a;
 export const OP_I64_LOAD: u32 = 0x29;
 export const OP_I64_LOAD8_S: u32 = 0x30;
 export const OP_I64_LOAD8_U: u32 = 0x31;
@@ -95,8 +95,6 @@ export const OP_I64_STORE16: u32 = 0x3d;
 export const OP_I64_STORE32: u32 = 0x3e;
 export const OP_I32_CONST: u32 = 0x41;
 export const OP_I64_CONST: u32 = 0x42;
-export const OP_I32_EQZ: u32 = 0x45;
-export const OP_I64_EQZ: u32 = 0x50;
 export const OP_I64_EQ: u32 = 0x51;
 export const OP_I64_NE: u32 = 0x52;
 export const OP_I64_LT_S: u32 = 0x53;

@@ -116,7 +116,7 @@ export class Vcpu {
       blocks: this.v.getUint32(stats + layout.JIT_STATS_BLOCKS, true),
       modules: this.v.getUint32(stats + layout.JIT_STATS_MODULES, true),
       failed: this.v.getUint32(stats + layout.JIT_STATS_FAILED, true),
-      fences: this.v.getUint32(this.base + layout.HART_JIT_FLUSHES, true),
+      fences: this.v.getUint32(this.base + layout.HART_FENCE_I_COUNT, true),
     };
   }
 

@@ -66,6 +66,15 @@ export class Vm {
       throw new VcpuStateError(vcpus, `a VM has 1 to ${layout.MAX_HARTS} vCPUs`);
     }
     this.vcpuCount = vcpus;
+    // Options are checked before anything is allocated.
+    const threshold = options.jitThreshold ?? JIT_DEFAULT_THRESHOLD;
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > 0xffff) {
+      throw new VmConfigError('jitThreshold', `must be a whole number from 1 to 65535, not ${threshold}`);
+    }
+    const batch = options.jitBatch ?? layout.JIT_BATCH_MAX;
+    if (!Number.isInteger(batch) || batch < 1 || batch > layout.JIT_BATCH_MAX) {
+      throw new VmConfigError('jitBatch', `must be a whole number from 1 to ${layout.JIT_BATCH_MAX}, not ${batch}`);
+    }
     this.memory = new WebAssembly.Memory({
       initial: layout.GUEST_RAM / layout.WASM_PAGE_SIZE,
       maximum: 65536,
@@ -77,14 +86,6 @@ export class Vm {
     if (options.sbiInCore) flags |= layout.MACHINE_FLAG_SBI_IN_CORE;
     if (options.irqchip ?? true) flags |= layout.MACHINE_FLAG_CLINT | layout.MACHINE_FLAG_PLIC;
     if (options.jit ?? true) flags |= layout.MACHINE_FLAG_JIT;
-    const threshold = options.jitThreshold ?? JIT_DEFAULT_THRESHOLD;
-    if (!Number.isInteger(threshold) || threshold < 1 || threshold > 0xffff) {
-      throw new VmConfigError('jitThreshold', `must be a whole number from 1 to 65535, not ${threshold}`);
-    }
-    const batch = options.jitBatch ?? layout.JIT_BATCH_MAX;
-    if (!Number.isInteger(batch) || batch < 1 || batch > layout.JIT_BATCH_MAX) {
-      throw new VmConfigError('jitBatch', `must be a whole number from 1 to ${layout.JIT_BATCH_MAX}, not ${batch}`);
-    }
     this.core.initMachine(vcpus, flags);
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_THRESHOLD >> 2] = threshold;
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_BATCH >> 2] = batch;
