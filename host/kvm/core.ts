@@ -73,27 +73,17 @@ export function realTimeClock(epochMs: number): TickClock {
   return () => (origin + performance.now() - epochMs) * ticksPerMs;
 }
 
-/** What the block translator has done in one core instance (see assembly/jit). */
-export interface JitStats {
-  /** Blocks compiled and installed. */
-  compiled: number;
-  /** Modules they were compiled in (a batch of blocks each). */
-  modules: number;
-  /** Blocks whose module the host could not compile or instantiate (a translator bug: they stay interpreted). */
-  failed: number;
-  /** The first such failure's message. */
-  firstError: string | null;
-}
-
 /** The largest function-table index any hart's block cache uses, plus one. */
 const JIT_TABLE_SIZE = layout.JIT_TABLE_BASE + layout.MAX_HARTS * layout.JIT_ENTRIES;
 
 /**
  * The host half of the block translator: compiles a batch module the core wrote into memory and puts each
  * of its functions into the core's table at the slot the batch record names, where the core calls it. The
- * table is the instance's own, so every vCPU worker has its own translations.
+ * table is the instance's own, so every vCPU worker has its own translations. The core counts what was
+ * compiled and what failed (Vcpu.jitStatistics); `onError` hears why a module failed (a translator bug:
+ * its blocks stay interpreted).
  */
-function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, stats: JitStats) {
+function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, onError: (message: string) => void) {
   const imports = { e: { m: memory } };
   return (ptr: number, length: number, records: number, count: number): number => {
     try {
@@ -107,20 +97,18 @@ function blockCompiler(memory: WebAssembly.Memory, table: WebAssembly.Table, sta
         if (table.length <= tableIndex) table.grow(Math.min(JIT_TABLE_SIZE, Math.max(tableIndex + 1, table.length * 2)) - table.length);
         table.set(tableIndex, instance.exports[String(i)] as (...args: unknown[]) => unknown);
       }
-      stats.modules++;
-      stats.compiled += count;
       return 1;
     } catch (error) {
-      stats.failed += count;
-      stats.firstError ??= (error as Error).message;
+      onError((error as Error).message);
       return 0;
     }
   };
 }
 
-export function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.Memory, clock: TickClock, jitStats?: JitStats): CoreExports {
+export function instantiateCore(
+  module: WebAssembly.Module, memory: WebAssembly.Memory, clock: TickClock, onJitError: (message: string) => void = () => {},
+): CoreExports {
   const table = new WebAssembly.Table({ element: 'anyfunc', initial: layout.JIT_TABLE_BASE });
-  const stats = jitStats ?? { compiled: 0, modules: 0, failed: 0, firstError: null };
   const imports = {
     env: {
       memory,
@@ -129,7 +117,7 @@ export function instantiateCore(module: WebAssembly.Module, memory: WebAssembly.
         throw new CoreLoadError('core', `core aborted at line ${line}:${column}`);
       },
     },
-    wkvm: { clockTicks: clock, jitCompile: blockCompiler(memory, table, stats) },
+    wkvm: { clockTicks: clock, jitCompile: blockCompiler(memory, table, onJitError) },
   };
   const instance = new WebAssembly.Instance(module, imports);
   const exports = instance.exports as unknown as CoreExports;

@@ -1,6 +1,6 @@
 // One virtual machine: its shared memory, its memory slots, its vCPUs and its in-core irqchip.
 import * as layout from '../../assembly/abi/layout.js';
-import { instantiateCore, realTimeClock, type CoreExports, type JitStats, type TickClock } from './core.js';
+import { instantiateCore, realTimeClock, type CoreExports, type TickClock } from './core.js';
 import { MemoryRegionError, VcpuStateError, GuestMemoryError, VmConfigError } from './errors.js';
 import { Vcpu } from './vcpu.js';
 
@@ -54,8 +54,11 @@ export class Vm {
   readonly core: CoreExports;
   readonly vcpuCount: number;
   readonly epochMs: number;
-  /** The block translator's record for this instance (vCPU workers keep their own). */
-  readonly jitStats: JitStats = { compiled: 0, modules: 0, failed: 0, firstError: null };
+  /**
+   * Why the host first failed to compile a module of translated blocks in this instance, if it ever did
+   * (a translator bug; the counts are Vcpu.jitStatistics).
+   */
+  jitCompileError: string | null = null;
   private readonly slots = new Map<number, SlotInfo>();
   private readonly vcpus = new Map<number, Vcpu>();
   private nextHostOffset: number = layout.GUEST_RAM;
@@ -81,7 +84,9 @@ export class Vm {
       shared: true,
     });
     this.epochMs = performance.timeOrigin + performance.now();
-    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs), this.jitStats);
+    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs), (message) => {
+      this.jitCompileError ??= message;
+    });
     let flags = 0;
     if (options.sbiInCore) flags |= layout.MACHINE_FLAG_SBI_IN_CORE;
     if (options.irqchip ?? true) flags |= layout.MACHINE_FLAG_CLINT | layout.MACHINE_FLAG_PLIC;

@@ -31,7 +31,7 @@ async function runHello(hv, options) {
       output += String.fromCharCode(Number(exit.data & 0xffn));
     } else if (exit.addr === FINISHER) {
       const value = Number(exit.data & 0xffffffffn);
-      return { output, status: (value & 0xffff) === 0x5555 ? 0 : value >>> 16, jit: vm.jitStats };
+      return { output, status: (value & 0xffff) === 0x5555 ? 0 : value >>> 16, jit: { ...vcpu.jitStatistics, firstError: vm.jitCompileError } };
     }
   }
   return { output, status: 'did not finish' };
