@@ -186,13 +186,12 @@ export const JIT_LENGTH = 6; // i16 instructions in the block's longest path; 0 
 export const JIT_GENERATION = 8; // u32 the HART_FENCE_I_COUNT value the entry was made or last checked in
 export const JIT_BYTES = 12; // u32 bytes of guest code the block covers
 export const JIT_HASH = 16; // u64 hash of those bytes
-// Heat counters: visits of block starts not in the cache, direct-mapped and keyed like the cache, so
-// neither a cold start's visit nor another start's heat counts towards a block.
+// Heat counters: visits of block starts not in the cache, u32 each, hashed and untagged (LuaJIT's hot
+// counters): starts that share a counter pool their visits and get translated a little early, which costs
+// one translation, where a tagged counter that restarts on every collision kept two alternating hot
+// starts cold for ever (half the kernel's per-request path during a 4 KiB dd).
 export const JIT_HEAT = 0x3_0000;
-export const JIT_HEAT_COUNTERS = 4096;
-export const JIT_HEAT_SIZE = 8;
-export const JIT_HEAT_KEY = 0; // u32 host address of the block start
-export const JIT_HEAT_VISITS = 4; // u32
+export const JIT_HEAT_COUNTERS = 8192;
 // The batch: JIT_BATCH_MAX translated blocks whose function bodies wait in JIT_BODIES.
 export const JIT_BATCH = 0x3_8000;
 export const JIT_BATCH_COUNT = 0x00; // i32 blocks in the batch

@@ -16,7 +16,7 @@ import {
   JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,
   JIT_RECORD_ENTRY, JIT_RECORD_KEY, JIT_RECORD_TABLE_INDEX, JIT_RECORD_LENGTH, JIT_BODIES, JIT_BODIES_SIZE, JIT_MODULE,
   JIT_MODULE_SIZE, JIT_STATS, JIT_STATS_BLOCKS, JIT_STATS_MODULES, JIT_STATS_FAILED,
-  JIT_KEY, JIT_RECENT, JIT_HEAT_COUNTERS, JIT_HEAT_SIZE, JIT_HEAT_KEY, JIT_HEAT_VISITS,
+  JIT_KEY, JIT_RECENT, JIT_HEAT_COUNTERS,
   JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
 } from "../abi/layout";
 import { hart } from "../cpu/hart";
@@ -177,9 +177,18 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   return entry;
 }
 
+/**
+ * Block start `code`'s slot among `slots` (a power of two). Its low bits alone would be its page offset, and
+ * hot code at the same offset of different pages (every function entry aligned alike) would fight over one
+ * slot; a multiplicative (Fibonacci) hash spreads the whole address over the slots.
+ */
+@inline function spread(code: u32, slots: u32): u32 {
+  return ((code >> 1) * 0x9e3779b1) >> (32 - ctz(slots));
+}
+
 /** The first of the two entries (ways) of the cache set `code` belongs to. */
 @inline function cacheSet(code: u32): usize {
-  return jitState() + JIT_CACHE + <usize>((code >> 1) & (JIT_ENTRIES / 2 - 1)) * (2 * JIT_ENTRY_SIZE);
+  return jitState() + JIT_CACHE + <usize>spread(code, JIT_ENTRIES / 2) * (2 * JIT_ENTRY_SIZE);
 }
 
 /** The way of the set at `way0` that holds the block at `code`, or 0. */
@@ -207,15 +216,13 @@ function findBlock(code: u32, pc: u64): usize {
   let entry = wayHolding(way0, code);
   let length: i32;
   if (entry == 0) {
-    const heat = jitState() + JIT_HEAT + <usize>((code >> 1) & (JIT_HEAT_COUNTERS - 1)) * JIT_HEAT_SIZE;
-    let visits = 1;
-    if (load<u32>(heat, JIT_HEAT_KEY) == code) visits += load<i32>(heat, JIT_HEAT_VISITS);
-    else store<u32>(heat, code, JIT_HEAT_KEY);
+    const heat = jitState() + JIT_HEAT + (<usize>spread(code, JIT_HEAT_COUNTERS) << 2);
+    const visits = load<i32>(heat) + 1;
     if (visits < load<i32>(MACHINE_JIT_THRESHOLD)) {
-      store<i32>(heat, visits, JIT_HEAT_VISITS);
+      store<i32>(heat, visits);
       return 0;
     }
-    store<u32>(heat, 0, JIT_HEAT_KEY);
+    store<i32>(heat, 0);
     entry = load<u16>(way0, JIT_RECENT) != 0 ? way0 + JIT_ENTRY_SIZE : way0;
     length = translateInto(entry, code, pc, generation);
   } else {
