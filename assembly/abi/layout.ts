@@ -184,7 +184,7 @@ export const JIT_KEY = 0; // u32 host address of the block's first instruction (
 export const JIT_RECENT = 4; // u16 1 if this way of its set was used more recently than the other
 export const JIT_LENGTH = 6; // i16 instructions in the block's longest path; 0 waiting in the batch, -1 cannot be translated
 export const JIT_GENERATION = 8; // u32 the HART_FENCE_I_COUNT value the entry was made or last checked in
-export const JIT_BYTES = 12; // u32 bytes of guest code the block covers
+export const JIT_BYTES = 12; // u32 the guest code the region covers on its page: (first byte's page offset << 16) | bytes
 export const JIT_HASH = 16; // u64 hash of those bytes
 // Heat counters: visits of block starts not in the cache, u32 each, hashed and untagged (LuaJIT's hot
 // counters): starts that share a counter pool their visits and get translated a little early, which costs
@@ -210,6 +210,13 @@ export const JIT_STATS = 0x3_f000;
 export const JIT_STATS_BLOCKS = 0x0; // u32
 export const JIT_STATS_MODULES = 0x4; // u32
 export const JIT_STATS_FAILED = 0x8; // u32
+// The blocks of the region being translated (assembly/jit/translate.ts): at most JIT_REGION_MAX_BLOCKS
+// (which keeps every branch depth in the function below 128, one LEB byte).
+export const JIT_REGION_BLOCKS = 0x3_f100;
+export const JIT_REGION_MAX_BLOCKS = 64;
+export const JIT_REGION_BLOCK_SIZE = 8;
+export const JIT_REGION_BLOCK_START = 0; // u32 page offset of the block's first instruction
+export const JIT_REGION_BLOCK_LENGTH = 4; // i32 instructions in the block
 export const JIT_BODIES = 0x4_0000; // function bodies, back to back
 export const JIT_BODIES_SIZE = 0x1_f000; // leaves JIT_MODULE room for the header
 export const JIT_MODULE = 0x6_0000; // the module handed to the host: the batch's bodies with its header

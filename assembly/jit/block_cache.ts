@@ -15,12 +15,12 @@ import {
   HART_ID, HART_INSTRET, HART_PC, HART_FENCE_I_COUNT, JIT_STATE, JIT_STATE_SIZE, JIT_CACHE, JIT_HEAT, JIT_ENTRIES, JIT_ENTRY_SIZE,
   JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,
   JIT_RECORD_ENTRY, JIT_RECORD_KEY, JIT_RECORD_TABLE_INDEX, JIT_RECORD_LENGTH, JIT_BODIES, JIT_BODIES_SIZE, JIT_MODULE,
-  JIT_MODULE_SIZE, JIT_STATS, JIT_STATS_BLOCKS, JIT_STATS_MODULES, JIT_STATS_FAILED,
+  JIT_MODULE_SIZE, JIT_STATS, JIT_REGION_BLOCKS, JIT_STATS_BLOCKS, JIT_STATS_MODULES, JIT_STATS_FAILED,
   JIT_KEY, JIT_RECENT, JIT_HEAT_COUNTERS,
   JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
 } from "../abi/layout";
 import { hart } from "../cpu/hart";
-import { translateBlock, writeModule, bodyLength, blockBytes, LEFT_EARLY } from "./translate";
+import { translateBlock, writeModule, bodyLength, regionLow, regionBytes, LEFT_EARLY } from "./translate";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Returned by enterBlock when no block ran. */
@@ -64,6 +64,11 @@ function codeHash(code: usize, bytes: u32): u64 {
   return h ^ (h >> 29);
 }
 
+/** The hash of the code a region covers on the page of its entry `code`: (page offset << 16) | bytes. */
+@inline function regionHash(code: u32, covered: u32): u64 {
+  return codeHash(<usize>((code & ~0xfff) + (covered >> 16)), covered & 0xffff);
+}
+
 /**
  * Translates the block at `code` into cache entry `entry` and the batch (compiling the batch first if it
  * is full); returns its length, 0 while it waits in the batch or -1 if it cannot be translated.
@@ -77,12 +82,13 @@ function translateInto(entry: usize, code: u32, pc: u64, generation: u32): i32 {
     count = 0;
     used = 0;
   }
-  const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES);
+  const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES, jitState() + JIT_REGION_BLOCKS);
   store<u32>(entry, code, JIT_KEY);
   store<i16>(entry, length > 0 ? 0 : -1, JIT_LENGTH);
   store<u32>(entry, generation, JIT_GENERATION);
-  store<u32>(entry, length > 0 ? blockBytes : 0, JIT_BYTES);
-  store<u64>(entry, length > 0 ? codeHash(<usize>code, blockBytes) : 0, JIT_HASH);
+  const covered = (regionLow << 16) | regionBytes;
+  store<u32>(entry, length > 0 ? covered : 0, JIT_BYTES);
+  store<u64>(entry, length > 0 ? regionHash(code, covered) : 0, JIT_HASH);
   if (length <= 0) return -1;
   const record = batch + JIT_BATCH_RECORDS + <usize>count * JIT_RECORD_SIZE;
   store<u32>(record, <u32>entry, JIT_RECORD_ENTRY);
@@ -151,7 +157,7 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   if (length > budget) return NO_BLOCK;
   let total: i32 = 0;
   while (true) {
-    const result = call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag);
+    const result = call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag, budget);
     const retired = result & (LEFT_EARLY - 1);
     total += retired;
     // A block that left early stopped at an instruction for the interpreter (a TLB miss, say).
@@ -229,7 +235,7 @@ function findBlock(code: u32, pc: u64): usize {
     length = <i32>load<i16>(entry, JIT_LENGTH);
     if (load<u32>(entry, JIT_GENERATION) != generation) {
       // A FENCE.I since this entry was last checked: the code may have changed.
-      if (length >= 0 && codeHash(<usize>code, load<u32>(entry, JIT_BYTES)) == load<u64>(entry, JIT_HASH)) {
+      if (length >= 0 && regionHash(code, load<u32>(entry, JIT_BYTES)) == load<u64>(entry, JIT_HASH)) {
         store<u32>(entry, generation, JIT_GENERATION);
       } else {
         length = translateInto(entry, code, pc, generation);

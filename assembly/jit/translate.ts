@@ -1,23 +1,46 @@
-// The block translator: straight-line RV64I/M integer code, up to and including its first jump (a taken
-// branch leaves it early; the fall-through path goes on), becomes one WebAssembly function
+// The region translator: the hot code of one guest page, reached from one entry, becomes one WebAssembly
+// function
 //
 //   (func (param $hart i32) (param $pc i64) (param $dataTlb i32) (param $asidHash i32) (param $tag i64)
-//         (result i32))
+//         (param $budget i32) (result i32))
 //
-// that runs the block on the hart at `$hart`, stores the next pc into HART_PC and returns how many
-// instructions retired (with LEFT_EARLY when it stopped before an instruction for the interpreter).
-// The guest registers the block uses live in WebAssembly locals: loaded at entry, and those it writes
+// that runs on the hart at `$hart` from the entry at virtual `$pc`, stores the next pc into HART_PC and
+// returns how many instructions retired (with LEFT_EARLY when it stopped before an instruction for the
+// interpreter). Its blocks are straight-line RV64I/M code along the fall-through path (a superblock: a
+// taken branch leaves it, a jump ends it); branches and jumps to code on the same page go to that page's
+// block in the same function, through a dispatch loop, so loops and calls within the page run without
+// leaving it (v86's lesson: a call back to the dispatcher per block costs more than the block). A block
+// runs only if all of it fits in what is left of `$budget`, so the count is exact.
+//
+// The guest registers the region uses live in WebAssembly locals: loaded at entry, and those it writes
 // stored back by the one epilogue every exit branches to. Immediates are constants, and pc-relative values
-// are `$pc + offset`, so one translation serves every virtual address the physical page is mapped at.
+// are `$pc + (offset - entry offset)`, so one translation serves every virtual address the physical page is
+// mapped at.
 //
-// Anything that is not the plain fast path leaves the block *before* that instruction, with every
+// Anything that is not the plain fast path leaves the function *before* that instruction, with every
 // earlier one retired, and the interpreter carries on from there: a load or store that misses the TLB
 // (or is misaligned, or is MMIO), and every instruction the translator does not take (SYSTEM, AMO, FP,
-// FENCE.I, MULH/DIV/REM, illegal encodings). So a block never traps, and all the slow paths — page walks,
-// faults, MMIO exits — stay in one place, the interpreter.
+// FENCE.I, MULH/DIV/REM, illegal encodings). So translated code never traps, and all the slow paths —
+// page walks, faults, MMIO exits — stay in one place, the interpreter.
+//
+// Layout of the function (N blocks, block 0 the entry):
+//
+//   block $exit
+//     loop $dispatch
+//       block $b(N-1) ... block $b0
+//         (br_table $b0 ... $b(N-1) (local.get $nextBlock))
+//       end  ;; block 0's code
+//       ...
+//       end  ;; block N-1's code
+//     end
+//   end
+//   epilogue: store written registers and the next pc, return the count
+//
+// so block i's code falls through into block i+1's, and any block reaches any other by setting
+// $nextBlock and branching to $dispatch.
 import {
   HART_X, HART_PC, RVC_TABLE, TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SIZE,
-  MACHINE_FENCE_WORD,
+  MACHINE_FENCE_WORD, JIT_REGION_MAX_BLOCKS, JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_START, JIT_REGION_BLOCK_LENGTH,
 } from "../abi/layout";
 import * as w from "./wasm_writer";
 
@@ -26,32 +49,61 @@ const PARAM_PC: u32 = 1;
 const PARAM_DATA_TLB: u32 = 2;
 const PARAM_ASID_HASH: u32 = 3;
 const PARAM_TAG: u32 = 4;
+const PARAM_BUDGET: u32 = 5;
 /** Guest register r (1..31) is local REG_BASE + r. */
-const REG_BASE: u32 = 4;
-const LOCAL_VA: u32 = 36; // i64: the address of a load or store
-const LOCAL_NEXT: u32 = 37; // i64: the pc the block leaves at
-const LOCAL_ENTRY: u32 = 38; // i32: the TLB entry of a load or store
-const LOCAL_RETIRED: u32 = 39; // i32: instructions retired when the block leaves
+const REG_BASE: u32 = 5;
+const LOCAL_VA: u32 = 37; // i64: the address of a load or store
+const LOCAL_NEXT: u32 = 38; // i64: the pc the function leaves at
+const LOCAL_ENTRY: u32 = 39; // i32: the TLB entry of a load or store
+const LOCAL_RETIRED: u32 = 40; // i32: instructions retired when the function leaves
+const LOCAL_DONE: u32 = 41; // i32: instructions retired by the blocks run before the current one
+const LOCAL_NEXT_BLOCK: u32 = 42; // i32: the block the dispatch loop runs next
 
 const PAGE_MASK: i64 = ~(<i64>0xfff);
 /**
- * Or-ed into the returned count when the block left before an instruction it leaves to the interpreter,
- * rather than at a jump, a taken branch or its end (where the next block starts).
+ * Or-ed into the returned count when the function left before an instruction it leaves to the
+ * interpreter, rather than at a jump, a taken branch or a block's end (where the next block starts).
  */
 export const LEFT_EARLY: i32 = 0x1_0000;
 const MAX_BLOCK_INSNS: i32 = 128;
+const MAX_REGION_INSNS: i32 = 512;
 /** Bytes kept free in the buffer for one more instruction and the block's exit. */
 const RESERVE: usize = 256;
-/** More than the bytes of a body's size, locals, register loads and stores, and epilogue (~490 at most). */
-const PROLOGUE_EPILOGUE_BYTES: usize = 640;
+/** More than the bytes of a body's size, locals, register loads and stores, epilogue and dispatch. */
+const PROLOGUE_EPILOGUE_BYTES: usize = 640 + 4 * <usize>JIT_REGION_MAX_BLOCKS + 16;
 
-/** Registers the block reads or writes (each loaded once, at entry), and those it writes (stored back at the exit). */
+/** Registers the region reads or writes (each loaded once, at entry), and those it writes (stored back at the exit). */
 let used: u32 = 0;
 let written: u32 = 0;
 /** Length in bytes of the function body the last translateBlock wrote. */
 export let bodyLength: u32 = 0;
-/** Bytes of guest code the last translated block covers. */
-export let blockBytes: u32 = 0;
+/** The page offset of the first byte of guest code the last translated region covers, and how many bytes from there. */
+export let regionLow: u32 = 0;
+export let regionBytes: u32 = 0;
+
+/**
+ * The region's blocks, JIT_REGION_BLOCK_SIZE bytes each at `blocks` (in the hart's JIT state: harts share
+ * memory, and this module allocates nothing): page offset of the first instruction, length in instructions.
+ */
+let blocks: usize = 0;
+let blockCount: i32 = 0;
+@inline function blockStart(i: i32): u32 {
+  return load<u32>(blocks + <usize>i * JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_START);
+}
+@inline function blockLength(i: i32): i32 {
+  return load<i32>(blocks + <usize>i * JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_LENGTH);
+}
+@inline function setBlock(i: i32, start: u32, length: i32): void {
+  store<u32>(blocks + <usize>i * JIT_REGION_BLOCK_SIZE, start, JIT_REGION_BLOCK_START);
+  store<i32>(blocks + <usize>i * JIT_REGION_BLOCK_SIZE, length, JIT_REGION_BLOCK_LENGTH);
+}
+/** False while the first pass discovers the blocks, true while the second writes them. */
+let finalPass = false;
+/** Page offset of the region's entry: $pc is its virtual address. */
+let entryOffset: u32 = 0;
+/** The block being written, and the labels between its top level and $exit. */
+let currentBlock: i32 = 0;
+let exitDepth: u32 = 0;
 
 function readReg(r: u32): void {
   if (r == 0) {
@@ -73,42 +125,90 @@ function writeReg(rd: u32): void {
   written |= 1 << rd;
 }
 
-/** Pushes $pc + offset. */
+/** Pushes the virtual address of page offset `offset`: $pc + (offset - entry offset). */
 function pcPlus(offset: i64): void {
   w.localGet(PARAM_PC);
-  if (offset != 0) {
-    w.i64Const(offset);
+  const delta = offset - <i64>entryOffset;
+  if (delta != 0) {
+    w.i64Const(delta);
     w.byte(w.OP_I64_ADD);
   }
 }
 
 /**
- * Leaves the block for the shared exit (which stores the written registers and the next pc) with
- * `retired` instructions done and the next pc on the stack; `depth` is the number of blocks (ifs) the
- * exit is nested in below the function's outer block.
+ * Leaves the function for the shared exit (which stores the written registers and the next pc) with
+ * `retired` more instructions done in this block and the next pc on the stack; `depth` is the number of
+ * blocks (ifs) the exit is nested in below the block's top level.
  */
 function exitWithStackPc(retired: i32, depth: u32): void {
   w.localSet(LOCAL_NEXT);
   leave(retired, depth);
 }
 
-/** Branches to the shared exit with `retired` instructions done, the next pc already in LOCAL_NEXT. */
+/** Branches to the shared exit with `retired` more instructions done in this block, the next pc already in LOCAL_NEXT. */
 function leave(retired: i32, depth: u32): void {
-  w.i32Const(retired);
+  w.localGet(LOCAL_DONE);
+  if (retired != 0) {
+    w.i32Const(retired);
+    w.byte(w.OP_I32_ADD);
+  }
   w.localSet(LOCAL_RETIRED);
   w.byte(w.OP_BR);
-  w.u32leb(depth);
+  w.u32leb(exitDepth + depth);
 }
 
-/** Leaves the block at $pc + offset with `retired` instructions done. */
+/** Leaves the function at page offset `offset` with `retired` more instructions done. */
 function exitAt(offset: i64, retired: i32, depth: u32): void {
   pcPlus(offset);
   exitWithStackPc(retired, depth);
 }
 
+/** The region block that starts at page offset `offset`, or -1. */
+function blockAt(offset: u32): i32 {
+  for (let i = 0; i < blockCount; i++) if (blockStart(i) == offset) return i;
+  return -1;
+}
+
+/**
+ * Goes on at page offset `target` after `retired` more instructions of this block: in the region's block
+ * there (the first pass adds one if there is room) if all of it fits in the budget, else by leaving.
+ */
+function continueAt(target: i64, retired: i32, depth: u32): void {
+  let next: i32 = -1;
+  if (target >= 0 && target < 0x1000) {
+    next = blockAt(<u32>target);
+    if (next < 0 && !finalPass && blockCount < JIT_REGION_MAX_BLOCKS) {
+      next = blockCount++;
+      setBlock(next, <u32>target, 0);
+    }
+  }
+  if (next < 0) {
+    exitAt(target, retired, depth);
+    return;
+  }
+  // done += retired; if (done + length(next) > budget) leave at target
+  w.localGet(LOCAL_DONE);
+  w.i32Const(retired);
+  w.byte(w.OP_I32_ADD);
+  w.localTee(LOCAL_DONE);
+  w.i32Const(finalPass ? blockLength(next) : 0x7f); // the first pass takes a two-byte constant's room
+  w.byte(w.OP_I32_ADD);
+  w.localGet(PARAM_BUDGET);
+  w.byte(w.OP_I32_GT_S);
+  w.byte(w.OP_IF);
+  w.byte(w.BLOCKTYPE_VOID);
+  exitAt(target, 0, depth + 1);
+  w.byte(w.OP_END);
+  if (finalPass && next == currentBlock + 1 && depth == 0) return; // its code follows
+  w.i32Const(next);
+  w.localSet(LOCAL_NEXT_BLOCK);
+  w.byte(w.OP_BR);
+  w.u32leb(exitDepth - 1 + depth); // $dispatch
+}
+
 /**
  * Computes a load's or store's address into LOCAL_VA and its TLB entry into LOCAL_ENTRY, leaves the
- * block (before this instruction) on a TLB miss, and pushes the host address.
+ * function (before this instruction) on a TLB miss, and pushes the host address.
  */
 function hostAddress(rs1: u32, imm: i64, sizeMask: i64, array: u32, offset: i64, retired: i32): void {
   readReg(rs1);
@@ -162,7 +262,7 @@ const TAKEN = 0; // translated; the block goes on
 const ENDED = 1; // translated a jump, which ended the block
 const REFUSED = 2; // not translated: the block ends before it
 
-/** Appends instruction `insn` (32-bit form), the block's instruction number `k` at $pc + offset. */
+/** Appends instruction `insn` (32-bit form), the block's instruction number `k`, at page offset `offset`. */
 function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
   const rd = (insn >> 7) & 31;
   const rs1 = (insn >> 15) & 31;
@@ -187,7 +287,7 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
         pcPlus(offset + len);
         writeReg(rd);
       }
-      exitAt(offset + <i64>imm, k + 1, 0);
+      continueAt(offset + <i64>imm, k + 1, 0);
       return ENDED;
     }
     case 0x19: { // JALR
@@ -216,7 +316,7 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       w.byte(op);
       w.byte(w.OP_IF);
       w.byte(w.BLOCKTYPE_VOID);
-      exitAt(offset + <i64>imm, k + 1, 1);
+      continueAt(offset + <i64>imm, k + 1, 1);
       w.byte(w.OP_END);
       return TAKEN;
     }
@@ -341,20 +441,52 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
 }
 
 /**
- * Translates the block whose first instruction is at host address `code`, page offset `pageOffset`, into a
- * function body (as the code section holds it: size, locals, code) in [buffer, buffer + size). Returns the
- * number of instructions in it (0: the first one is not translatable) and sets bodyLength and blockBytes.
+ * Translates the region entered at host address `code`, page offset `pageOffset`, into a function body (as
+ * the code section holds it: size, locals, code) in [buffer, buffer + size). Returns the number of
+ * instructions in its entry block (0: the first one is not translatable) and sets bodyLength, regionLow and
+ * regionBytes.
  */
-export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size: usize): i32 {
-  // Pass 1 finds the block's length and registers (its output is thrown away); pass 2 writes the body
-  // with a prologue that loads those registers, so that every exit can share one epilogue.
-  // Pass 1 gets less room than pass 2 will have after the prologue, and pass 2 stops at pass 1's count.
-  const count = translateBody(code, pageOffset, buffer, size - PROLOGUE_EPILOGUE_BYTES, MAX_BLOCK_INSNS);
-  if (count == 0) return 0;
+export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size: usize, regionBlocks: usize): i32 {
+  const page = code - <usize>pageOffset;
+  blocks = regionBlocks;
+  entryOffset = pageOffset;
+  // Pass 1 finds the blocks, their lengths and the registers they use (its output is thrown away); pass 2
+  // writes the body with a prologue that loads those registers, so that every exit can share one epilogue.
+  // Pass 1 gets less room than pass 2 will have after the prologue, and pass 2 keeps pass 1's lengths.
+  finalPass = false;
+  used = 0;
+  written = 0;
+  blockCount = 1;
+  setBlock(0, pageOffset, 0);
+  w.startWriting(buffer, size - PROLOGUE_EPILOGUE_BYTES);
+  let insns: i32 = 0;
+  for (let i = 0; i < blockCount; i++) {
+    let length: i32 = 0;
+    if (insns < MAX_REGION_INSNS && w.room() > RESERVE) {
+      currentBlock = i;
+      exitDepth = 1;
+      const most = MAX_REGION_INSNS - insns;
+      length = translateBody(page, blockStart(i), most < MAX_BLOCK_INSNS ? most : MAX_BLOCK_INSNS);
+    }
+    setBlock(i, blockStart(i), length);
+    insns += length;
+  }
+  if (blockLength(0) == 0) return 0;
+  // Blocks whose first instruction is not ours are no blocks: going there leaves the function.
+  let kept = 0;
+  for (let i = 0; i < blockCount; i++) {
+    if (blockLength(i) == 0) continue;
+    setBlock(kept++, blockStart(i), blockLength(i));
+  }
+  blockCount = kept;
   const registers = used;
+
+  finalPass = true;
+  used = 0;
+  written = 0;
   w.startWriting(buffer, size);
   const body = w.sizePlaceholder();
-  w.byte(2); w.byte(33); w.byte(w.TYPE_I64); w.byte(2); w.byte(w.TYPE_I32); // locals: x1..x31, temps
+  w.byte(2); w.byte(33); w.byte(w.TYPE_I64); w.byte(4); w.byte(w.TYPE_I32); // locals: x1..x31, temps
   for (let r: u32 = 1; r < 32; r++) {
     if ((registers & (1 << r)) == 0) continue;
     w.localGet(PARAM_HART);
@@ -363,8 +495,29 @@ export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size
   }
   w.byte(w.OP_BLOCK); // $exit
   w.byte(w.BLOCKTYPE_VOID);
-  const base = w.pos;
-  translateBody(code, pageOffset, base, size - (base - buffer), count);
+  w.byte(w.OP_LOOP); // $dispatch
+  w.byte(w.BLOCKTYPE_VOID);
+  for (let i = 0; i < blockCount; i++) {
+    w.byte(w.OP_BLOCK);
+    w.byte(w.BLOCKTYPE_VOID);
+  }
+  w.localGet(LOCAL_NEXT_BLOCK);
+  w.byte(w.OP_BR_TABLE);
+  w.u32leb(<u32>blockCount);
+  for (let i = 0; i < blockCount; i++) w.u32leb(<u32>i);
+  w.u32leb(0);
+  let low: u32 = 0x1000;
+  let high: u32 = 0;
+  for (let i = 0; i < blockCount; i++) {
+    w.byte(w.OP_END);
+    currentBlock = i;
+    exitDepth = <u32>(blockCount - i);
+    const start = blockStart(i);
+    translateBody(page, start, blockLength(i));
+    if (start < low) low = start;
+    if (start + lastBlockBytes > high) high = start + lastBlockBytes;
+  }
+  w.byte(w.OP_END);
   w.byte(w.OP_END);
   for (let r: u32 = 1; r < 32; r++) {
     if ((written & (1 << r)) == 0) continue;
@@ -379,28 +532,32 @@ export function translateBlock(code: usize, pageOffset: u32, buffer: usize, size
   w.byte(w.OP_END);
   w.patchSize(body);
   bodyLength = <u32>(w.pos - buffer);
-  return count;
+  regionLow = low;
+  regionBytes = high - low;
+  return blockLength(0);
 }
 
+/** Bytes of guest code the last block translateBody wrote covers. */
+let lastBlockBytes: u32 = 0;
+
 /**
- * Writes the block's instructions, from the first at host address `code`, at [buffer, buffer + size),
- * ending with the jump to the exit; returns how many there are and sets blockBytes, used and written.
+ * Writes the block whose first instruction is at page offset `start` of the page at host address `page`,
+ * at most `maxInsns` instructions, ending with where it goes next; returns how many instructions it has
+ * (0 if the first is not translatable) and sets lastBlockBytes. The first pass also ends a block where
+ * another one starts.
  */
-function translateBody(code: usize, pageOffset: u32, buffer: usize, size: usize, maxInsns: i32): i32 {
-  w.startWriting(buffer, size);
-  used = 0;
-  written = 0;
+function translateBody(page: usize, start: u32, maxInsns: i32): i32 {
   let count: i32 = 0;
-  let offset: i64 = 0;
+  let offset: i64 = <i64>start;
   let ended = false;
   while (count < maxInsns && w.room() > RESERVE) {
-    const inPage = <u32>offset + pageOffset;
-    if (inPage > 0xffe) break;
-    let insn = <u32>load<u16>(code + <usize>offset);
+    if (offset > 0xffe) break;
+    if (!finalPass && count > 0 && blockAt(<u32>offset) >= 0) break;
+    let insn = <u32>load<u16>(page + <usize>offset);
     let len: i64 = 2;
     if ((insn & 3) == 3) {
-      if (inPage > 0xffc) break; // its upper half is on the next page
-      insn = load<u32>(code + <usize>offset);
+      if (offset > 0xffc) break; // its upper half is on the next page
+      insn = load<u32>(page + <usize>offset);
       len = 4;
     } else {
       insn = load<u32>(RVC_TABLE + (<usize>insn << 2));
@@ -415,8 +572,8 @@ function translateBody(code: usize, pageOffset: u32, buffer: usize, size: usize,
       break;
     }
   }
-  if (count > 0 && !ended) exitAt(offset, count, 0);
-  blockBytes = <u32>offset;
+  if (count > 0 && !ended) continueAt(offset, count, 0);
+  lastBlockBytes = <u32>(offset - <i64>start);
   return count;
 }
 
@@ -428,10 +585,10 @@ function translateBody(code: usize, pageOffset: u32, buffer: usize, size: usize,
 export function writeModule(bodies: usize, bodyBytes: u32, count: i32, out: usize, size: usize): i32 {
   w.startWriting(out, size);
   w.byte(0x00); w.byte(0x61); w.byte(0x73); w.byte(0x6d); w.byte(0x01); w.byte(0x00); w.byte(0x00); w.byte(0x00);
-  w.byte(1); // type section: (i32 hart, i64 pc, i32 dataTlb, i32 asidHash, i64 tag) -> i32
+  w.byte(1); // type section: (i32 hart, i64 pc, i32 dataTlb, i32 asidHash, i64 tag, i32 budget) -> i32
   let at = w.sizePlaceholder();
   w.byte(1); w.byte(0x60);
-  w.byte(5); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64);
+  w.byte(6); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32);
   w.byte(1); w.byte(w.TYPE_I32);
   w.patchSize(at);
   w.byte(2); // import section: (import "e" "m" (memory 0 65536 shared))

@@ -78,9 +78,11 @@ export function name(text: string): void {
 
 // ---- instructions ----
 export const OP_BLOCK: u32 = 0x02;
+export const OP_LOOP: u32 = 0x03;
 export const OP_IF: u32 = 0x04;
 export const OP_END: u32 = 0x0b;
 export const OP_BR: u32 = 0x0c;
+export const OP_BR_TABLE: u32 = 0x0e;
 export const OP_DROP: u32 = 0x1a;
 export const OP_I64_LOAD: u32 = 0x29;
 export const OP_I64_LOAD8_S: u32 = 0x30;
@@ -101,6 +103,7 @@ export const OP_I64_LT_S: u32 = 0x53;
 export const OP_I64_LT_U: u32 = 0x54;
 export const OP_I64_GE_S: u32 = 0x59;
 export const OP_I64_GE_U: u32 = 0x5a;
+export const OP_I32_GT_S: u32 = 0x4a;
 export const OP_I32_ADD: u32 = 0x6a;
 export const OP_I32_SUB: u32 = 0x6b;
 export const OP_I32_MUL: u32 = 0x6c;
