@@ -26,7 +26,7 @@ import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, 
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
-import { enterBlock, blockCompleted, startCodeGeneration, jitEnabled, NO_BLOCK } from "../jit/block_cache";
+import { enterBlock, blockCompleted, startUntranslatable, startCodeGeneration, jitEnabled, NO_BLOCK } from "../jit/block_cache";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Flipped into a page address, makes it match no pc (see the fetch in runHart). */
@@ -111,8 +111,13 @@ export function runHart(budget: i32): i32 {
     limit += executed;
 
     blockStart = true;
+    // When translated code stops for one instruction the interpreter must run (a TLB miss, an AMO, a CSR
+    // access, a code page not in the fetch TLB), the block cache is asked again right after it: else the
+    // rest of that block would run interpreted too.
+    let probeAt: i32 = -1;
 
     while (executed < limit) {
+      if (executed == probeAt) blockStart = true;
       if (blockStart) {
         blockStart = false;
         if (jit) {
@@ -131,8 +136,12 @@ export function runHart(budget: i32): i32 {
               // Blocks that ran to their end stopped at a block start; one that left early stopped at an
               // instruction for the interpreter (a TLB miss, say), which must run it.
               blockStart = blockCompleted;
+              if (!blockCompleted) probeAt = executed + 1;
               continue;
             }
+            if (startUntranslatable) probeAt = executed + 1;
+          } else {
+            probeAt = executed + 1;
           }
         }
       }

@@ -27,6 +27,8 @@ const PAGE_MASK: u64 = ~(<u64>0xfff);
 export const NO_BLOCK: i32 = -1;
 /** Whether the last block enterBlock ran went to its end (else it stopped before an instruction it leaves to the interpreter). */
 export let blockCompleted = false;
+/** Whether the last start enterBlock found no block for begins with an instruction the translator does not take. */
+export let startUntranslatable = false;
 
 // @ts-ignore: decorator
 @external("wkvm", "jitCompile")
@@ -217,6 +219,7 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
  * visit, translating a block that has become hot or checking one against its code after a FENCE.I.
  */
 function findBlock(code: u32, pc: u64): usize {
+  startUntranslatable = false;
   const way0 = cacheSet(code);
   const generation = load<u32>(hart + HART_FENCE_I_COUNT);
   let entry = wayHolding(way0, code);
@@ -243,6 +246,7 @@ function findBlock(code: u32, pc: u64): usize {
     }
   }
   markRecent(way0, entry);
+  startUntranslatable = length < 0;
   return length > 0 ? entry : 0;
 }
 
