@@ -1,7 +1,7 @@
 // The file underneath an image, reduced to positional I/O. Backends never touch node:fs directly, so tests
 // can inject a file that counts syncs or records the order of writes.
 
-import { open, type FileHandle } from 'node:fs/promises';
+import fs from 'node:fs';
 import { totalLength } from './scatter.js';
 
 export interface BlockFile {
@@ -22,17 +22,24 @@ export interface BlockFile {
 
 export type BlockFileOpener = (path: string, writable: boolean) => Promise<BlockFile>;
 
+/**
+ * A file through its descriptor and node:fs's callback API. (The promise API's FileHandle costs ~10-20 µs
+ * more per call here, measured on 4 KiB page-cached reads: 36-67 µs vs 27-44 µs; a guest doing one 4 KiB
+ * request at a time waits for every one of them.)
+ */
 export class NodeBlockFile implements BlockFile {
-  private constructor(private readonly handle: FileHandle) {}
+  private constructor(private readonly fd: number) {}
 
   static async open(path: string, writable: boolean): Promise<NodeBlockFile> {
-    return new NodeBlockFile(await open(path, writable ? 'r+' : 'r'));
+    return new NodeBlockFile(await new Promise<number>((resolve, reject) => {
+      fs.open(path, writable ? 'r+' : 'r', (error, fd) => (error ? reject(error) : resolve(fd)));
+    }));
   }
 
   async read(position: number, dst: Uint8Array): Promise<number> {
     let done = 0;
     while (done < dst.length) {
-      const { bytesRead } = await this.handle.read(dst, done, dst.length - done, position + done);
+      const bytesRead = await this.readOnce(position + done, dst.subarray(done));
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -42,14 +49,15 @@ export class NodeBlockFile implements BlockFile {
   async write(position: number, src: Uint8Array): Promise<void> {
     let done = 0;
     while (done < src.length) {
-      const { bytesWritten } = await this.handle.write(src, done, src.length - done, position + done);
-      done += bytesWritten;
+      done += await this.writeOnce(position + done, src.subarray(done));
     }
   }
 
   async readv(position: number, dsts: readonly Uint8Array[]): Promise<number> {
     const total = totalLength(dsts);
-    const { bytesRead } = await this.handle.readv(dsts as Uint8Array[], position);
+    const bytesRead = await new Promise<number>((resolve, reject) => {
+      fs.readv(this.fd, dsts as Uint8Array[], position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
+    });
     if (bytesRead >= total || bytesRead === 0) return bytesRead;
     // A short read (end of file, or the OS stopped early): finish buffer by buffer.
     let done = bytesRead;
@@ -66,7 +74,9 @@ export class NodeBlockFile implements BlockFile {
 
   async writev(position: number, srcs: readonly Uint8Array[]): Promise<void> {
     const total = totalLength(srcs);
-    const { bytesWritten } = await this.handle.writev(srcs as Uint8Array[], position);
+    const bytesWritten = await new Promise<number>((resolve, reject) => {
+      fs.writev(this.fd, srcs as Uint8Array[], position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
+    });
     if (bytesWritten >= total) return;
     let skip = bytesWritten;
     let at = position + bytesWritten;
@@ -78,16 +88,28 @@ export class NodeBlockFile implements BlockFile {
     }
   }
 
-  async sync(): Promise<void> {
-    await this.handle.datasync();
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(this.fd, (error) => (error ? reject(error) : resolve())));
   }
 
-  async size(): Promise<number> {
-    return (await this.handle.stat()).size;
+  size(): Promise<number> {
+    return new Promise((resolve, reject) => fs.fstat(this.fd, (error, stats) => (error ? reject(error) : resolve(stats.size))));
   }
 
-  async close(): Promise<void> {
-    await this.handle.close();
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => fs.close(this.fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  private readOnce(position: number, dst: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, dst, 0, dst.length, position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
+    });
+  }
+
+  private writeOnce(position: number, src: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.write(this.fd, src, 0, src.length, position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
+    });
   }
 }
 
