@@ -20,6 +20,7 @@ import {
   JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
 } from "../abi/layout";
 import { hart } from "../cpu/hart";
+import { spread } from "./heat";
 import { translateBlock, writeModule, bodyLength, regionLow, regionBytes, LEFT_EARLY } from "./translate";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
@@ -84,7 +85,8 @@ function translateInto(entry: usize, code: u32, pc: u64, generation: u32): i32 {
     count = 0;
     used = 0;
   }
-  const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES, jitState() + JIT_REGION_BLOCKS);
+  const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES,
+    jitState() + JIT_REGION_BLOCKS, jitState() + JIT_HEAT, load<i32>(MACHINE_JIT_THRESHOLD) >> 3);
   store<u32>(entry, code, JIT_KEY);
   store<i16>(entry, length > 0 ? 0 : -1, JIT_LENGTH);
   store<u32>(entry, generation, JIT_GENERATION);
@@ -185,15 +187,6 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   return entry;
 }
 
-/**
- * Block start `code`'s slot among `slots` (a power of two). Its low bits alone would be its page offset, and
- * hot code at the same offset of different pages (every function entry aligned alike) would fight over one
- * slot; a multiplicative (Fibonacci) hash spreads the whole address over the slots.
- */
-@inline function spread(code: u32, slots: u32): u32 {
-  return ((code >> 1) * 0x9e3779b1) >> (32 - ctz(slots));
-}
-
 /** The first of the two entries (ways) of the cache set `code` belongs to. */
 @inline function cacheSet(code: u32): usize {
   return jitState() + JIT_CACHE + <usize>spread(code, JIT_ENTRIES / 2) * (2 * JIT_ENTRY_SIZE);
@@ -227,11 +220,14 @@ function findBlock(code: u32, pc: u64): usize {
   if (entry == 0) {
     const heat = jitState() + JIT_HEAT + (<usize>spread(code, JIT_HEAT_COUNTERS) << 2);
     const visits = load<i32>(heat) + 1;
-    if (visits < load<i32>(MACHINE_JIT_THRESHOLD)) {
+    const threshold = load<i32>(MACHINE_JIT_THRESHOLD);
+    if (visits < threshold) {
       store<i32>(heat, visits);
       return 0;
     }
-    store<i32>(heat, 0);
+    // Half the count stays: enough for the translator to count the start warm when a region reaches it,
+    // not so much that a start evicted from the cache is translated again at its next visit.
+    store<i32>(heat, threshold >> 1);
     entry = load<u16>(way0, JIT_RECENT) != 0 ? way0 + JIT_ENTRY_SIZE : way0;
     length = translateInto(entry, code, pc, generation);
   } else {
