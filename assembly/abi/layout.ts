@@ -189,8 +189,8 @@ export const JIT_HASH = 16; // u64 hash of those bytes
 // Heat counters: visits of block starts not in the cache, u32 each, hashed and untagged (LuaJIT's hot
 // counters): starts that share a counter pool their visits and get translated a little early, which costs
 // one translation, where a tagged counter that restarts on every collision kept two alternating hot
-// starts cold for ever (half the kernel's per-request path during a 4 KiB dd). A count stays when its start is
-// translated: the translator reads the counters to choose which starts a region takes.
+// starts cold for ever (half the kernel's per-request path during a 4 KiB dd). Half a count stays when its
+// start is translated: the translator reads the counters to choose which starts a region takes.
 export const JIT_HEAT = 0x3_0000;
 export const JIT_HEAT_COUNTERS = 8192;
 // The batch: JIT_BATCH_MAX translated blocks whose function bodies wait in JIT_BODIES.

@@ -463,9 +463,8 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
 export function translateBlock(
   code: usize, pageOffset: u32, buffer: usize, size: usize, regionBlocks: usize, heatCounters: usize, warm: i32,
 ): i32 {
-  const page = code - <usize>pageOffset;
   blocks = regionBlocks;
-  regionPage = page;
+  regionPage = code - <usize>pageOffset;
   heatTable = heatCounters;
   warmVisits = warm;
   entryOffset = pageOffset;
@@ -485,7 +484,7 @@ export function translateBlock(
       currentBlock = i;
       exitDepth = 1;
       const most = MAX_REGION_INSNS - insns;
-      length = translateBody(page, blockStart(i), most < MAX_BLOCK_INSNS ? most : MAX_BLOCK_INSNS);
+      length = translateBody(blockStart(i), most < MAX_BLOCK_INSNS ? most : MAX_BLOCK_INSNS);
     }
     setBlock(i, blockStart(i), length);
     insns += length;
@@ -532,7 +531,7 @@ export function translateBlock(
     currentBlock = i;
     exitDepth = <u32>(blockCount - i);
     const start = blockStart(i);
-    translateBody(page, start, blockLength(i));
+    translateBody(start, blockLength(i));
     if (start < low) low = start;
     if (start + lastBlockBytes > high) high = start + lastBlockBytes;
   }
@@ -560,23 +559,23 @@ export function translateBlock(
 let lastBlockBytes: u32 = 0;
 
 /**
- * Writes the block whose first instruction is at page offset `start` of the page at host address `page`,
- * at most `maxInsns` instructions, ending with where it goes next; returns how many instructions it has
- * (0 if the first is not translatable) and sets lastBlockBytes. The first pass also ends a block where
- * another one starts.
+ * Writes the block whose first instruction is at page offset `start` of the region's page, at most
+ * `maxInsns` instructions, ending with where it goes next; returns how many instructions it has (0 if the
+ * first is not translatable) and sets lastBlockBytes. The first pass also ends a block where another one
+ * starts.
  */
-function translateBody(page: usize, start: u32, maxInsns: i32): i32 {
+function translateBody(start: u32, maxInsns: i32): i32 {
   let count: i32 = 0;
   let offset: i64 = <i64>start;
   let ended = false;
   while (count < maxInsns && w.room() > RESERVE) {
     if (offset > 0xffe) break;
     if (!finalPass && count > 0 && blockAt(<u32>offset) >= 0) break;
-    let insn = <u32>load<u16>(page + <usize>offset);
+    let insn = <u32>load<u16>(regionPage + <usize>offset);
     let len: i64 = 2;
     if ((insn & 3) == 3) {
       if (offset > 0xffc) break; // its upper half is on the next page
-      insn = load<u32>(page + <usize>offset);
+      insn = load<u32>(regionPage + <usize>offset);
       len = 4;
     } else {
       insn = load<u32>(RVC_TABLE + (<usize>insn << 2));
