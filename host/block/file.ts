@@ -2,6 +2,7 @@
 // can inject a file that counts syncs or records the order of writes.
 
 import fs from 'node:fs';
+import { BlockIoThread, IoOp } from './io_thread.js';
 import { totalLength } from './scatter.js';
 
 export interface BlockFile {
@@ -23,20 +24,25 @@ export interface BlockFile {
 export type BlockFileOpener = (path: string, writable: boolean) => Promise<BlockFile>;
 
 /**
- * A file through its descriptor and node:fs's callback API. (The promise API's FileHandle costs ~10-20 µs
+ * A file through its descriptor: reads, writes and syncs go to the disk I/O thread (io_thread.ts), or,
+ * when it cannot take them, to node:fs's callback API. (The promise API's FileHandle costs ~10-20 µs
  * more per call here, measured on 4 KiB page-cached reads: 36-67 µs vs 27-44 µs; a guest doing one 4 KiB
  * request at a time waits for every one of them.)
  */
 export class NodeBlockFile implements BlockFile {
-  private constructor(private readonly fd: number) {}
+  private constructor(private readonly fd: number, private readonly thread: BlockIoThread | null) {}
 
-  static async open(path: string, writable: boolean): Promise<NodeBlockFile> {
-    return new NodeBlockFile(await new Promise<number>((resolve, reject) => {
+  /** `ioThread`: null for libuv's pool only; by default the process's shared I/O thread. */
+  static async open(path: string, writable: boolean, options: { ioThread?: BlockIoThread | null } = {}): Promise<NodeBlockFile> {
+    const fd = await new Promise<number>((resolve, reject) => {
       fs.open(path, writable ? 'r+' : 'r', (error, fd) => (error ? reject(error) : resolve(fd)));
-    }));
+    });
+    return new NodeBlockFile(fd, options.ioThread === undefined ? BlockIoThread.shared() : options.ioThread);
   }
 
   async read(position: number, dst: Uint8Array): Promise<number> {
+    const onThread = this.thread?.submit(IoOp.read, this.fd, position, [dst]);
+    if (onThread) return onThread;
     let done = 0;
     while (done < dst.length) {
       const bytesRead = await this.readOnce(position + done, dst.subarray(done));
@@ -47,6 +53,11 @@ export class NodeBlockFile implements BlockFile {
   }
 
   async write(position: number, src: Uint8Array): Promise<void> {
+    const onThread = this.thread?.submit(IoOp.write, this.fd, position, [src]);
+    if (onThread) {
+      await onThread;
+      return;
+    }
     let done = 0;
     while (done < src.length) {
       done += await this.writeOnce(position + done, src.subarray(done));
@@ -54,6 +65,8 @@ export class NodeBlockFile implements BlockFile {
   }
 
   async readv(position: number, dsts: readonly Uint8Array[]): Promise<number> {
+    const onThread = this.thread?.submit(IoOp.read, this.fd, position, dsts);
+    if (onThread) return onThread;
     const total = totalLength(dsts);
     const bytesRead = await new Promise<number>((resolve, reject) => {
       fs.readv(this.fd, dsts as Uint8Array[], position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
@@ -73,6 +86,11 @@ export class NodeBlockFile implements BlockFile {
   }
 
   async writev(position: number, srcs: readonly Uint8Array[]): Promise<void> {
+    const onThread = this.thread?.submit(IoOp.write, this.fd, position, srcs);
+    if (onThread) {
+      await onThread;
+      return;
+    }
     const total = totalLength(srcs);
     const bytesWritten = await new Promise<number>((resolve, reject) => {
       fs.writev(this.fd, srcs as Uint8Array[], position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
@@ -88,7 +106,12 @@ export class NodeBlockFile implements BlockFile {
     }
   }
 
-  sync(): Promise<void> {
+  async sync(): Promise<void> {
+    const onThread = this.thread?.submit(IoOp.sync, this.fd, 0, []);
+    if (onThread) {
+      await onThread;
+      return;
+    }
     return new Promise((resolve, reject) => fs.fdatasync(this.fd, (error) => (error ? reject(error) : resolve())));
   }
 

@@ -6,3 +6,9 @@ export { DiskImageError, DiskIoError, type DiskFormat, type DiskIoOperation } fr
 export { createQcow2, type CreateQcow2Options } from './qcow2/create.js';
 export type { BlockFile, BlockFileOpener } from './file.js';
 export { appendView, gather, scatterInto } from './scatter.js';
+import { BlockIoThread } from './io_thread.js';
+
+export { BlockIoThread };
+
+/** Delivers finished disk I/O now, for a VMM that polls between vCPU slices instead of waiting for the event loop. */
+export const pollBlockIo = (): void => BlockIoThread.pollShared();

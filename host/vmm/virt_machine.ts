@@ -12,6 +12,7 @@ import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
 import { VirtioMmioTransport, virtioMemoryOf, guestConsoleIsHvc } from '../devices/virtio/index.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
+import { pollBlockIo } from '../block/index.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
@@ -406,6 +407,7 @@ export class VirtMachine {
           if (!(ioInFlight && await this.pollForEvent())) await this.sleepUntilEvent();
           lastYield = performance.now();
         } else if (ioInFlight || performance.now() - lastYield > EVENT_LOOP_INTERVAL_MS) {
+          if (ioInFlight) pollBlockIo();
           this.flushConsole();
           await new Promise<void>((resolve) => setImmediate(resolve));
           lastYield = performance.now();
@@ -492,6 +494,7 @@ export class VirtMachine {
     const kicks = this.kicks;
     const until = performance.now() + IO_POLL_MS;
     while (this.kicks === kicks && this.outcome === null && this.ioInFlight() && performance.now() < until) {
+      pollBlockIo();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return this.kicks !== kicks || this.outcome !== null;
