@@ -45,7 +45,7 @@ export const SLOTS_OFFSET = HEADER_BYTES;
 export const STAGING_OFFSET = SLOTS_OFFSET + RING_SLOTS * SLOT_FLOATS * 8;
 export const RING_BYTES = STAGING_OFFSET + RING_SLOTS * STAGING_BYTES;
 
-/** How long the worker keeps looking for the next request before it sleeps (QEMU's adaptive poll). */
+/** The longest the worker keeps looking for the next request before it sleeps (adaptive, as QEMU's poll). */
 export const WORKER_SPIN_MS = 0.5;
 
 export interface IoWorkerData {
