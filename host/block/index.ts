@@ -7,8 +7,15 @@ export { createQcow2, type CreateQcow2Options } from './qcow2/create.js';
 export type { BlockFile, BlockFileOpener } from './file.js';
 export { appendView, gather, scatterInto } from './scatter.js';
 import { BlockIoThread } from './io_thread.js';
+import { WORKER_SPIN_MS } from './io_ring.js';
 
 export { BlockIoThread };
 
 /** Delivers finished disk I/O now, for a VMM that polls between vCPU slices instead of waiting for the event loop. */
 export const pollBlockIo = (): void => BlockIoThread.pollShared();
+
+/** Lets the disk I/O thread spin before sleeping (default) or not: see BlockIoThread.maxSpinMs. */
+export const setBlockIoSpin = (allowed: boolean): void => {
+  const thread = BlockIoThread.shared();
+  if (thread !== null) thread.maxSpinMs = allowed ? WORKER_SPIN_MS : 0;
+};

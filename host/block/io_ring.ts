@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 export const HEADER_SUBMITTED = 0; // requests the VMM has put in the ring (it alone writes it)
 export const HEADER_COMPLETED = 1; // requests the worker has finished (it alone writes it)
 export const HEADER_STOP = 2; // non-zero: the worker returns
+export const HEADER_MAX_SPIN_US = 3; // the longest spin, set by the VMM's side (0: sleep at once)
 export const HEADER_BYTES = 64;
 
 /** Requests the ring holds at once; more go to libuv's pool. */
@@ -50,7 +51,6 @@ export const WORKER_SPIN_MS = 0.5;
 
 export interface IoWorkerData {
   readonly ring: SharedArrayBuffer;
-  readonly spinMs: number;
   /** Where BufferRegistrations arrive; the worker reads it synchronously. */
   readonly registrations: MessagePort;
 }

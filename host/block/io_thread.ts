@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import {
-  HEADER_COMPLETED, HEADER_STOP, HEADER_SUBMITTED, IoOp, LARGE_REQUEST_BYTES, MAX_SEGMENTS, RING_BUFFER_ID, RING_BYTES, RING_SLOTS, SLOT_FD, SLOT_FLOATS,
+  HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, LARGE_REQUEST_BYTES, MAX_SEGMENTS, RING_BUFFER_ID, RING_BYTES, RING_SLOTS, SLOT_FD, SLOT_FLOATS,
   SLOT_OP, SLOT_POSITION, SLOT_RESULT, SLOT_SEGMENT_BASE, SLOT_SEGMENTS, SLOTS_OFFSET, STAGING_BYTES, STAGING_OFFSET, WORKER_SPIN_MS,
   type BufferRegistration, type IoOpCode,
 } from './io_ring.js';
@@ -70,16 +70,25 @@ export class BlockIoThread {
   private failure: Error | null = null;
 
   constructor(options: { url?: URL; spinMs?: number } = {}) {
+    this.maxSpinMs = options.spinMs ?? WORKER_SPIN_MS;
     const channel = new MessageChannel();
     this.registrations = channel.port1;
     this.worker = new Worker(options.url ?? workerUrl(), {
-      workerData: { ring: this.ring, spinMs: options.spinMs ?? WORKER_SPIN_MS, registrations: channel.port2 },
+      workerData: { ring: this.ring, registrations: channel.port2 },
       transferList: [channel.port2],
     });
     this.worker.unref();
     this.registrations.unref();
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => this.fail(new Error(`the disk I/O thread exited (code ${code})`)));
+  }
+
+  /**
+   * The longest the worker looks for the next request before it sleeps. A spin pays when the VMM polls
+   * (one vCPU on the VMM's thread); with vCPU threads the cores are theirs, so the VMM sets 0 then.
+   */
+  set maxSpinMs(ms: number) {
+    Atomics.store(this.header, HEADER_MAX_SPIN_US, Math.max(0, Math.round(ms * 1000)));
   }
 
   /** Requests submitted and not yet delivered. */

@@ -5,20 +5,22 @@
 import fs from 'node:fs';
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
-  HEADER_COMPLETED, HEADER_STOP, HEADER_SUBMITTED, IoOp, RING_BUFFER_ID, RING_SLOTS, SLOT_FD, SLOT_FLOATS, SLOT_OP, SLOT_POSITION,
+  HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, RING_BUFFER_ID, RING_SLOTS, SLOT_FD, SLOT_FLOATS, SLOT_OP, SLOT_POSITION,
   SLOT_RESULT, SLOT_SEGMENT_BASE, SLOT_SEGMENTS, SLOTS_OFFSET, type BufferRegistration, type IoWorkerData,
 } from './io_ring.js';
 
 const EIO = 5;
 /** Below this the spin is not worth its start; it goes to zero. */
 const MIN_SPIN_MS = 0.02;
+/** How often a sleeping worker looks at the stop word. */
+const STOP_CHECK_MS = 100;
 
 function main(data: IoWorkerData): void {
   const header = new Int32Array(data.ring, 0, 16);
   const slots = new Float64Array(data.ring, SLOTS_OFFSET, RING_SLOTS * SLOT_FLOATS);
   const buffers = new Map<number, SharedArrayBuffer>([[RING_BUFFER_ID, data.ring]]);
   let completed = Atomics.load(header, HEADER_COMPLETED);
-  let spinMs = data.spinMs;
+  let spinMs = Atomics.load(header, HEADER_MAX_SPIN_US) / 1000;
 
   /** Takes one registration off the port; false when there is none. */
   const receiveRegistration = (): boolean => {
@@ -40,19 +42,23 @@ function main(data: IoWorkerData): void {
   while (Atomics.load(header, HEADER_STOP) === 0) {
     const submitted = Atomics.load(header, HEADER_SUBMITTED);
     if (submitted === completed) {
+      const maxSpinMs = Atomics.load(header, HEADER_MAX_SPIN_US) / 1000;
+      spinMs = Math.min(spinMs, maxSpinMs);
       const idleSince = performance.now();
       const until = idleSince + spinMs;
       while (Atomics.load(header, HEADER_SUBMITTED) === completed && performance.now() < until) { /* spin */ }
       if (Atomics.load(header, HEADER_SUBMITTED) !== completed) continue;
+      if (Atomics.load(header, HEADER_STOP) !== 0) break;
       // Idle: let go of the buffers of finished VMs before sleeping.
       while (receiveRegistration()) { /* drain */ }
-      Atomics.wait(header, HEADER_SUBMITTED, completed);
+      // The timeout bounds a stop whose notify came between the check above and the wait.
+      Atomics.wait(header, HEADER_SUBMITTED, completed, STOP_CHECK_MS);
       // QEMU's adaptive polling: spin longer when the next request came soon after the spin gave up,
       // shorter when it came later than the longest spin. Requests 1.7 ms apart (1 MiB reads, whose
       // large halves go to libuv's pool) get no spin, so the pool thread copying has this core.
       const idle = performance.now() - idleSince;
-      if (idle > data.spinMs) spinMs = spinMs < MIN_SPIN_MS ? 0 : spinMs / 2;
-      else spinMs = Math.min(data.spinMs, Math.max(spinMs * 2, MIN_SPIN_MS));
+      if (idle > maxSpinMs) spinMs = spinMs < MIN_SPIN_MS ? 0 : spinMs / 2;
+      else spinMs = Math.min(maxSpinMs, Math.max(spinMs * 2, MIN_SPIN_MS));
       continue;
     }
     const base = (completed & (RING_SLOTS - 1)) * SLOT_FLOATS;

@@ -12,7 +12,7 @@ import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
 import { VirtioMmioTransport, virtioMemoryOf, guestConsoleIsHvc } from '../devices/virtio/index.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
-import { pollBlockIo } from '../block/index.js';
+import { pollBlockIo, setBlockIoSpin } from '../block/index.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
@@ -443,12 +443,15 @@ export class VirtMachine {
       afterExits: () => this.flushConsole(),
       watch: () => { for (const detector of faultLoops) detector.sample(); },
     }, slice);
+    // The vCPU threads need the cores, and nothing polls for completions on this path.
+    setBlockIoSpin(false);
     try {
       await this.smp.run();
     } catch (error) {
       if (error instanceof VcpuThreadError) throw new MachineError(error.message);
       throw error;
     } finally {
+      setBlockIoSpin(true);
       this.smp = null;
       this.flushConsole();
       this.scheduleRtcAlarm(null);

@@ -110,6 +110,17 @@ describe('the disk I/O thread', () => {
     expect(new Uint8Array(shared, 0, RING_SLOTS * 512)).toEqual(content.subarray(0, RING_SLOTS * 512));
   });
 
+  it('serves requests without spinning when told not to (vCPU threads own the cores)', async () => {
+    const own = new BlockIoThread();
+    own.maxSpinMs = 0;
+    const dst = new Uint8Array(new SharedArrayBuffer(512));
+    for (let i = 0; i < 20; i++) {
+      expect(await own.submit(IoOp.read, fd, i * 512, [dst])!).toBe(512);
+      expect(dst).toEqual(content.subarray(i * 512, i * 512 + 512));
+    }
+    await own.close();
+  });
+
   it('takes nothing more once closed', async () => {
     const own = new BlockIoThread();
     expect(await own.submit(IoOp.sync, fd, 0, [])!).toBe(0);
