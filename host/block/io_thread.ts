@@ -12,8 +12,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { compiledWorkerUrl } from '../worker_url.js';
+import { totalLength } from './scatter.js';
 import {
-  HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, LARGE_REQUEST_BYTES, MAX_SEGMENTS, RING_BUFFER_ID, RING_BYTES, RING_SLOTS, SLOT_FD, SLOT_FLOATS,
+  HEADER_BYTES, HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, LARGE_REQUEST_BYTES, MAX_SEGMENTS, RING_BUFFER_ID, RING_BYTES, RING_SLOTS, SLOT_FD, SLOT_FLOATS,
   SLOT_OP, SLOT_POSITION, SLOT_RESULT, SLOT_SEGMENT_BASE, SLOT_SEGMENTS, SLOTS_OFFSET, STAGING_BYTES, STAGING_OFFSET, WORKER_SPIN_MS,
   type BufferRegistration, type IoOpCode,
 } from './io_ring.js';
@@ -30,12 +32,7 @@ interface Waiter {
 
 const OP_NAMES = ['preadv', 'pwritev', 'fdatasync'] as const;
 
-function workerUrl(): URL {
-  // From dist/ the compiled worker sits beside this module; from the TypeScript sources (tests) use dist's.
-  const sibling = new URL('./io_thread_worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  return new URL('../../dist/host/block/io_thread_worker.js', import.meta.url);
-}
+const workerUrl = (): URL => compiledWorkerUrl(import.meta.url, 'block', 'io_thread_worker.js');
 
 export class BlockIoThread {
   private static sharedThread: BlockIoThread | null | undefined;
@@ -55,7 +52,7 @@ export class BlockIoThread {
   }
 
   private readonly ring = new SharedArrayBuffer(RING_BYTES);
-  private readonly header = new Int32Array(this.ring, 0, 16);
+  private readonly header = new Int32Array(this.ring, 0, HEADER_BYTES >> 2);
   private readonly slots = new Float64Array(this.ring, SLOTS_OFFSET, RING_SLOTS * SLOT_FLOATS);
   private readonly waiters: (Waiter | undefined)[] = new Array<Waiter | undefined>(RING_SLOTS);
   private readonly worker: Worker;
@@ -103,7 +100,7 @@ export class BlockIoThread {
    */
   submit(op: IoOpCode, fd: number, position: number, views: readonly Uint8Array[]): Promise<number> | null {
     if (this.failure !== null || this.pending >= RING_SLOTS || views.length > MAX_SEGMENTS) return null;
-    const bytes = totalBytes(views);
+    const bytes = totalLength(views);
     if (bytes > LARGE_REQUEST_BYTES) return null;
     const staged = views.every((view) => view.buffer instanceof SharedArrayBuffer) ? null : views;
 
@@ -231,12 +228,6 @@ export class BlockIoThread {
     this.delivered = this.submitted;
     if (BlockIoThread.sharedThread === this) BlockIoThread.sharedThread = null;
   }
-}
-
-function totalBytes(views: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const view of views) total += view.length;
-  return total;
 }
 
 function systemError(errno: number, syscall: string): NodeJS.ErrnoException {

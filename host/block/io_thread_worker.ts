@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
-  HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, RING_BUFFER_ID, RING_SLOTS, SLOT_FD, SLOT_FLOATS, SLOT_OP, SLOT_POSITION,
+  HEADER_BYTES, HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, RING_BUFFER_ID, RING_SLOTS, SLOT_FD, SLOT_FLOATS, SLOT_OP, SLOT_POSITION,
   SLOT_RESULT, SLOT_SEGMENT_BASE, SLOT_SEGMENTS, SLOTS_OFFSET, type BufferRegistration, type IoWorkerData,
 } from './io_ring.js';
 
@@ -16,7 +16,7 @@ const MIN_SPIN_MS = 0.02;
 const STOP_CHECK_MS = 100;
 
 function main(data: IoWorkerData): void {
-  const header = new Int32Array(data.ring, 0, 16);
+  const header = new Int32Array(data.ring, 0, HEADER_BYTES >> 2);
   const slots = new Float64Array(data.ring, SLOTS_OFFSET, RING_SLOTS * SLOT_FLOATS);
   const buffers = new Map<number, SharedArrayBuffer>([[RING_BUFFER_ID, data.ring]]);
   let completed = Atomics.load(header, HEADER_COMPLETED);

@@ -2,13 +2,12 @@
 // The VMM thread keeps the devices: it sleeps in Atomics.waitAsync on each hart's doorbell and handles
 // an exit when a worker rings, then lets that worker go on.
 import { Worker } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as layout from '../../assembly/abi/layout.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
 import type { VcpuWorkerData } from './vcpu_worker.js';
+import { compiledWorkerUrl } from '../worker_url.js';
 
 export interface SmpHandlers {
   /** Handles one exit of `vcpu` (as the single-threaded loop would). */
@@ -29,13 +28,6 @@ export class VcpuThreadError extends Error {
     super(`vCPU ${hartId} thread failed: ${reason}`);
     this.name = 'VcpuThreadError';
   }
-}
-
-function workerUrl(): URL {
-  // From dist/ the compiled worker sits beside this module; from the TypeScript sources (tests) use dist's.
-  const sibling = new URL('./vcpu_worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  return new URL('../../dist/host/vmm/vcpu_worker.js', import.meta.url);
 }
 
 export class SmpRunner {
@@ -64,7 +56,7 @@ export class SmpRunner {
         epochMs: this.vm.epochMs,
         sliceInstructions: this.sliceInstructions,
       };
-      const worker = new Worker(workerUrl(), { workerData: data });
+      const worker = new Worker(compiledWorkerUrl(import.meta.url, 'vmm', 'vcpu_worker.js'), { workerData: data });
       this.workers.push(worker);
       return new Promise<void>((resolve) => {
         worker.on('error', (error) => {
