@@ -129,7 +129,7 @@ export function runHart(budget: i32): i32 {
             }
           }
           if ((pc ^ fetchPage) < 0xffe) {
-            const retired = enterBlock(<u32>(pc + fetchAddend), pc, limit - executed, dataTlb, hash, tag, fetchPage, fetchAddend);
+            const retired = enterBlock(<u32>(pc + fetchAddend), pc, limit - executed, dataTlb, hash, tag, fetchPage, fetchAddend, fetchTlb);
             if (retired != NO_BLOCK) {
               executed += retired;
               pc = load<u64>(hart + HART_PC);

@@ -115,14 +115,24 @@ function randomProgram(seed: number, length: number, iterations: number): number
   const g = rng(seed);
   const body: number[] = [];
   while (body.length < length) body.push(...randomInstruction(g));
+  if (body.length * 4 >= 4000) {
+    // Past a branch's reach: close the loop with `beqz x5, out; jal body` instead.
+    const loop = [...body, iType(-1, LOOP, 0, LOOP, 0x13), bType(8, 0, LOOP, 0)];
+    loop.push(jType(-4 * loop.length, 0));
+    return [...loopSetup(iterations), ...loop, jType(0, 0)];
+  }
+  const loop = [...body, iType(-1, LOOP, 0, LOOP, 0x13)];
+  loop.push(bType(-4 * loop.length, 0, LOOP, 1)); // bnez x5, body
+  return [...loopSetup(iterations), ...loop, jType(0, 0)];
+}
+
+function loopSetup(iterations: number): number[] {
   // x6 = DATA + 4 KiB, so the 12-bit offsets reach both of DATA's pages.
   const setup = [uType((DATA + 0x1000) >>> 12, BASE, 0x37), iType(iterations, 0, 0, LOOP, 0x13)];
   // Zero-extend x6 (lui sign-extends bit 31).
   setup.push(iType(32, BASE, 1, BASE, 0x13), iType(32, BASE, 5, BASE, 0x13));
   for (const r of WORK) setup.push(iType((r * 0x135) & 0x7ff, 0, 0, r, 0x13));
-  const loop = [...body, iType(-1, LOOP, 0, LOOP, 0x13)];
-  loop.push(bType(-4 * loop.length, 0, LOOP, 1)); // bnez x5, body
-  return [...setup, ...loop, jType(0, 0)];
+  return setup;
 }
 
 interface FinalState {
@@ -146,6 +156,47 @@ function boot(words: number[], jit: boolean, jitBatch = 1, jitThreshold = 1): { 
   for (let i = 0; i < data.length; i++) data[i] = (i * 37 + 11) & 0xff;
   const vcpu = vm.createVcpu(0);
   vcpu.reset(BigInt(RAM));
+  return { vm, vcpu };
+}
+
+const CODE_VA = 0x4000_0000;
+const PAGED_RAM_SIZE = 1 << 18;
+const CODE_PAGE_ORDER = [3, 1, 0, 2, 4, 5];
+
+/**
+ * `words` at CODE_VA in S-mode under Sv39, its 4 KiB pages on physical pages out of order (virtual page i
+ * on physical page CODE_PAGE_ORDER[i], so virtual page 3 at page 2's host offset plus 4 KiB would be page
+ * 1); RAM (with DATA) identity-mapped by a gigapage.
+ */
+function bootPaged(words: number[], jit: boolean): { vm: Vm; vcpu: Vcpu } {
+  const vm = hv.createVm({ jit, jitThreshold: 1, jitBatch: 1 });
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: PAGED_RAM_SIZE });
+  const mem = vm.guestMemory(RAM, PAGED_RAM_SIZE);
+  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  const put64 = (pa: number, v: bigint) => view.setBigUint64(pa - RAM, v, true);
+  const pte = (pa: number, flags: bigint) => (BigInt(pa >>> 12) << 10n) | flags;
+  const [V, R, W, X, A, D] = [1n, 2n, 4n, 8n, 64n, 128n];
+  const root = RAM + 0x10000, mid = RAM + 0x11000, table = RAM + 0x12000, code = RAM + 0x20000;
+  put64(root + 2 * 8, pte(RAM, V | R | W | X | A | D));
+  put64(root + 1 * 8, pte(mid, V));
+  put64(mid, pte(table, V));
+  const image = program(words);
+  const pages = Math.ceil(image.length / 4096);
+  for (let i = 0; i < pages; i++) {
+    const pa = code + CODE_PAGE_ORDER[i]! * 4096;
+    put64(table + i * 8, pte(pa, V | R | X | A));
+    mem.set(image.subarray(i * 4096, (i + 1) * 4096), pa - RAM);
+  }
+  const data = vm.guestMemory(DATA, 8192);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 37 + 11) & 0xff;
+  const vcpu = vm.createVcpu(0);
+  vcpu.reset(BigInt(CODE_VA));
+  // The random code's rare misaligned AMO traps to M-mode, which steps over it (x31 is the handler's).
+  const skip = [iType(0x341, 0, 2, 31, 0x73), iType(4, 31, 0, 31, 0x13), iType(0x341, 31, 1, 0, 0x73), 0x30200073];
+  mem.set(program(skip), 0x13000);
+  vcpu.setCsr(0x305, BigInt(RAM + 0x13000));
+  vcpu.setCsr(0x180, (8n << 60n) | BigInt(root >>> 12));
+  vcpu.setPrivilege('S');
   return { vm, vcpu };
 }
 
@@ -194,6 +245,34 @@ describe('the block translator', () => {
       compiled += n;
     }
     expect(compiled).toBeGreaterThan(100); // 195 at this threshold; 28 with one of 65535
+  });
+
+  it('ends in the interpreter\'s state when the code spans pages mapped out of order (blocks chain from page to page)', () => {
+    // Loops of 2,100 to 2,500 instructions cover three code pages, which Sv39 maps onto physical pages out
+    // of order: a block runs off the end of its page into the next, and the loop's jump goes back pages.
+    // Translated blocks go on into the next page's block through the fetch TLB; had they kept the previous
+    // page's host address, the fourth page would run the second's code (see bootPaged). The state after
+    // every odd budget must be the interpreter's.
+    let compiled = 0;
+    for (let seed = 301; seed <= 306; seed++) {
+      // The loop starts on the second page and reaches into the fourth. The hart runs in S-mode, so the
+      // random M-mode CSR reads become NOPs.
+      const random = randomProgram(seed, 2100 + (seed % 5) * 100, 12).map((w) => ((w & 0x7f) === 0x73 ? 0x13 : w));
+      const setup = loopSetup(12).length;
+      const words = [...random.slice(0, setup), ...new Array<number>(1024 - setup).fill(0x13), ...random.slice(setup)];
+      expect(words.length, `seed ${seed}`).toBeGreaterThan(3 * 1024);
+      const a = bootPaged(words, false);
+      const b = bootPaged(words, true);
+      for (const budget of [7, 333, 1001, 4099, 50_000]) {
+        a.vcpu.run(budget);
+        b.vcpu.run(budget);
+      }
+      const interpreted = finalState(a.vm, a.vcpu);
+      expect(interpreted.pc, `seed ${seed} ran to its end`).toBe(BigInt(CODE_VA + (words.length - 1) * 4));
+      expect(finalState(b.vm, b.vcpu), `seed ${seed}`).toEqual(interpreted);
+      compiled += b.vcpu.jitStatistics.blocks;
+    }
+    expect(compiled).toBeGreaterThan(30);
   });
 
   it('compiles blocks in batches, running them interpreted until their batch is compiled', () => {
