@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WKVM_BIN = path.join(REPO_ROOT, 'bin', 'wkvm.js');
@@ -137,7 +137,9 @@ async function main() {
   const args = wkvmArguments(guest.dir, process.argv.slice(2));
   const quitHint = process.stdin.isTTY ? "Ctrl-A x quits, 'exit' powers the guest off" : "'exit' in the guest shell powers it off";
   process.stderr.write(`wkvm start: booting ${displayPath(guest.dir)} (${guest.origin}); ${quitHint}\n`);
-  const { status, signal } = await runInherited(process.execPath, [WKVM_BIN, ...args]);
+  // Built by now: the options that leave this machine's cores to the VMM's threads (host/cli/node_flags.ts).
+  const { vmmNodeOptions } = await import(pathToFileURL(path.join(REPO_ROOT, 'dist/host/cli/node_flags.js')).href);
+  const { status, signal } = await runInherited(process.execPath, [...vmmNodeOptions(), WKVM_BIN, ...args]);
   if (signal) {
     // Die the same way the VMM did, so callers see the real cause.
     process.kill(process.pid, signal);

@@ -3,6 +3,7 @@
 // disk and smp suites.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { vmmNodeOptions } from '../../host/cli/node_flags.js';
 import { BenchSetupError } from './errors.js';
 
 /** The files of the guest folder (see ../shared/guest/README.md). */
@@ -84,14 +85,17 @@ function commonArgs(files: GuestFiles, boot: LinuxBoot): string[] {
   return args;
 }
 
-/** `node bin/wkvm.js run ...`, spawned as node itself so the child's pid is the VMM's. */
+/**
+ * `node bin/wkvm.js run ...`, spawned as node itself so the child's pid is the VMM's, with the Node options
+ * `npm start` gives it (host/cli/node_flags.ts).
+ */
 export function wkvmLinuxCommand(cli: string, files: GuestFiles, boot: LinuxBoot): LinuxCommand {
   return {
     label: `wkvm -bios ${boot.bootPath}`,
     vmm: 'wkvm',
     bootPath: boot.bootPath,
     command: process.execPath,
-    args: [cli, 'run', ...commonArgs(files, boot)],
+    args: [...vmmNodeOptions(), cli, 'run', ...commonArgs(files, boot)],
   };
 }
 
