@@ -16,14 +16,15 @@ import {
   JIT_BATCH, JIT_BATCH_COUNT, JIT_BATCH_BODY_BYTES, JIT_BATCH_SINCE, JIT_BATCH_RECORDS, JIT_BATCH_MAX, JIT_RECORD_SIZE,
   JIT_RECORD_ENTRY, JIT_RECORD_KEY, JIT_RECORD_TABLE_INDEX, JIT_RECORD_LENGTH, JIT_BODIES, JIT_BODIES_SIZE, JIT_MODULE,
   JIT_MODULE_SIZE, JIT_STATS, JIT_REGION_BLOCKS, JIT_STATS_BLOCKS, JIT_STATS_MODULES, JIT_STATS_FAILED,
-  JIT_KEY, JIT_RECENT, JIT_HEAT_COUNTERS,
+  JIT_KEY, JIT_RECENT, JIT_ENTRY_BLOCK, JIT_REGION_ENTRY, JIT_REGION_KEY, JIT_REGION_HASH, JIT_HEAT_COUNTERS,
+  JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_START, JIT_REGION_BLOCK_LENGTH,
   JIT_LENGTH, JIT_GENERATION, JIT_BYTES, JIT_HASH, JIT_TABLE_BASE, MACHINE_FLAGS, MACHINE_FLAG_JIT, MACHINE_JIT_THRESHOLD, MACHINE_JIT_BATCH,
   TLB_FETCH, TLB_TAG, TLB_ADDEND,
 } from "../abi/layout";
 import { tlbIndex } from "../mmu/mmu";
 import { hart } from "../cpu/hart";
 import { spread } from "./heat";
-import { translateBlock, writeModule, bodyLength, regionLow, regionBytes, LEFT_EARLY } from "./translate";
+import { translateBlock, writeModule, bodyLength, regionLow, regionBytes, regionBlockCount, LEFT_EARLY } from "./translate";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Returned by enterBlock when no block ran. */
@@ -90,6 +91,7 @@ function translateInto(entry: usize, code: u32, pc: u64, generation: u32): i32 {
   const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES,
     jitState() + JIT_REGION_BLOCKS, jitState() + JIT_HEAT, load<i32>(MACHINE_JIT_THRESHOLD) >> 3);
   store<u32>(entry, code, JIT_KEY);
+  store<u8>(entry, 0, JIT_ENTRY_BLOCK);
   store<i16>(entry, length > 0 ? 0 : -1, JIT_LENGTH);
   store<u32>(entry, generation, JIT_GENERATION);
   const covered = (regionLow << 16) | regionBytes;
@@ -104,6 +106,7 @@ function translateInto(entry: usize, code: u32, pc: u64, generation: u32): i32 {
   if (count == 0) store<u64>(batch, load<u64>(hart + HART_INSTRET), JIT_BATCH_SINCE);
   store<i32>(batch, count + 1, JIT_BATCH_COUNT);
   store<u32>(batch, used + bodyLength, JIT_BATCH_BODY_BYTES);
+  addEntryPoints(entry, code, generation);
   if (count + 1 >= load<i32>(MACHINE_JIT_BATCH)) {
     compileBatch();
     return <i32>load<i16>(entry, JIT_LENGTH);
@@ -164,7 +167,7 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   if (length > budget) return NO_BLOCK;
   let total: i32 = 0;
   while (true) {
-    const result = call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag, budget);
+    const result = runEntry(entry, pc, dataTlb, asidHash, tag, budget);
     const retired = result & (LEFT_EARLY - 1);
     total += retired;
     // A block that left early stopped at an instruction for the interpreter (a TLB miss, say).
@@ -190,14 +193,70 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   }
 }
 
+/** Runs the translated code of cache entry `entry` from virtual `pc`: its region's function, from the entry's block. */
+@inline function runEntry(entry: usize, pc: u64, dataTlb: usize, asidHash: usize, tag: u64, budget: i32): i32 {
+  const firstBlock = <i32>load<u8>(entry, JIT_ENTRY_BLOCK);
+  if (firstBlock == 0) {
+    return call_indirect<i32>(<u32>tableIndexOf(entry), hart, pc, <i32>dataTlb, <i32>asidHash, tag, budget, 0);
+  }
+  // The region's function takes the virtual address of the region's own entry, on the same page.
+  const regionPc = pc - <u64>load<u32>(entry, JIT_KEY) + <u64>load<u32>(entry, JIT_REGION_KEY);
+  const region = <usize>load<u32>(entry, JIT_REGION_ENTRY);
+  return call_indirect<i32>(<u32>tableIndexOf(region), hart, regionPc, <i32>dataTlb, <i32>asidHash, tag, budget, firstBlock);
+}
+
 /** The cache entry of the block at `code` if it is translated, compiled and checked since the last FENCE.I; else 0. */
 @inline function readyBlock(code: u32): usize {
   const way0 = cacheSet(code);
   const entry = wayHolding(way0, code);
   if (entry == 0) return 0;
-  if (load<i16>(entry, JIT_LENGTH) <= 0 || load<u32>(entry, JIT_GENERATION) != load<u32>(hart + HART_FENCE_I_COUNT)) return 0;
+  const generation = load<u32>(hart + HART_FENCE_I_COUNT);
+  if (load<i16>(entry, JIT_LENGTH) <= 0 || load<u32>(entry, JIT_GENERATION) != generation) return 0;
+  if (load<u8>(entry, JIT_ENTRY_BLOCK) != 0 && !regionReady(entry, generation)) return 0;
   markRecent(way0, entry);
   return entry;
+}
+
+/** Whether entry point `point` still names the translation it was made from (the region may not be compiled yet). */
+@inline function regionHolds(point: usize): bool {
+  const region = <usize>load<u32>(point, JIT_REGION_ENTRY);
+  return load<u32>(region, JIT_KEY) == load<u32>(point, JIT_REGION_KEY) && load<u8>(region, JIT_ENTRY_BLOCK) == 0 &&
+    <u32>load<u64>(region, JIT_HASH) == load<u32>(point, JIT_REGION_HASH);
+}
+
+/** Whether entry point `point`'s region is its translation, compiled and checked in FENCE.I generation `generation`. */
+@inline function regionReady(point: usize, generation: u32): bool {
+  const region = <usize>load<u32>(point, JIT_REGION_ENTRY);
+  return regionHolds(point) && load<i16>(region, JIT_LENGTH) > 0 && load<u32>(region, JIT_GENERATION) == generation;
+}
+
+/**
+ * Makes the blocks of the region just translated into `region` (its start `code`) entry points where
+ * their cache set has a free way: a start the interpreter reaches that the region already holds (a
+ * function's second entry, a loop the region reaches from its start) then runs that code at once, where
+ * it would otherwise be counted until hot and translated again, into a region of its own.
+ */
+function addEntryPoints(region: usize, code: u32, generation: u32): void {
+  const page = code & ~0xfff;
+  const hash = <u32>load<u64>(region, JIT_HASH);
+  const blocks = jitState() + JIT_REGION_BLOCKS;
+  for (let i = 1; i < regionBlockCount; i++) {
+    const block = blocks + <usize>i * JIT_REGION_BLOCK_SIZE;
+    const start = page + load<u32>(block, JIT_REGION_BLOCK_START);
+    const way0 = cacheSet(start);
+    if (wayHolding(way0, start) != 0) continue;
+    const way1 = way0 + JIT_ENTRY_SIZE;
+    const point = load<u32>(way0, JIT_KEY) == 0 ? way0 : load<u32>(way1, JIT_KEY) == 0 ? way1 : 0;
+    if (point == 0) continue; // the set's translations stay
+    store<u32>(point, start, JIT_KEY);
+    store<u8>(point, 0, JIT_RECENT);
+    store<u8>(point, <u8>i, JIT_ENTRY_BLOCK);
+    store<i16>(point, <i16>load<i32>(block, JIT_REGION_BLOCK_LENGTH), JIT_LENGTH);
+    store<u32>(point, generation, JIT_GENERATION);
+    store<u32>(point, <u32>region, JIT_REGION_ENTRY);
+    store<u32>(point, code, JIT_REGION_KEY);
+    store<u32>(point, hash, JIT_REGION_HASH);
+  }
 }
 
 /** The first of the two entries (ways) of the cache set `code` belongs to. */
@@ -214,9 +273,9 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
 
 /** Marks `entry` the more recently used way of its set (the other is the one to replace). */
 @inline function markRecent(way0: usize, entry: usize): void {
-  if (load<u16>(entry, JIT_RECENT) == 0) {
-    store<u16>(entry, 1, JIT_RECENT);
-    store<u16>(entry == way0 ? way0 + JIT_ENTRY_SIZE : way0, 0, JIT_RECENT);
+  if (load<u8>(entry, JIT_RECENT) == 0) {
+    store<u8>(entry, 1, JIT_RECENT);
+    store<u8>(entry == way0 ? way0 + JIT_ENTRY_SIZE : way0, 0, JIT_RECENT);
   }
 }
 
@@ -229,6 +288,27 @@ function findBlock(code: u32, pc: u64): usize {
   const way0 = cacheSet(code);
   const generation = load<u32>(hart + HART_FENCE_I_COUNT);
   let entry = wayHolding(way0, code);
+  if (entry != 0 && load<u8>(entry, JIT_ENTRY_BLOCK) != 0) {
+    // An entry point runs while its region is the translation it was made from; it waits while the region
+    // waits in the batch, and after a FENCE.I it is checked with its region. Else it is forgotten, and the
+    // start is counted like any other.
+    const region = <usize>load<u32>(entry, JIT_REGION_ENTRY);
+    if (regionHolds(entry)) {
+      const regionLength = <i32>load<i16>(region, JIT_LENGTH);
+      if (regionLength == 0) return 0;
+      if (load<u32>(region, JIT_GENERATION) != generation &&
+        regionHash(load<u32>(region, JIT_KEY), load<u32>(region, JIT_BYTES)) == load<u64>(region, JIT_HASH)) {
+        store<u32>(region, generation, JIT_GENERATION);
+      }
+      if (regionLength > 0 && load<u32>(region, JIT_GENERATION) == generation) {
+        store<u32>(entry, generation, JIT_GENERATION);
+        markRecent(way0, entry);
+        return entry;
+      }
+    }
+    store<u32>(entry, 0, JIT_KEY);
+    entry = 0;
+  }
   let length: i32;
   if (entry == 0) {
     const heat = jitState() + JIT_HEAT + (<usize>spread(code, JIT_HEAT_COUNTERS) << 2);
@@ -241,7 +321,8 @@ function findBlock(code: u32, pc: u64): usize {
     // Half the count stays: enough for the translator to count the start warm when a region reaches it,
     // not so much that a start evicted from the cache is translated again at its next visit.
     store<i32>(heat, threshold >> 1);
-    entry = load<u16>(way0, JIT_RECENT) != 0 ? way0 + JIT_ENTRY_SIZE : way0;
+    const way1 = way0 + JIT_ENTRY_SIZE;
+    entry = load<u32>(way0, JIT_KEY) == 0 ? way0 : load<u32>(way1, JIT_KEY) == 0 ? way1 : load<u8>(way0, JIT_RECENT) != 0 ? way1 : way0;
     length = translateInto(entry, code, pc, generation);
   } else {
     length = <i32>load<i16>(entry, JIT_LENGTH);

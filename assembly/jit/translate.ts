@@ -2,9 +2,10 @@
 // function
 //
 //   (func (param $hart i32) (param $pc i64) (param $dataTlb i32) (param $asidHash i32) (param $tag i64)
-//         (param $budget i32) (result i32))
+//         (param $budget i32) (param $firstBlock i32) (result i32))
 //
-// that runs on the hart at `$hart` from the entry at virtual `$pc`, stores the next pc into HART_PC and
+// that runs on the hart at `$hart` from its block `$firstBlock` (0: the entry, at virtual `$pc`; any other
+// block is an entry point too, called with `$pc` the entry's virtual address), stores the next pc into HART_PC and
 // returns how many instructions retired (with LEFT_EARLY when it stopped before an instruction for the
 // interpreter). Its blocks are straight-line RV64I/M code along the fall-through path (a superblock: a
 // taken branch leaves it, a jump ends it); branches and jumps to code on the same page go to that page's
@@ -51,14 +52,15 @@ const PARAM_DATA_TLB: u32 = 2;
 const PARAM_ASID_HASH: u32 = 3;
 const PARAM_TAG: u32 = 4;
 const PARAM_BUDGET: u32 = 5;
+/** The block the dispatch loop runs next: the parameter $firstBlock at entry. */
+const LOCAL_NEXT_BLOCK: u32 = 6;
 /** Guest register r (1..31) is local REG_BASE + r. */
-const REG_BASE: u32 = 5;
-const LOCAL_VA: u32 = 37; // i64: the address of a load or store
-const LOCAL_NEXT: u32 = 38; // i64: the pc the function leaves at
-const LOCAL_ENTRY: u32 = 39; // i32: the TLB entry of a load or store
-const LOCAL_RETIRED: u32 = 40; // i32: instructions retired when the function leaves
-const LOCAL_DONE: u32 = 41; // i32: instructions retired by the blocks run before the current one
-const LOCAL_NEXT_BLOCK: u32 = 42; // i32: the block the dispatch loop runs next
+const REG_BASE: u32 = 6;
+const LOCAL_VA: u32 = 38; // i64: the address of a load or store
+const LOCAL_NEXT: u32 = 39; // i64: the pc the function leaves at
+const LOCAL_ENTRY: u32 = 40; // i32: the TLB entry of a load or store
+const LOCAL_RETIRED: u32 = 41; // i32: instructions retired when the function leaves
+const LOCAL_DONE: u32 = 42; // i32: instructions retired by the blocks run before the current one
 
 const PAGE_MASK: i64 = ~(<i64>0xfff);
 /**
@@ -81,6 +83,8 @@ export let bodyLength: u32 = 0;
 /** The page offset of the first byte of guest code the last translated region covers, and how many bytes from there. */
 export let regionLow: u32 = 0;
 export let regionBytes: u32 = 0;
+/** How many blocks the last translated region has; their starts and lengths stay in `regionBlocks` until the next. */
+export let regionBlockCount: i32 = 0;
 
 /**
  * The region's blocks, JIT_REGION_BLOCK_SIZE bytes each at `blocks` (in the hart's JIT state: harts share
@@ -489,6 +493,7 @@ export function translateBlock(
     setBlock(i, blockStart(i), length);
     insns += length;
   }
+  regionBlockCount = 0;
   if (blockLength(0) == 0) return 0;
   // Blocks whose first instruction is not ours are no blocks: going there leaves the function.
   let kept = 0;
@@ -504,7 +509,7 @@ export function translateBlock(
   written = 0;
   w.startWriting(buffer, size);
   const body = w.sizePlaceholder();
-  w.byte(2); w.byte(33); w.byte(w.TYPE_I64); w.byte(4); w.byte(w.TYPE_I32); // locals: x1..x31, temps
+  w.byte(2); w.byte(33); w.byte(w.TYPE_I64); w.byte(3); w.byte(w.TYPE_I32); // locals: x1..x31, temps
   for (let r: u32 = 1; r < 32; r++) {
     if ((registers & (1 << r)) == 0) continue;
     w.localGet(PARAM_HART);
@@ -552,6 +557,7 @@ export function translateBlock(
   bodyLength = <u32>(w.pos - buffer);
   regionLow = low;
   regionBytes = high - low;
+  regionBlockCount = blockCount;
   return blockLength(0);
 }
 
@@ -603,10 +609,11 @@ function translateBody(start: u32, maxInsns: i32): i32 {
 export function writeModule(bodies: usize, bodyBytes: u32, count: i32, out: usize, size: usize): i32 {
   w.startWriting(out, size);
   w.byte(0x00); w.byte(0x61); w.byte(0x73); w.byte(0x6d); w.byte(0x01); w.byte(0x00); w.byte(0x00); w.byte(0x00);
-  w.byte(1); // type section: (i32 hart, i64 pc, i32 dataTlb, i32 asidHash, i64 tag, i32 budget) -> i32
+  w.byte(1); // type section: (i32 hart, i64 pc, i32 dataTlb, i32 asidHash, i64 tag, i32 budget, i32 firstBlock) -> i32
   let at = w.sizePlaceholder();
   w.byte(1); w.byte(0x60);
-  w.byte(6); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32);
+  w.byte(7); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32); w.byte(w.TYPE_I32); w.byte(w.TYPE_I64); w.byte(w.TYPE_I32);
+  w.byte(w.TYPE_I32);
   w.byte(1); w.byte(w.TYPE_I32);
   w.patchSize(at);
   w.byte(2); // import section: (import "e" "m" (memory 0 65536 shared))

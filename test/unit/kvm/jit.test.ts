@@ -314,6 +314,40 @@ describe('the block translator', () => {
     expect(vcpu.jitStatistics.blocks).toBeLessThan(10);
   });
 
+  it('enters a region at an inner block instead of translating that block again', () => {
+    // A routine at 0x100 branches over an instruction to its tail at 0x10c, so the tail is a block of the
+    // routine's region. After a loop of calls, an indirect jump goes to the tail itself: the region's
+    // function must run from that block, with pc-relative values (auipc) of the tail's address. The same
+    // jump to a copy of the tail that no region holds (0x200) needs a translation of its own.
+    const program = (target: number): number[] => {
+      const words = [
+        iType(50, 0, 0, LOOP, 0x13), // x5 = 50
+        jType(0x100 - 4, 1), // loop (at 4): jal ra, routine
+        iType(-1, LOOP, 0, LOOP, 0x13),
+        bType(-8, 0, LOOP, 1), // bnez x5, loop
+        uType(RAM >>> 12, 11, 0x37), iType(32, 11, 1, 11, 0x13), iType(32, 11, 5, 11, 0x13), // x11 = RAM
+        iType(target, 11, 0, 11, 0x13),
+        iType(0, 11, 0, 1, 0x67), // jalr ra, x11 (at 32)
+        jType(0, 0), // spin (at 36)
+      ];
+      const tail = [uType(0, 9, 0x17), rType(0, 9, 10, 0, 10, 0x33), 0x00008067]; // auipc x9, 0; add x10, x10, x9; ret
+      while (words.length < 0x100 / 4) words.push(0x00000013);
+      words.push(iType(1, 7, 0, 7, 0x13), bType(8, 0, 7, 1), iType(100, 7, 0, 7, 0x13), ...tail); // routine; tail at 0x10c
+      while (words.length < 0x200 / 4) words.push(0x00000013);
+      words.push(...tail);
+      return words;
+    };
+    const compiled: number[] = [];
+    for (const target of [0x10c, 0x200]) {
+      const { interpreted, translated, compiled: n } = runBoth(program(target), [1000]);
+      expect(translated, `jump to 0x${target.toString(16)}`).toEqual(interpreted);
+      expect(translated.pc).toBe(BigInt(RAM + 36));
+      expect(translated.x[9]).toBe(BigInt(RAM + target));
+      compiled.push(n);
+    }
+    expect(compiled[1]).toBe(compiled[0]! + 1);
+  });
+
   it('refuses thresholds and batch sizes out of range', () => {
     expect(() => hv.createVm({ jitThreshold: 0 })).toThrow(/jitThreshold: must be a whole number from 1 to 65535/);
     expect(() => hv.createVm({ jitThreshold: 70000 })).toThrow(/jitThreshold/);
