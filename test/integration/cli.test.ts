@@ -127,3 +127,15 @@ describe('wkvm run: diagnostics', () => {
     expectOneLineError(await runWkvm(['run', '-d', 'everything', '-kernel', 'test/guest/hello/hello.elf']), /unknown log item/);
   });
 });
+
+describe('wkvm --help', () => {
+  it('exits 0 and names the options a user needs: machine, boot files, disks, devices, logging, accelerator', async () => {
+    const result = await runWkvm(['--help']);
+    expect(result.status).toBe(0);
+    for (const option of ['-M virt', '-m SIZE', '-smp', '-bios', '-kernel', '-initrd', '-append', '-dtb', '-nographic', '-no-reboot',
+      '-snapshot', '-drive file=', 'format=raw|qcow2', 'cache=', 'readonly=on', '-device virtio-blk-device,drive=ID', 'virtio-rng-device',
+      '-d exits,jit', '-D LOGFILE', '-accel tcg']) {
+      expect(result.stdout, option).toContain(option);
+    }
+  });
+});
