@@ -7,7 +7,7 @@
 // that runs on the hart at `$hart` from its block `$firstBlock` (0: the entry, at virtual `$pc`; any other
 // block is an entry point too, called with `$pc` the entry's virtual address), stores the next pc into HART_PC and
 // returns how many instructions retired (with LEFT_EARLY when it stopped before an instruction for the
-// interpreter). Its blocks are straight-line RV64I/M code along the fall-through path (a superblock: a
+// interpreter). Its blocks are straight-line RV64I/M/A code along the fall-through path (a superblock: a
 // taken branch leaves it, a jump ends it); branches and jumps to code on the same page go to that page's
 // block in the same function, through a dispatch loop, so loops and calls within the page run without
 // leaving it (v86's lesson: a call back to the dispatcher per block costs more than the block). A block
@@ -20,8 +20,8 @@
 //
 // Anything that is not the plain fast path leaves the function *before* that instruction, with every
 // earlier one retired, and the interpreter carries on from there: a load or store that misses the TLB
-// (or is misaligned, or is MMIO), and every instruction the translator does not take (SYSTEM, AMO, FP,
-// FENCE.I, MULH/DIV/REM, illegal encodings). So translated code never traps, and all the slow paths —
+// (or is misaligned, or is MMIO), and every instruction the translator does not take (SYSTEM, AMOMIN/MAX,
+// FP, FENCE.I, MULH/DIV/REM, illegal encodings). So translated code never traps, and all the slow paths —
 // page walks, faults, MMIO exits — stay in one place, the interpreter.
 //
 // Layout of the function (N blocks, block 0 the entry):
@@ -40,7 +40,7 @@
 // so block i's code falls through into block i+1's, and any block reaches any other by setting
 // $nextBlock and branching to $dispatch.
 import {
-  HART_X, HART_PC, RVC_TABLE, TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SIZE,
+  HART_X, HART_PC, HART_RESERVATION, HART_RESERVED_VALUE, RVC_TABLE, TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SIZE,
   MACHINE_FENCE_WORD, JIT_HEAT_COUNTERS, JIT_REGION_MAX_BLOCKS, JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_START, JIT_REGION_BLOCK_LENGTH,
 } from "../abi/layout";
 import * as w from "./wasm_writer";
@@ -444,6 +444,10 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       writeReg(rd);
       return TAKEN;
     }
+    case 0x0b: { // AMO
+      if (funct3 != 2 && funct3 != 3) return REFUSED;
+      return translateAtomic(insn >> 27, funct3 == 3, rd, rs1, rs2, offset, k);
+    }
     case 0x03: { // MISC-MEM: FENCE as the interpreter does it; FENCE.I flushes the block cache, so it is not ours
       if (funct3 != 0) return REFUSED;
       w.i32Const(MACHINE_FENCE_WORD);
@@ -455,6 +459,87 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
     default:
       return REFUSED;
   }
+}
+
+/**
+ * LR, SC and the AMOs WebAssembly has a read-modify-write for (ADD, SWAP, XOR, OR, AND), as the interpreter
+ * does them: WebAssembly's atomics on the host address of an aligned RAM access (LR through the load TLB,
+ * the others through the store TLB, whose entries mean writable and dirty); SC is a compare-and-swap
+ * against the value LR read. A misaligned address misses the TLB (its tag has the low bits), so the
+ * interpreter raises the fault. AMOMIN/MAX (a compare-and-swap loop) stay the interpreter's.
+ */
+function translateAtomic(funct5: u32, wide: bool, rd: u32, rs1: u32, rs2: u32, offset: i64, k: i32): i32 {
+  const alignLog2: u32 = wide ? 3 : 2;
+  const sizeMask: i64 = wide ? 7 : 3;
+  if (funct5 == 0x02) { // LR
+    if (rs2 != 0) return REFUSED;
+    hostAddress(rs1, 0, sizeMask, TLB_LOAD, offset, k);
+    w.localSet(LOCAL_ENTRY);
+    w.localGet(PARAM_HART);
+    w.localGet(LOCAL_ENTRY);
+    w.byte(w.OP_I64_EXTEND_I32_U);
+    w.memoryOp(w.OP_I64_STORE, 3, HART_RESERVATION);
+    w.localGet(LOCAL_ENTRY);
+    w.atomicOp(wide ? w.OP_I64_ATOMIC_LOAD : w.OP_I32_ATOMIC_LOAD, alignLog2, 0);
+    if (!wide) w.byte(w.OP_I64_EXTEND_I32_S);
+    w.localSet(LOCAL_VA);
+    w.localGet(PARAM_HART);
+    w.localGet(LOCAL_VA);
+    w.memoryOp(w.OP_I64_STORE, 3, HART_RESERVED_VALUE);
+    w.localGet(LOCAL_VA);
+    writeReg(rd);
+    return TAKEN;
+  }
+  if (funct5 == 0x03) { // SC: rd = 0 if the reservation is this address and memory still holds LR's value
+    hostAddress(rs1, 0, sizeMask, TLB_STORE, offset, k);
+    w.localSet(LOCAL_ENTRY);
+    w.localGet(PARAM_HART);
+    w.memoryOp(w.OP_I64_LOAD, 3, HART_RESERVATION);
+    w.localGet(LOCAL_ENTRY);
+    w.byte(w.OP_I64_EXTEND_I32_U);
+    w.byte(w.OP_I64_EQ);
+    w.byte(w.OP_IF);
+    w.byte(w.TYPE_I64);
+    w.localGet(LOCAL_ENTRY);
+    reservedValue(wide);
+    readReg(rs2);
+    if (!wide) w.byte(w.OP_I32_WRAP_I64);
+    w.atomicOp(wide ? w.OP_I64_ATOMIC_RMW_CMPXCHG : w.OP_I32_ATOMIC_RMW_CMPXCHG, alignLog2, 0);
+    reservedValue(wide);
+    w.byte(wide ? w.OP_I64_NE : w.OP_I32_NE);
+    w.byte(w.OP_I64_EXTEND_I32_U);
+    w.byte(w.OP_ELSE);
+    w.i64Const(1);
+    w.byte(w.OP_END);
+    w.localGet(PARAM_HART);
+    w.i64Const(-1);
+    w.memoryOp(w.OP_I64_STORE, 3, HART_RESERVATION);
+    writeReg(rd);
+    return TAKEN;
+  }
+  let op: u32;
+  switch (funct5) {
+    case 0x00: op = wide ? w.OP_I64_ATOMIC_RMW_ADD : w.OP_I32_ATOMIC_RMW_ADD; break;
+    case 0x01: op = wide ? w.OP_I64_ATOMIC_RMW_XCHG : w.OP_I32_ATOMIC_RMW_XCHG; break;
+    case 0x04: op = wide ? w.OP_I64_ATOMIC_RMW_XOR : w.OP_I32_ATOMIC_RMW_XOR; break;
+    case 0x08: op = wide ? w.OP_I64_ATOMIC_RMW_OR : w.OP_I32_ATOMIC_RMW_OR; break;
+    case 0x0c: op = wide ? w.OP_I64_ATOMIC_RMW_AND : w.OP_I32_ATOMIC_RMW_AND; break;
+    default: return REFUSED;
+  }
+  hostAddress(rs1, 0, sizeMask, TLB_STORE, offset, k);
+  readReg(rs2);
+  if (!wide) w.byte(w.OP_I32_WRAP_I64);
+  w.atomicOp(op, alignLog2, 0);
+  if (!wide) w.byte(w.OP_I64_EXTEND_I32_S);
+  writeReg(rd);
+  return TAKEN;
+}
+
+/** Pushes the value LR read, as an i64 (`wide`) or its low half. */
+function reservedValue(wide: bool): void {
+  w.localGet(PARAM_HART);
+  w.memoryOp(w.OP_I64_LOAD, 3, HART_RESERVED_VALUE);
+  if (!wide) w.byte(w.OP_I32_WRAP_I64);
 }
 
 /**

@@ -80,6 +80,7 @@ export function name(text: string): void {
 export const OP_BLOCK: u32 = 0x02;
 export const OP_LOOP: u32 = 0x03;
 export const OP_IF: u32 = 0x04;
+export const OP_ELSE: u32 = 0x05;
 export const OP_END: u32 = 0x0b;
 export const OP_BR: u32 = 0x0c;
 export const OP_BR_TABLE: u32 = 0x0e;
@@ -103,6 +104,7 @@ export const OP_I64_LT_S: u32 = 0x53;
 export const OP_I64_LT_U: u32 = 0x54;
 export const OP_I64_GE_S: u32 = 0x59;
 export const OP_I64_GE_U: u32 = 0x5a;
+export const OP_I32_NE: u32 = 0x47;
 export const OP_I32_GT_S: u32 = 0x4a;
 export const OP_I32_ADD: u32 = 0x6a;
 export const OP_I32_SUB: u32 = 0x6b;
@@ -160,10 +162,31 @@ export function memoryOp(op: u32, alignLog2: u32, offset: u32): void {
   u32leb(offset);
 }
 
+// The threads proposal's atomic memory instructions (prefix 0xfe): naturally aligned, sequentially consistent.
+export const OP_I32_ATOMIC_LOAD: u32 = 0x10;
+export const OP_I64_ATOMIC_LOAD: u32 = 0x11;
+export const OP_I32_ATOMIC_RMW_ADD: u32 = 0x1e;
+export const OP_I64_ATOMIC_RMW_ADD: u32 = 0x1f;
+export const OP_I32_ATOMIC_RMW_AND: u32 = 0x2c;
+export const OP_I64_ATOMIC_RMW_AND: u32 = 0x2d;
+export const OP_I32_ATOMIC_RMW_OR: u32 = 0x33;
+export const OP_I64_ATOMIC_RMW_OR: u32 = 0x34;
+export const OP_I32_ATOMIC_RMW_XOR: u32 = 0x3a;
+export const OP_I64_ATOMIC_RMW_XOR: u32 = 0x3b;
+export const OP_I32_ATOMIC_RMW_XCHG: u32 = 0x41;
+export const OP_I64_ATOMIC_RMW_XCHG: u32 = 0x42;
+export const OP_I32_ATOMIC_RMW_CMPXCHG: u32 = 0x48;
+export const OP_I64_ATOMIC_RMW_CMPXCHG: u32 = 0x49;
+
+/** An atomic memory instruction with its memarg (`alignLog2` must be the access's natural alignment). */
+export function atomicOp(op: u32, alignLog2: u32, offset: u32): void {
+  byte(0xfe);
+  byte(op);
+  u32leb(alignLog2);
+  u32leb(offset);
+}
+
 /** i32.atomic.rmw.add: FENCE's full barrier, as the interpreter does it. */
 export function atomicAddI32(offset: u32): void {
-  byte(0xfe);
-  byte(0x1e);
-  u32leb(2);
-  u32leb(offset);
+  atomicOp(OP_I32_ATOMIC_RMW_ADD, 2, offset);
 }

@@ -100,11 +100,13 @@ function randomInstruction(g: ReturnType<typeof rng>): number[] {
       const amo = ((funct5 << 27) | (g.below(4) << 25) | ((funct5 === 2 ? 0 : rs2) << 20) | (17 << 15) |
         ((wide ? 3 : 2) << 12) | (rd << 7) | 0x2f) >>> 0;
       if (g.below(3) > 0) return [iType(offset, BASE, 0, 17, 0x13), amo];
-      // An LR/SC pair on one address, sometimes with a store to it in between (the SC then fails).
+      // An LR/SC pair on one address, sometimes with a store to it in between (the SC then fails), and
+      // sometimes a second SC after it (which fails: the first one used up the reservation).
       const lr = ((0x02 << 27) | (17 << 15) | ((wide ? 3 : 2) << 12) | (rd << 7) | 0x2f) >>> 0;
       const sc = ((0x03 << 27) | (rs2 << 20) | (17 << 15) | ((wide ? 3 : 2) << 12) | (g.pick(WORK) << 7) | 0x2f) >>> 0;
       const between = g.below(3) === 0 ? [sType(0, rs1, 17, wide ? 3 : 2)] : [iType(1, rs1, 0, rs1, 0x13)];
-      return [iType(offset & ~7, BASE, 0, 17, 0x13), lr, ...between, sc];
+      const again = g.below(3) === 0 ? [sc] : [];
+      return [iType(offset & ~7, BASE, 0, 17, 0x13), lr, ...between, sc, ...again];
     }
     default: // FENCE, or a CSR read (minstret), which the translator leaves to the interpreter
       return [g.below(2) ? 0x0ff0000f : iType(0xb02, 0, 2, rd, 0x73)];
