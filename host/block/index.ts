@@ -11,8 +11,11 @@ import { WORKER_SPIN_MS } from './io_ring.js';
 
 export { BlockIoThread };
 
-/** Delivers finished disk I/O now, for a VMM that polls between vCPU slices instead of waiting for the event loop. */
-export const pollBlockIo = (): void => BlockIoThread.pollShared();
+/**
+ * Delivers finished disk I/O now, for a VMM that polls between vCPU slices instead of waiting for the
+ * event loop; returns how many requests finished (their promises settle at the next microtask turns).
+ */
+export const pollBlockIo = (): number => BlockIoThread.pollShared();
 
 /** Lets the disk I/O thread spin before sleeping (default) or not: see BlockIoThread.maxSpinMs. */
 export const setBlockIoSpin = (allowed: boolean): void => {

@@ -47,8 +47,8 @@ export class BlockIoThread {
   }
 
   /** Delivers the shared thread's finished requests now (their promises settle at the next microtask). */
-  static pollShared(): void {
-    BlockIoThread.sharedThread?.poll();
+  static pollShared(): number {
+    return BlockIoThread.sharedThread?.poll() ?? 0;
   }
 
   private readonly ring = new SharedArrayBuffer(RING_BYTES);
