@@ -27,7 +27,7 @@
 // Layout of the function (N blocks, block 0 the entry):
 //
 //   block $exit
-//     loop $dispatch
+//     loop $dispatch            (a plain block when no block jumps back)
 //       block $b(N-1) ... block $b0
 //         (br_table $b0 ... $b(N-1) (local.get $nextBlock))
 //       end  ;; block 0's code
@@ -37,8 +37,10 @@
 //   end
 //   epilogue: store written registers and the next pc, return the count
 //
-// so block i's code falls through into block i+1's, and any block reaches any other by setting
-// $nextBlock and branching to $dispatch.
+// so block i's code falls through into block i+1's, reaches a later block j with `br $b(j)`, and an
+// earlier one (a loop) by setting $nextBlock and branching to $dispatch. Only such loops make
+// $dispatch a loop: in a loop every register the region writes needs a phi at its head, which made
+// V8's optimizing compiler take longer over kernel code that mostly branches forward.
 import {
   HART_X, HART_PC, HART_RESERVATION, HART_RESERVED_VALUE, RVC_TABLE, TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SIZE,
   MACHINE_FENCE_WORD, JIT_HEAT_COUNTERS, JIT_REGION_MAX_BLOCKS, JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_START, JIT_REGION_BLOCK_LENGTH,
@@ -121,6 +123,8 @@ let entryOffset: u32 = 0;
 /** The block being written, and the labels between its top level and $exit. */
 let currentBlock: i32 = 0;
 let exitDepth: u32 = 0;
+/** Whether the first pass found a jump to a block at or before the jumping one: the region has a loop. */
+let backwardJump = false;
 
 function readReg(r: u32): void {
   if (r == 0) {
@@ -216,7 +220,17 @@ function continueAt(target: i64, retired: i32, depth: u32): void {
   w.byte(w.BLOCKTYPE_VOID);
   exitAt(target, 0, depth + 1);
   w.byte(w.OP_END);
-  if (finalPass && next == currentBlock + 1 && depth == 0) return; // its code follows
+  if (finalPass && next > currentBlock) {
+    // A later block's code follows the end of its label: a plain forward branch, which keeps the
+    // dispatch loop (and the phis of every register it carries) out of regions without a loop.
+    if (next == currentBlock + 1 && depth == 0) return; // it follows right here
+    w.byte(w.OP_BR);
+    w.u32leb(<u32>(next - currentBlock - 1) + depth); // $b(next)
+    return;
+  }
+  // A block at or before this one: round the dispatch loop (the first pass writes this longer form for
+  // every jump, so its lengths bound the second's).
+  if (!finalPass && next <= currentBlock) backwardJump = true;
   w.i32Const(next);
   w.localSet(LOCAL_NEXT_BLOCK);
   w.byte(w.OP_BR);
@@ -561,6 +575,7 @@ export function translateBlock(
   // writes the body with a prologue that loads those registers, so that every exit can share one epilogue.
   // Pass 1 gets less room than pass 2 will have after the prologue, and pass 2 keeps pass 1's lengths.
   finalPass = false;
+  backwardJump = false;
   used = 0;
   written = 0;
   blockCount = 1;
@@ -603,7 +618,8 @@ export function translateBlock(
   }
   w.byte(w.OP_BLOCK); // $exit
   w.byte(w.BLOCKTYPE_VOID);
-  w.byte(w.OP_LOOP); // $dispatch
+  // $dispatch: a loop only if a block jumps back; else nothing branches to it.
+  w.byte(backwardJump ? w.OP_LOOP : w.OP_BLOCK);
   w.byte(w.BLOCKTYPE_VOID);
   for (let i = 0; i < blockCount; i++) {
     w.byte(w.OP_BLOCK);
