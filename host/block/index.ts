@@ -17,6 +17,9 @@ export { BlockIoThread };
  */
 export const pollBlockIo = (): number => BlockIoThread.pollShared();
 
+/** How many requests the disk I/O thread has been given so far: a change shows a request reached it. */
+export const blockIoSubmitted = (): number => BlockIoThread.submittedShared();
+
 /** Lets the disk I/O thread spin before sleeping (default) or not: see BlockIoThread.maxSpinMs. */
 export const setBlockIoSpin = (allowed: boolean): void => {
   const thread = BlockIoThread.shared();

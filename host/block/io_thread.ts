@@ -46,6 +46,11 @@ export class BlockIoThread {
     return BlockIoThread.sharedThread;
   }
 
+  /** How many requests the shared thread has been given (a count that only grows; 0 without the thread). */
+  static submittedShared(): number {
+    return BlockIoThread.sharedThread?.submitted ?? 0;
+  }
+
   /** Delivers the shared thread's finished requests now (their promises settle at the next microtask). */
   static pollShared(): number {
     return BlockIoThread.sharedThread?.poll() ?? 0;
