@@ -17,6 +17,12 @@ export { BlockIoThread };
  */
 export const pollBlockIo = (): number => BlockIoThread.pollShared();
 
+/**
+ * Does the disk I/O thread's next request on this thread, if its worker has not taken it (false if
+ * there is none): for a VMM with nothing to do but wait for it. Deliver it with pollBlockIo.
+ */
+export const performBlockIoHere = (): boolean => BlockIoThread.performOneShared();
+
 /** How many requests the disk I/O thread has been given so far: a change shows a request reached it. */
 export const blockIoSubmitted = (): number => BlockIoThread.submittedShared();
 

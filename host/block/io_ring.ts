@@ -5,10 +5,15 @@ import type { MessagePort } from 'node:worker_threads';
 
 /** Int32 header words. */
 export const HEADER_SUBMITTED = 0; // requests the VMM has put in the ring (it alone writes it)
-export const HEADER_COMPLETED = 1; // requests the worker has finished (it alone writes it)
+export const HEADER_COMPLETED = 1; // requests finished, by either side (Atomics.add; waited on for wake-ups)
 export const HEADER_STOP = 2; // non-zero: the worker returns
 export const HEADER_MAX_SPIN_US = 3; // the longest spin, set by the VMM's side (0: sleep at once)
-export const HEADER_BYTES = 64;
+// Requests taken so far, by the worker or by the VMM itself when it has nothing else to do (a halted
+// guest waiting for this very request): whoever moves it from n to n + 1 with a compare-and-swap does
+// request n. Requests may so finish out of order; each slot's done word says which one finished there.
+export const HEADER_TAKEN = 4;
+export const HEADER_DONE_BASE = 8; // RING_SLOTS words: request number + 1 of the last one finished in the slot
+export const HEADER_BYTES = 128;
 
 /** Requests the ring holds at once; more go to libuv's pool. */
 export const RING_SLOTS = 16;

@@ -5,17 +5,20 @@
 // and the VMM looks for finished requests in shared memory between vCPU slices (pollBlockIo), so the
 // same read completes in ~4 µs. When nobody polls, Atomics.waitAsync delivers the completion.
 //
-// One thread serves every file of the process, one request at a time in submission order. Requests it
-// cannot take (ring full, large requests: LARGE_REQUEST_BYTES) return null from submit() and the caller
-// uses libuv's pool, which also gives concurrency under load.
+// One thread serves every file of the process, one request at a time in submission order; a VMM whose
+// only hart waits for a request the thread has not started does it itself (performOne), so requests may
+// finish out of order, and are delivered in order. Requests it cannot take (ring full, large requests:
+// LARGE_REQUEST_BYTES) return null from submit() and the caller uses libuv's pool, which also gives
+// concurrency under load.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { compiledWorkerUrl } from '../worker_url.js';
+import { performIo } from './io_perform.js';
 import { totalLength } from './scatter.js';
 import {
-  HEADER_BYTES, HEADER_COMPLETED, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, IoOp, LARGE_REQUEST_BYTES, MAX_SEGMENTS, RING_BUFFER_ID, RING_BYTES, RING_SLOTS, SLOT_FD, SLOT_FLOATS,
+  HEADER_BYTES, HEADER_COMPLETED, HEADER_DONE_BASE, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, HEADER_TAKEN, IoOp, LARGE_REQUEST_BYTES, MAX_SEGMENTS, RING_BUFFER_ID, RING_BYTES, RING_SLOTS, SLOT_FD, SLOT_FLOATS,
   SLOT_OP, SLOT_POSITION, SLOT_RESULT, SLOT_SEGMENT_BASE, SLOT_SEGMENTS, SLOTS_OFFSET, STAGING_BYTES, STAGING_OFFSET, WORKER_SPIN_MS,
   type BufferRegistration, type IoOpCode,
 } from './io_ring.js';
@@ -24,10 +27,15 @@ export { IoOp, type IoOpCode } from './io_ring.js';
 
 interface Waiter {
   readonly op: IoOpCode;
+  readonly fd: number;
+  readonly position: number;
+  readonly views: readonly Uint8Array[];
   readonly resolve: (bytes: number) => void;
   readonly reject: (error: Error) => void;
-  /** Buffers outside shared memory, copied through the slot's staging area. */
-  readonly staged: readonly Uint8Array[] | null;
+  /** Whether `views` are outside shared memory, so the worker moves them through the slot's staging area. */
+  readonly staged: boolean;
+  /** Whether the VMM's thread did the request itself (straight into `views`). */
+  doneHere: boolean;
 }
 
 const OP_NAMES = ['preadv', 'pwritev', 'fdatasync'] as const;
@@ -51,6 +59,11 @@ export class BlockIoThread {
     return BlockIoThread.sharedThread?.submitted ?? 0;
   }
 
+  /** Does the shared thread's next request on this thread if the worker has not taken it; see performOne. */
+  static performOneShared(): boolean {
+    return BlockIoThread.sharedThread?.performOne() ?? false;
+  }
+
   /** Delivers the shared thread's finished requests now (their promises settle at the next microtask). */
   static pollShared(): number {
     return BlockIoThread.sharedThread?.poll() ?? 0;
@@ -69,6 +82,8 @@ export class BlockIoThread {
   private submitted = 0;
   private delivered = 0;
   private waitArmed = false;
+  /** HEADER_COMPLETED when poll() last looked: everything finished before then it has delivered, or will at the next look. */
+  private completedSeen = 0;
   private failure: Error | null = null;
 
   constructor(options: { url?: URL; spinMs?: number } = {}) {
@@ -107,7 +122,7 @@ export class BlockIoThread {
     if (this.failure !== null || this.pending >= RING_SLOTS || views.length > MAX_SEGMENTS) return null;
     const bytes = totalLength(views);
     if (bytes > LARGE_REQUEST_BYTES) return null;
-    const staged = views.every((view) => view.buffer instanceof SharedArrayBuffer) ? null : views;
+    const staged = !views.every((view) => view.buffer instanceof SharedArrayBuffer);
 
     const slot = this.submitted & (RING_SLOTS - 1);
     const base = slot * SLOT_FLOATS;
@@ -115,11 +130,11 @@ export class BlockIoThread {
     slots[base + SLOT_OP] = op;
     slots[base + SLOT_FD] = fd;
     slots[base + SLOT_POSITION] = position;
-    if (staged !== null) {
+    if (staged) {
       const staging = STAGING_OFFSET + slot * STAGING_BYTES;
       if (op === IoOp.write) {
         let at = staging;
-        for (const view of staged) {
+        for (const view of views) {
           new Uint8Array(this.ring, at, view.length).set(view);
           at += view.length;
         }
@@ -139,7 +154,7 @@ export class BlockIoThread {
       }
     }
     const promise = new Promise<number>((resolve, reject) => {
-      this.waiters[slot] = { op, resolve, reject, staged };
+      this.waiters[slot] = { op, fd, position, views, resolve, reject, staged, doneHere: false };
     });
     if (this.pending === 0) this.worker.ref();
     this.submitted = (this.submitted + 1) | 0;
@@ -149,12 +164,13 @@ export class BlockIoThread {
     return promise;
   }
 
-  /** Settles the promises of requests the worker has finished; returns how many. */
+  /** Settles the promises of finished requests, in the order they were submitted; returns how many. */
   poll(): number {
-    const completed = Atomics.load(this.header, HEADER_COMPLETED);
+    this.completedSeen = Atomics.load(this.header, HEADER_COMPLETED);
     let count = 0;
-    while (this.delivered !== completed) {
+    while (this.delivered !== this.submitted) {
       const slot = this.delivered & (RING_SLOTS - 1);
+      if (Atomics.load(this.header, HEADER_DONE_BASE + slot) !== ((this.delivered + 1) | 0)) break;
       const waiter = this.waiters[slot]!;
       this.waiters[slot] = undefined;
       const result = this.slots[slot * SLOT_FLOATS + SLOT_RESULT]!;
@@ -164,10 +180,10 @@ export class BlockIoThread {
         waiter.reject(systemError(result, OP_NAMES[waiter.op]));
         continue;
       }
-      if (waiter.staged !== null && waiter.op === IoOp.read) {
+      if (waiter.staged && !waiter.doneHere && waiter.op === IoOp.read) {
         let at = STAGING_OFFSET + slot * STAGING_BYTES;
         let left = result;
-        for (const view of waiter.staged) {
+        for (const view of waiter.views) {
           if (left <= 0) break;
           const n = Math.min(left, view.length);
           view.set(new Uint8Array(this.ring, at, n));
@@ -179,6 +195,29 @@ export class BlockIoThread {
     }
     if (count > 0 && this.pending === 0) this.worker.unref();
     return count;
+  }
+
+  /**
+   * Does the next request the worker has not taken here, synchronously; false if there is none. For a
+   * VMM whose only hart waits for that request: doing it costs a few µs, where the worker, asleep, would
+   * take tens of µs to wake. Deliver it with poll().
+   */
+  performOne(): boolean {
+    const taken = Atomics.load(this.header, HEADER_TAKEN);
+    if (taken === this.submitted || this.failure !== null) return false;
+    if (Atomics.compareExchange(this.header, HEADER_TAKEN, taken, (taken + 1) | 0) !== taken) return false;
+    const slot = taken & (RING_SLOTS - 1);
+    const waiter = this.waiters[slot]!;
+    waiter.doneHere = true;
+    // A staged write goes from its staging copy, as the worker's would: the caller's buffer may change.
+    const views = waiter.staged && waiter.op === IoOp.write
+      ? [new Uint8Array(this.ring, STAGING_OFFSET + slot * STAGING_BYTES, totalLength(waiter.views))]
+      : waiter.views;
+    this.slots[slot * SLOT_FLOATS + SLOT_RESULT] = performIo(waiter.op, waiter.fd, waiter.position, views);
+    Atomics.store(this.header, HEADER_DONE_BASE + slot, (taken + 1) | 0);
+    Atomics.add(this.header, HEADER_COMPLETED, 1);
+    Atomics.notify(this.header, HEADER_COMPLETED); // an armed waitAsync delivers it if nobody polls
+    return true;
   }
 
   /** Stops the thread; requests it had not finished reject. */
@@ -206,7 +245,9 @@ export class BlockIoThread {
   /** Without a poller the worker's notify wakes the event loop, which delivers. */
   private armWait(): void {
     if (this.waitArmed || this.pending === 0) return;
-    const wait = Atomics.waitAsync(this.header, HEADER_COMPLETED, this.delivered);
+    // Wakes when a request finishes after the last poll looked (requests may finish out of order, when
+    // the VMM does one itself, so the count of finished ones is not the count delivered).
+    const wait = Atomics.waitAsync(this.header, HEADER_COMPLETED, this.completedSeen);
     if (!wait.async) {
       queueMicrotask(() => {
         this.poll();

@@ -12,7 +12,7 @@ import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
 import { VirtioMmioTransport, virtioMemoryOf, guestConsoleIsHvc } from '../devices/virtio/index.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
-import { blockIoSubmitted, pollBlockIo, setBlockIoSpin } from '../block/index.js';
+import { blockIoSubmitted, performBlockIoHere, pollBlockIo, setBlockIoSpin } from '../block/index.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
@@ -524,6 +524,9 @@ export class VirtMachine {
         // A finished request reaches the device through promise callbacks: microtask turns, not an
         // event-loop turn (which costs ~6 µs, and a 4 KiB read took ~6 of them to come back).
         for (let turn = 0; turn < SETTLE_MICROTASKS && this.kicks === kicks; turn++) await null;
+      } else if (performBlockIoHere()) {
+        // The hart waits for a request the I/O thread has not started: do it here rather than wait
+        // for the thread to wake up (tens of µs on a VM) or spin for it.
       } else if (now - lastTurn >= EVENT_LOOP_TURN_MS) {
         // libuv's pool (large requests) and timers complete only through the event loop.
         await new Promise<void>((resolve) => setImmediate(resolve));

@@ -110,6 +110,54 @@ describe('the disk I/O thread', () => {
     expect(new Uint8Array(shared, 0, RING_SLOTS * 512)).toEqual(content.subarray(0, RING_SLOTS * 512));
   });
 
+  it('lets the VMM do a request itself when the worker has not taken it, delivering in submission order', async () => {
+    // A worker that never takes a request: every one is left to performOne.
+    const idleWorker = `import { workerData } from 'node:worker_threads';
+      const header = new Int32Array(workerData.ring, 0, 4);
+      while (Atomics.load(header, 2) === 0) Atomics.wait(header, 0, Atomics.load(header, 0), 20);
+      workerData.registrations.close();`;
+    const idle = new BlockIoThread({ url: new URL(`data:text/javascript,${encodeURIComponent(idleWorker)}`) });
+    const shared = new Uint8Array(new SharedArrayBuffer(512));
+    const unshared = new Uint8Array(1000);
+    const written = pattern(700, 9);
+    const done: string[] = [];
+    const requests = [
+      idle.submit(IoOp.read, fd, 100, [shared])!.then((n) => { done.push('shared'); return n; }),
+      idle.submit(IoOp.read, fd, 5000, [unshared])!.then((n) => { done.push('unshared'); return n; }),
+      idle.submit(IoOp.write, fd, 12_000, [written.subarray(0, 300), written.subarray(300)])!.then((n) => { done.push('write'); return n; }),
+    ];
+    expect(idle.poll()).toBe(0);
+    for (let i = 0; i < 3; i++) expect(idle.performOne()).toBe(true);
+    expect(idle.performOne()).toBe(false);
+    expect(idle.poll()).toBe(3);
+    expect(await Promise.all(requests)).toEqual([512, 1000, 700]);
+    expect(done).toEqual(['shared', 'unshared', 'write']);
+    expect(shared).toEqual(content.subarray(100, 612));
+    expect(unshared).toEqual(content.subarray(5000, 6000));
+    expect(new Uint8Array(readFileSync(path).subarray(12_000, 12_700))).toEqual(written);
+    await idle.close();
+  });
+
+  it('gives every request to exactly one side when the VMM and the worker race for them', async () => {
+    // Batches of RING_SLOTS / 2, so the ring always has room; the VMM tries to take each one as it goes.
+    const batch = RING_SLOTS / 2;
+    const shared = new SharedArrayBuffer(64 * 256);
+    const results: number[] = [];
+    for (let first = 0; first < 256; first += batch) {
+      const requests: Promise<number>[] = [];
+      for (let i = first; i < first + batch; i++) {
+        const request = thread.submit(IoOp.read, fd, i * 64, [new Uint8Array(shared, i * 64, 64)]);
+        expect(request).not.toBeNull();
+        requests.push(request!);
+        thread.performOne();
+        thread.poll();
+      }
+      results.push(...await Promise.all(requests));
+    }
+    expect(results).toEqual(new Array(256).fill(64));
+    expect(new Uint8Array(shared)).toEqual(content.subarray(0, 64 * 256));
+  });
+
   it('serves requests without spinning when told not to (vCPU threads own the cores)', async () => {
     const own = new BlockIoThread();
     own.maxSpinMs = 0;
