@@ -123,6 +123,7 @@ export class BlockIoThread {
     const bytes = totalLength(views);
     if (bytes > LARGE_REQUEST_BYTES) return null;
     const staged = !views.every((view) => view.buffer instanceof SharedArrayBuffer);
+    if (staged && bytes > STAGING_BYTES) return null;
 
     const slot = this.submitted & (RING_SLOTS - 1);
     const base = slot * SLOT_FLOATS;

@@ -83,6 +83,19 @@ describe('the disk I/O thread', () => {
     expect(await thread.submit(IoOp.sync, fd, 0, [])!).toBe(0);
   });
 
+  it('takes a 1 MiB request in 256 scattered pieces (a guest\'s O_DIRECT buffer)', async () => {
+    const MiB = 1 << 20;
+    const source = new Uint8Array(new SharedArrayBuffer(2 * MiB));
+    source.set(pattern(2 * MiB, 13));
+    // Every other 4 KiB page of the source, as a guest's scattered page frames.
+    const pieces = (buffer: Uint8Array) => Array.from({ length: 256 }, (_, i) => buffer.subarray(i * 8192, i * 8192 + 4096));
+    expect(await thread.submit(IoOp.write, fd, 4096, pieces(source))!).toBe(MiB);
+    const back = new Uint8Array(new SharedArrayBuffer(2 * MiB));
+    expect(await thread.submit(IoOp.read, fd, 4096, pieces(back))!).toBe(MiB);
+    for (let i = 0; i < 256; i++) expect(back.subarray(i * 8192, i * 8192 + 4096)).toEqual(source.subarray(i * 8192, i * 8192 + 4096));
+    expect(new Uint8Array(readFileSync(path).subarray(4096 + MiB - 4096, 4096 + MiB))).toEqual(source.subarray(255 * 8192, 255 * 8192 + 4096));
+  });
+
   it('delivers on poll() without the event loop turning', async () => {
     const dst = new Uint8Array(new SharedArrayBuffer(512));
     let settled = false;
