@@ -31,9 +31,15 @@ export interface GuestBenchReport {
 const STEP_LINE = /^GUEST-BENCH (\S+) result=\[(.*)\] seconds=(\d+\.\d+)$/;
 const TOTAL_LINE = /^GUEST-BENCH total seconds=(\d+\.\d+)$/;
 
+/**
+ * The console's lines without the kernel's messages, which can land in the middle of a program's line
+ * ("...and=a5[    7.430331] random: crng init done" and the rest after it): each runs from its
+ * timestamp to its newline, and taking it out joins the program's line again.
+ */
 function lines(output: string): string[] {
-  return output.split('\n').map((line) => line.replace(/\r$/, ''));
+  return output.replace(KERNEL_MESSAGE, '').split('\n').map((line) => line.replace(/\r$/, ''));
 }
+const KERNEL_MESSAGE = /\[ *\d+\.\d{6}\] [^\r\n]*\r?\n/g;
 
 /**
  * The bench-mode report, checked: every expected step present once with its known result, the total

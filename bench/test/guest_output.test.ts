@@ -113,4 +113,12 @@ describe('randio output', () => {
     expect(() => expectRandio('t', 'nothing\n', { operation: 'read', block: 4096, count: 1 })).toThrow(/found 0/);
     expect(() => expectRandio('t', READ + READ, { operation: 'read', block: 4096, count: 4096 })).toThrow(/found 2/);
   });
+
+  it('reads a report that a kernel message landed in the middle of', () => {
+    // Seen with QEMU: "random: crng init done" printed before randio's newline.
+    const interrupted = 'randio: op=read block=4096 count=4096 ns=673919300 or=a5 and=a5[    7.430331] random: crng init done\r\n\r\n';
+    expect(expectRandio('t', interrupted, { operation: 'read', block: 4096, count: 4096, fill: 0xa5 }).seconds).toBeCloseTo(0.6739193);
+    const split = 'randio: op=read block=4096 co[   12.000001] virtio_blk virtio0: [vda] 262144 512-byte logical blocks\r\nunt=4096 ns=5 or=a5 and=a5\r\n';
+    expect(expectRandio('t', split, { operation: 'read', block: 4096, count: 4096, fill: 0xa5 }).count).toBe(4096);
+  });
 });
