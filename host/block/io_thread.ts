@@ -201,11 +201,13 @@ export class BlockIoThread {
   /**
    * Does the next request the worker has not taken here, synchronously; false if there is none. For a
    * VMM whose only hart waits for that request: doing it costs a few µs, where the worker, asleep, would
-   * take tens of µs to wake. Deliver it with poll().
+   * take tens of µs to wake. An fdatasync stays the worker's: it can take as long as the disk likes, and
+   * this thread has the console and timers to serve. Deliver it with poll().
    */
   performOne(): boolean {
     const taken = Atomics.load(this.header, HEADER_TAKEN);
     if (taken === this.submitted || this.failure !== null) return false;
+    if (this.waiters[taken & (RING_SLOTS - 1)]!.op === IoOp.sync) return false;
     if (Atomics.compareExchange(this.header, HEADER_TAKEN, taken, (taken + 1) | 0) !== taken) return false;
     const slot = taken & (RING_SLOTS - 1);
     const waiter = this.waiters[slot]!;
