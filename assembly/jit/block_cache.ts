@@ -75,6 +75,11 @@ function codeHash(code: usize, bytes: u32): u64 {
   return codeHash(<usize>((code & ~0xfff) + (covered >> 16)), covered & 0xffff);
 }
 
+/** Whether the code region entry `entry` covers still hashes as it did when it was translated. */
+@inline function codeUnchanged(entry: usize): bool {
+  return regionHash(load<u32>(entry, JIT_KEY), load<u32>(entry, JIT_BYTES)) == load<u64>(entry, JIT_HASH);
+}
+
 /**
  * Translates the block at `code` into cache entry `entry` and the batch (compiling the batch first if it
  * is full); returns its length, 0 while it waits in the batch or -1 if it cannot be translated.
@@ -296,11 +301,10 @@ function findBlock(code: u32, pc: u64): usize {
     if (regionHolds(entry)) {
       const regionLength = <i32>load<i16>(region, JIT_LENGTH);
       if (regionLength == 0) return 0;
-      if (load<u32>(region, JIT_GENERATION) != generation &&
-        regionHash(load<u32>(region, JIT_KEY), load<u32>(region, JIT_BYTES)) == load<u64>(region, JIT_HASH)) {
+      if (regionLength > 0 && load<u32>(region, JIT_GENERATION) != generation && codeUnchanged(region)) {
         store<u32>(region, generation, JIT_GENERATION);
       }
-      if (regionLength > 0 && load<u32>(region, JIT_GENERATION) == generation) {
+      if (regionReady(entry, generation)) {
         store<u32>(entry, generation, JIT_GENERATION);
         markRecent(way0, entry);
         return entry;
@@ -328,7 +332,7 @@ function findBlock(code: u32, pc: u64): usize {
     length = <i32>load<i16>(entry, JIT_LENGTH);
     if (load<u32>(entry, JIT_GENERATION) != generation) {
       // A FENCE.I since this entry was last checked: the code may have changed.
-      if (length >= 0 && regionHash(code, load<u32>(entry, JIT_BYTES)) == load<u64>(entry, JIT_HASH)) {
+      if (length >= 0 && codeUnchanged(entry)) {
         store<u32>(entry, generation, JIT_GENERATION);
       } else {
         length = translateInto(entry, code, pc, generation);

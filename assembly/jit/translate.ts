@@ -9,9 +9,9 @@
 // returns how many instructions retired (with LEFT_EARLY when it stopped before an instruction for the
 // interpreter). Its blocks are straight-line RV64I/M/A code along the fall-through path (a superblock: a
 // taken branch leaves it, a jump ends it); branches and jumps to code on the same page go to that page's
-// block in the same function, through a dispatch loop, so loops and calls within the page run without
-// leaving it (v86's lesson: a call back to the dispatcher per block costs more than the block). A block
-// runs only if all of it fits in what is left of `$budget`, so the count is exact.
+// block in the same function (forward by a branch, back through a dispatch loop), so loops and calls
+// within the page run without leaving it (v86's lesson: a call back to the dispatcher per block costs more
+// than the block). A block runs only if all of it fits in what is left of `$budget`, so the count is exact.
 //
 // The guest registers the region uses live in WebAssembly locals: loaded at entry, and those it writes
 // stored back by the one epilogue every exit branches to. Immediates are constants, and pc-relative values

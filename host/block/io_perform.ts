@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { IoOp, type IoOpCode } from './io_ring.js';
 
-const EIO = 5;
+export const EIO = 5;
 
 /**
  * Reads or writes `views` at `position` in `fd` (going on where the OS stopped early; a read stops at

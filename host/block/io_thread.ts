@@ -207,10 +207,10 @@ export class BlockIoThread {
   performOne(): boolean {
     const taken = Atomics.load(this.header, HEADER_TAKEN);
     if (taken === this.submitted || this.failure !== null) return false;
-    if (this.waiters[taken & (RING_SLOTS - 1)]!.op === IoOp.sync) return false;
-    if (Atomics.compareExchange(this.header, HEADER_TAKEN, taken, (taken + 1) | 0) !== taken) return false;
     const slot = taken & (RING_SLOTS - 1);
     const waiter = this.waiters[slot]!;
+    if (waiter.op === IoOp.sync) return false;
+    if (Atomics.compareExchange(this.header, HEADER_TAKEN, taken, (taken + 1) | 0) !== taken) return false;
     waiter.doneHere = true;
     // A staged write goes from its staging copy, as the worker's would: the caller's buffer may change.
     const views = waiter.staged && waiter.op === IoOp.write

@@ -8,9 +8,8 @@ import {
   HEADER_BYTES, HEADER_COMPLETED, HEADER_DONE_BASE, HEADER_MAX_SPIN_US, HEADER_STOP, HEADER_SUBMITTED, HEADER_TAKEN, RING_BUFFER_ID, RING_SLOTS, SLOT_FD,
   SLOT_FLOATS, SLOT_OP, SLOT_POSITION, SLOT_RESULT, SLOT_SEGMENT_BASE, SLOT_SEGMENTS, SLOTS_OFFSET, type BufferRegistration, type IoOpCode, type IoWorkerData,
 } from './io_ring.js';
-import { performIo } from './io_perform.js';
+import { EIO, performIo } from './io_perform.js';
 
-const EIO = 5;
 /** Below this the spin is not worth its start; it goes to zero. */
 const MIN_SPIN_MS = 0.02;
 /** How often a sleeping worker looks at the stop word. */
@@ -55,8 +54,8 @@ function main(data: IoWorkerData): void {
       // The timeout bounds a stop whose notify came between the check above and the wait.
       Atomics.wait(header, HEADER_SUBMITTED, submitted, STOP_CHECK_MS);
       // QEMU's adaptive polling: spin longer when the next request came soon after the spin gave up,
-      // shorter when it came later than the longest spin. Requests 1.7 ms apart (1 MiB reads, whose
-      // large halves go to libuv's pool) get no spin, so the pool thread copying has this core.
+      // shorter when it came later than the longest spin. Requests further apart than that get no spin,
+      // so the cores go to the vCPU and V8's compiler threads.
       const idle = performance.now() - idleSince;
       if (idle > maxSpinMs) spinMs = spinMs < MIN_SPIN_MS ? 0 : spinMs / 2;
       else spinMs = Math.min(maxSpinMs, Math.max(spinMs * 2, MIN_SPIN_MS));

@@ -428,10 +428,10 @@ export class VirtMachine {
 
   /** True while a device has I/O in flight whose completion the event loop must deliver. */
   private ioInFlight(): boolean {
-    for (const transport of this.virtioSlots) if (transport.pendingIo > 0) return true;
-    return false;
+    return this.requestsInFlight() > 0;
   }
 
+  /** Requests the devices have started and not completed. */
   private requestsInFlight(): number {
     let requests = 0;
     for (const transport of this.virtioSlots) requests += transport.pendingIo;
