@@ -155,7 +155,7 @@ describe('the disk I/O thread', () => {
     await expect(sync).rejects.toThrow();
   });
 
-  it('gives every request to exactly one side when the VMM and the worker race for them', async () => {
+  it('delivers every request once, with the right data, when the VMM and the worker race to take them', async () => {
     // Batches of RING_SLOTS / 2, so the ring always has room; the VMM tries to take each one as it goes.
     const batch = RING_SLOTS / 2;
     const shared = new SharedArrayBuffer(64 * 256);
