@@ -190,8 +190,8 @@ export const JIT_LENGTH = 6; // i16 instructions in the block's longest path; 0 
 export const JIT_GENERATION = 8; // u32 the HART_FENCE_I_COUNT value the entry was made or last checked in
 export const JIT_BYTES = 12; // u32 the guest code the region covers on its page: (first byte's page offset << 16) | bytes
 export const JIT_HASH = 16; // u64 hash of those bytes
-// An entry point's region: its entry's address (in place of JIT_BYTES) and which translation it was (in
-// place of JIT_HASH): that entry's key, and its hash's low half.
+// An entry point's region: its entry's address (in place of JIT_BYTES), and that entry's key and its hash's
+// low half (in place of JIT_HASH). An entry point goes when its region's entry is translated again.
 export const JIT_REGION_ENTRY = 12; // u32
 export const JIT_REGION_KEY = 16; // u32
 export const JIT_REGION_HASH = 20; // u32

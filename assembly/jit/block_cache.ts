@@ -93,6 +93,7 @@ function translateInto(entry: usize, code: u32, pc: u64, generation: u32): i32 {
     count = 0;
     used = 0;
   }
+  forgetEntryPoints(entry);
   const length = translateBlock(<usize>code, <u32>pc & 0xfff, jitState() + JIT_BODIES + used, MAX_BODY_BYTES,
     jitState() + JIT_REGION_BLOCKS, jitState() + JIT_HEAT, load<i32>(MACHINE_JIT_THRESHOLD) >> 3);
   store<u32>(entry, code, JIT_KEY);
@@ -222,7 +223,11 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
   return entry;
 }
 
-/** Whether entry point `point` still names the translation it was made from (the region may not be compiled yet). */
+/**
+ * Whether entry point `point`'s region entry still holds a region from the start it was made for (the region
+ * may not be compiled yet). A cheap guard: what makes the block number right is forgetEntryPoints, which
+ * removes an entry point before its region's entry takes another translation.
+ */
 @inline function regionHolds(point: usize): bool {
   const region = <usize>load<u32>(point, JIT_REGION_ENTRY);
   return load<u32>(region, JIT_KEY) == load<u32>(point, JIT_REGION_KEY) && load<u8>(region, JIT_ENTRY_BLOCK) == 0 &&
@@ -261,6 +266,29 @@ function addEntryPoints(region: usize, code: u32, generation: u32): void {
     store<u32>(point, <u32>region, JIT_REGION_ENTRY);
     store<u32>(point, code, JIT_REGION_KEY);
     store<u32>(point, hash, JIT_REGION_HASH);
+  }
+}
+
+/**
+ * Removes the entry points into the region at cache entry `region` (if it holds one) before the entry takes
+ * another translation. Kept, they could outlive it: when the same start is translated again into the same
+ * entry (after an eviction), the region can cover the same bytes (same key, same hash) with its blocks
+ * numbered otherwise, because more of the page has become warm, and an old entry point would then run the
+ * wrong block (a Linux boot at jit-threshold=16 crashed in 5 of 6 runs). Entry points are only ever made
+ * for block starts inside the region's bytes, so those are the only starts to look up.
+ */
+function forgetEntryPoints(region: usize): void {
+  const key = load<u32>(region, JIT_KEY);
+  const covered = load<u32>(region, JIT_BYTES);
+  if (key == 0 || load<u8>(region, JIT_ENTRY_BLOCK) != 0 || covered == 0) return;
+  const page = key & ~0xfff;
+  const end = (covered >> 16) + (covered & 0xffff);
+  for (let offset = covered >> 16; offset < end; offset += 2) {
+    const start = page + offset;
+    const point = wayHolding(cacheSet(start), start);
+    if (point != 0 && load<u8>(point, JIT_ENTRY_BLOCK) != 0 && <usize>load<u32>(point, JIT_REGION_ENTRY) == region) {
+      store<u32>(point, 0, JIT_KEY);
+    }
   }
 }
 

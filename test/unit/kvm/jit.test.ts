@@ -6,6 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Hypervisor, type Vm, type Vcpu } from '../../../host/kvm/index.js';
 import { program } from '../../helpers/asm.js';
+import * as layout from '../../../assembly/abi/layout.js';
 
 const RAM = 0x8000_0000;
 const DATA = RAM + 0x8000; // 8 KiB of data the loads and stores use, across a page boundary
@@ -150,9 +151,9 @@ beforeAll(async () => {
   hv = await Hypervisor.create();
 });
 
-function boot(words: number[], jit: boolean, jitBatch = 1, jitThreshold = 1): { vm: Vm; vcpu: Vcpu } {
+function boot(words: number[], jit: boolean, jitBatch = 1, jitThreshold = 1, ramSize = RAM_SIZE): { vm: Vm; vcpu: Vcpu } {
   const vm = hv.createVm({ jit, jitThreshold, jitBatch });
-  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: RAM_SIZE });
+  vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: ramSize });
   vm.guestMemory(RAM, words.length * 4).set(program(words));
   const data = vm.guestMemory(DATA, 8192);
   for (let i = 0; i < data.length; i++) data[i] = (i * 37 + 11) & 0xff;
@@ -213,14 +214,16 @@ function finalState(vm: Vm, vcpu: Vcpu): FinalState {
   };
 }
 
-function runBoth(words: number[], budgets: number[], jitBatch = 1, jitThreshold = 1): { interpreted: FinalState; translated: FinalState; compiled: number } {
-  const a = boot(words, false);
-  const b = boot(words, true, jitBatch, jitThreshold);
+function runBoth(
+  words: number[], budgets: number[], jitBatch = 1, jitThreshold = 1, ramSize = RAM_SIZE,
+): { interpreted: FinalState; translated: FinalState; compiled: number; vm: Vm } {
+  const a = boot(words, false, 1, 1, ramSize);
+  const b = boot(words, true, jitBatch, jitThreshold, ramSize);
   for (const budget of budgets) {
     a.vcpu.run(budget);
     b.vcpu.run(budget);
   }
-  return { interpreted: finalState(a.vm, a.vcpu), translated: finalState(b.vm, b.vcpu), compiled: b.vcpu.jitStatistics.blocks };
+  return { interpreted: finalState(a.vm, a.vcpu), translated: finalState(b.vm, b.vcpu), compiled: b.vcpu.jitStatistics.blocks, vm: b.vm };
 }
 
 describe('the block translator', () => {
@@ -348,6 +351,68 @@ describe('the block translator', () => {
       compiled.push(n);
     }
     expect(compiled[1]).toBe(compiled[0]! + 1);
+  });
+
+  it('forgets a region\'s entry points when its cache entry is taken, so a later translation of the same start cannot be entered at the wrong block', () => {
+    // Routine A: `bltz a0, F; bnez a0, C; x11 += 1; j D; C: x11 += 100; D: x12 += 1; F: ret`. Called
+    // with a0 = -1, then 0, until hot, its region holds A, F and D (C never ran), and D becomes an entry
+    // point at block 2. Two routines E1 and E2 whose starts share A's cache set then take the set, E2
+    // evicting A. Calls with a0 = 1 (which reach D by falling through from C, so nothing visits D's entry
+    // point) make C warm and A hot again, and A is translated back into the same entry: same start, same
+    // bytes, but now blocks A, F, C, D. A call to D must run D only; an entry point kept from the first
+    // translation would run C first (x11 one hundred too high).
+    const threshold = 16;
+    const ramSize = 1 << 20;
+    const A = 0x1000;
+    const host = boot([], true, 1, threshold, ramSize).vm.guestMemory(RAM, 4).byteOffset;
+    // The core's hashes (assembly/jit/heat.ts spread): the cache set and the heat counter of a start.
+    const spread = (offset: number, slots: number) => Math.imul((host + offset) >>> 1, 0x9e3779b1) >>> (32 - Math.log2(slots));
+    const setOf = (offset: number) => spread(offset, layout.JIT_ENTRIES / 2);
+    const counterOf = (offset: number) => spread(offset, layout.JIT_HEAT_COUNTERS);
+    const used = new Set([A, A + 16, A + 20, A + 24].map(counterOf));
+    const AGAIN = threshold / 2 + 2; // calls with a0 = 1: enough to make A hot again from half its count
+    const sharers: number[] = [];
+    for (let at = 0x2000; at < ramSize && sharers.length < 2; at += 4) {
+      const clear = at >= DATA - RAM + 0x2000 || at + 8 <= DATA - RAM; // boot() fills DATA
+      if (clear && setOf(at) === setOf(A) && !used.has(counterOf(at)) && (sharers.length === 0 || at >= sharers[0]! + 8)) sharers.push(at);
+    }
+    expect(sharers).toHaveLength(2);
+    const [E1, E2] = sharers as [number, number];
+    const words: number[] = [];
+    const at = () => words.length * 4;
+    const call = (target: number) => words.push(jType(target - at(), 1));
+    const loop = (count: number, body: () => void) => {
+      words.push(iType(count, 0, 0, LOOP, 0x13));
+      const top = at();
+      body();
+      words.push(iType(-1, LOOP, 0, LOOP, 0x13));
+      words.push(bType(top - at(), 0, LOOP, 1));
+    };
+    loop(4, () => { words.push(iType(-1, 0, 0, 10, 0x13)); call(A); });
+    loop(threshold, () => { words.push(iType(0, 0, 0, 10, 0x13)); call(A); });
+    // One more call each: a start on a page the fetch TLB does not hold yet is not counted.
+    loop(threshold + 1, () => call(E1));
+    loop(threshold + 1, () => call(E2));
+    call(E1); // E1's way becomes the recent one: A comes back into the way E2 took from it
+    loop(AGAIN, () => { words.push(iType(1, 0, 0, 10, 0x13)); call(A); });
+    call(A + 20); // D
+    words.push(jType(0, 0));
+    const place = (offset: number, code: number[]) => {
+      while (words.length < offset / 4) words.push(0x00000013);
+      words.splice(offset / 4, code.length, ...code);
+    };
+    const ret = 0x00008067;
+    place(A, [bType(24, 0, 10, 4), bType(12, 0, 10, 1), iType(1, 11, 0, 11, 0x13), jType(8, 0), iType(100, 11, 0, 11, 0x13), iType(1, 12, 0, 12, 0x13), ret]);
+    for (const e of [E1, E2]) place(e, [iType(1, 13, 0, 13, 0x13), ret]);
+
+    const { interpreted, translated, vm } = runBoth(words, [1_000_000], 1, threshold, ramSize);
+    expect(translated).toEqual(interpreted);
+    expect(translated.x[11]).toBe(BigInt(threshold + 100 * AGAIN));
+    expect(translated.x[12]).toBe(BigInt(threshold + AGAIN + 1));
+    // The scenario happened as planned: A's start is cached in the set computed above.
+    const cache = new DataView(vm.memory.buffer, layout.JIT_STATE + layout.JIT_CACHE + setOf(A) * 2 * layout.JIT_ENTRY_SIZE);
+    const keys = [0, 1].map((way) => cache.getUint32(way * layout.JIT_ENTRY_SIZE + layout.JIT_KEY, true));
+    expect(keys).toContain(host + A);
   });
 
   it('refuses thresholds and batch sizes out of range', () => {
