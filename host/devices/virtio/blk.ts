@@ -3,7 +3,7 @@
 // I/O finishes, so the vCPU never waits on the disk. Data moves between the backend and guest RAM views
 // of the request's segments, with readv/writev when they are scattered; only a backend without those
 // gets a bounce buffer, so each request is one backend call.
-import { appendView, DiskIoError, gather, scatterInto, type DiskImage } from '../../block/index.js';
+import { DiskIoError, gather, scatterInto, type DiskImage } from '../../block/index.js';
 import type { AccessSize } from '../device.js';
 import { DeviceId } from './constants.js';
 import { readConfigBytes, type VirtioDevice, type VirtioDeviceContext } from './device.js';
@@ -207,7 +207,7 @@ export class VirtioBlk implements VirtioDevice {
 
   private async readIntoGuest(request: BlkRequest, offset: number): Promise<void> {
     if (request.dataLength === 0) return;
-    const parts = mergeAdjacent(request.chain.views('writable', 0, request.dataLength));
+    const parts = request.chain.views('writable', 0, request.dataLength);
     if (parts.length === 1) return this.disk.read(offset, parts[0]!);
     if (this.disk.readv) return this.disk.readv(offset, parts);
     const bounce = new Uint8Array(request.dataLength);
@@ -217,7 +217,7 @@ export class VirtioBlk implements VirtioDevice {
 
   private async writeFromGuest(request: BlkRequest, offset: number): Promise<void> {
     if (request.dataLength === 0) return;
-    const parts = mergeAdjacent(request.chain.views('readable', BLK_HEADER_SIZE, request.dataLength));
+    const parts = request.chain.views('readable', BLK_HEADER_SIZE, request.dataLength);
     if (parts.length === 1) return this.disk.write(offset, parts[0]!);
     if (this.disk.writev) return this.disk.writev(offset, parts);
     await this.disk.write(offset, gather(parts));
@@ -230,12 +230,4 @@ export class VirtioBlk implements VirtioDevice {
     const reason = error instanceof DiskIoError ? error.message : `unexpected error: ${(error as Error).stack ?? error}`;
     this.log(`${this.name}: I/O error: ${reason}`);
   }
-}
-
-/** Joins views that follow each other in the same memory (guest pages that happen to be contiguous). */
-function mergeAdjacent(parts: Uint8Array[]): Uint8Array[] {
-  if (parts.length <= 1) return parts;
-  const out: Uint8Array[] = [];
-  for (const part of parts) appendView(out, part);
-  return out;
 }

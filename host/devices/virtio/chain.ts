@@ -22,8 +22,8 @@ export class DescriptorChain {
     readonly readable: readonly Segment[],
     readonly writable: readonly Segment[],
   ) {
-    this.readableLength = readable.reduce((sum, s) => sum + s.length, 0);
-    this.writableLength = writable.reduce((sum, s) => sum + s.length, 0);
+    this.readableLength = totalLength(readable);
+    this.writableLength = totalLength(writable);
   }
 
   /** A live view of a segment: reads see the guest's bytes, writes land in guest RAM. */
@@ -31,24 +31,46 @@ export class DescriptorChain {
     return new Uint8Array(this.memory.buffer, segment.host, segment.length);
   }
 
-  /** Views of the bytes [offset, offset + length) of the readable (or writable) side, in order. */
+  /**
+   * Views of the bytes [offset, offset + length) of the readable (or writable) side, in order; segments
+   * that follow each other in memory (guest pages that happen to be contiguous) come as one view.
+   */
   views(side: 'readable' | 'writable', offset: number, length: number): Uint8Array[] {
     const segments = side === 'readable' ? this.readable : this.writable;
+    const sideLength = side === 'readable' ? this.readableLength : this.writableLength;
     const buffer = this.memory.buffer;
     const out: Uint8Array[] = [];
+    // Bytes in the second half are found from the end: the status byte is the last of ~260 segments.
+    let index = 0;
     let skip = offset;
+    if (offset > sideLength / 2) {
+      let start = sideLength;
+      index = segments.length;
+      while (index > 0 && start > offset) start -= segments[--index]!.length;
+      skip = offset - start;
+    }
     let left = length;
-    for (const segment of segments) {
-      if (left === 0) break;
+    let runStart = 0;
+    let runLength = 0;
+    for (let i = index; i < segments.length && left > 0; i++) {
+      const segment = segments[i]!;
       if (skip >= segment.length) {
         skip -= segment.length;
         continue;
       }
       const take = Math.min(segment.length - skip, left);
-      out.push(new Uint8Array(buffer, segment.host + skip, take));
+      const start = segment.host + skip;
+      if (runLength > 0 && runStart + runLength === start) {
+        runLength += take;
+      } else {
+        if (runLength > 0) out.push(new Uint8Array(buffer, runStart, runLength));
+        runStart = start;
+        runLength = take;
+      }
       left -= take;
       skip = 0;
     }
+    if (runLength > 0) out.push(new Uint8Array(buffer, runStart, runLength));
     return out;
   }
 
@@ -73,4 +95,10 @@ export class DescriptorChain {
     }
     return at;
   }
+}
+
+function totalLength(segments: readonly Segment[]): number {
+  let length = 0;
+  for (const segment of segments) length += segment.length;
+  return length;
 }

@@ -71,21 +71,31 @@ export class Virtqueue {
     const head = this.vmem.core.virtqPop(this.record);
     if (head === layout.VIRTQ_EMPTY) return null;
     if (head < 0) throw new VirtqueueError(head, this.index, readDetail(this.vmem.memory, this.record));
-    const view = new DataView(this.vmem.memory.buffer);
-    const count = view.getUint32(layout.VIRTQ_CHAIN_COUNT, true);
-    const readableCount = view.getUint32(layout.VIRTQ_CHAIN_READABLE, true);
+    // Words, not a DataView and BigInts: a 1 MiB request has ~260 segments (~25 µs read the other way).
+    const words = this.words();
+    const count = words[layout.VIRTQ_CHAIN_COUNT >> 2]!;
+    const readableCount = words[layout.VIRTQ_CHAIN_READABLE >> 2]!;
     const readable: Segment[] = [];
     const writable: Segment[] = [];
     for (let i = 0; i < count; i++) {
-      const at = layout.VIRTQ_CHAIN_SEGMENTS + i * layout.VIRTQ_SEGMENT_SIZE;
+      const at = (layout.VIRTQ_CHAIN_SEGMENTS + i * layout.VIRTQ_SEGMENT_SIZE) >> 2;
       const segment = {
-        host: view.getUint32(at + layout.VIRTQ_SEG_HOST, true),
-        length: view.getUint32(at + layout.VIRTQ_SEG_LEN, true),
-        gpa: Number(view.getBigUint64(at + layout.VIRTQ_SEG_GPA, true)),
+        host: words[at + (layout.VIRTQ_SEG_HOST >> 2)]!,
+        length: words[at + (layout.VIRTQ_SEG_LEN >> 2)]!,
+        gpa: words[at + (layout.VIRTQ_SEG_GPA >> 2)]! + words[at + (layout.VIRTQ_SEG_GPA >> 2) + 1]! * 2 ** 32,
       };
       (i < readableCount ? readable : writable).push(segment);
     }
     return new DescriptorChain(this.vmem.memory, head, readable, writable);
+  }
+
+  private cachedWords: Uint32Array | null = null;
+
+  /** The VM's memory as 32-bit words (made again only if the memory's buffer changes). */
+  private words(): Uint32Array {
+    const buffer = this.vmem.memory.buffer;
+    if (this.cachedWords === null || this.cachedWords.buffer !== buffer) this.cachedWords = new Uint32Array(buffer);
+    return this.cachedWords;
   }
 
   /** Returns chain `head` to the driver with `written` bytes filled in. */

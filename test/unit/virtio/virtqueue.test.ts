@@ -100,6 +100,27 @@ describe('popping chains', () => {
     expect(queue.pop()).toBeNull();
   });
 
+  it('gives views that join buffers adjacent in memory and find bytes near the end from the back', () => {
+    const queue = configure();
+    mock.addChain([
+      { addr: DATA, len: 16 },
+      { addr: DATA + 0x1000, len: 4096, write: true },
+      { addr: DATA + 0x2000, len: 4096, write: true }, // right after the one before: one view
+      { addr: DATA + 0x5000, len: 100, write: true },
+      { addr: DATA + 0x3000, len: 1, write: true },
+    ]);
+    const chain = queue.pop()!;
+    const spans = (views: Uint8Array[]) => views.map((v) => [v.byteOffset, v.length]);
+    const host = (gpa: number) => hostOf(t.vm, gpa);
+    expect(spans(chain.views('writable', 0, 8292))).toEqual([[host(DATA + 0x1000), 8192], [host(DATA + 0x5000), 100]]);
+    expect(spans(chain.views('writable', 4000, 200))).toEqual([[host(DATA + 0x1000) + 4000, 200]]);
+    expect(spans(chain.views('writable', 8200, 50))).toEqual([[host(DATA + 0x5000) + 8, 50]]);
+    expect(spans(chain.views('writable', 8292, 1))).toEqual([[host(DATA + 0x3000), 1]]);
+    expect(spans(chain.views('writable', 8190, 200))).toEqual([[host(DATA + 0x2000) + 4094, 2], [host(DATA + 0x5000), 100], [host(DATA + 0x3000), 1]]);
+    expect(chain.views('writable', 8293, 1)).toEqual([]);
+    expect(spans(chain.views('readable', 4, 8))).toEqual([[host(DATA) + 4, 8]]);
+  });
+
   it('follows next indexes in any order and skips zero-length buffers', () => {
     const queue = configure();
     mock.writeDescriptor(5, { addr: DATA, len: 10, flags: DESC_F_NEXT, next: 2 });
