@@ -8,8 +8,11 @@ export class AsyncRwLock {
   private writerActive = false;
   private readonly waiters: Waiter[] = [];
 
+  // An uncontended lock is taken at once: each await of a promise is another microtask turn before a
+  // guest's request reaches its file (qcow2 4 KiB reads waited ~9 µs longer than raw ones).
   async shared<T>(body: () => Promise<T>): Promise<T> {
-    await this.acquire(false);
+    if (this.writerActive || this.waiters.length > 0) await this.acquire(false);
+    else this.activeReaders++;
     try {
       return await body();
     } finally {
@@ -19,7 +22,8 @@ export class AsyncRwLock {
   }
 
   async exclusive<T>(body: () => Promise<T>): Promise<T> {
-    await this.acquire(true);
+    if (this.writerActive || this.activeReaders > 0 || this.waiters.length > 0) await this.acquire(true);
+    else this.writerActive = true;
     try {
       return await body();
     } finally {

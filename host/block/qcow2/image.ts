@@ -326,7 +326,8 @@ export class Qcow2DiskImage implements DiskImage {
       run = undefined;
     };
     for (const piece of this.clusterPieces(offset, dst.length)) {
-      const mapping = await this.lookup(piece.guestCluster);
+      // Without an await when the L2 table is cached, a request reaches its file in the call that started it.
+      const mapping = this.lookupCached(piece.guestCluster) ?? await this.lookup(piece.guestCluster);
       if (mapping.kind === 'normal' || mapping.kind === 'unallocated') {
         const kind = mapping.kind === 'normal' ? 'host' : 'backing';
         if (mapping.kind === 'normal') this.checkDataCluster(mapping.hostOffset, false);
@@ -371,11 +372,20 @@ export class Qcow2DiskImage implements DiskImage {
   }
 
   private async lookup(guestCluster: number): Promise<ClusterMapping> {
+    const cached = this.lookupCached(guestCluster);
+    if (cached) return cached;
+    const { l2Offset } = decodeL1Entry(this.l1View, Math.floor(guestCluster / this.l2Entries), this.geometry);
+    const table = await this.loadL2(l2Offset);
+    return decodeL2Entry(table.view, guestCluster % this.l2Entries, this.geometry);
+  }
+
+  /** lookup without waiting, when the answer needs no read (no L2 table, or a cached one); else null. */
+  private lookupCached(guestCluster: number): ClusterMapping | null {
     const l1Index = Math.floor(guestCluster / this.l2Entries);
     const { l2Offset } = decodeL1Entry(this.l1View, l1Index, this.geometry);
     if (l2Offset === 0) return { kind: 'unallocated' };
-    const table = await this.loadL2(l2Offset);
-    return decodeL2Entry(table.view, guestCluster % this.l2Entries, this.geometry);
+    const table = this.l2Cache.get(l2Offset);
+    return table ? decodeL2Entry(table.view, guestCluster % this.l2Entries, this.geometry) : null;
   }
 
   private async loadL2(l2Offset: number): Promise<L2Table> {
@@ -401,7 +411,7 @@ export class Qcow2DiskImage implements DiskImage {
     for (let i = 0; i < pieces.length; ) {
       const first = pieces[i]!;
       const l1Index = Math.floor(first.guestCluster / this.l2Entries);
-      const table = await this.writableL2(l1Index);
+      const table = this.writableL2Cached(l1Index) ?? await this.writableL2(l1Index);
       const firstMapping = decodeL2Entry(table.view, first.guestCluster % this.l2Entries, this.geometry);
       if (firstMapping.kind === 'normal' && !needsNewCluster(firstMapping)) {
         // Clusters we own that follow each other in the file take one write in place.
@@ -531,6 +541,12 @@ export class Qcow2DiskImage implements DiskImage {
   }
 
   /** The L2 table for an L1 index, allocated (or copied, if shared with a snapshot) so we may modify it. */
+  /** writableL2 without waiting, when the table is already ours (COPIED) and cached; else null. */
+  private writableL2Cached(l1Index: number): L2Table | null {
+    const { l2Offset, copied } = decodeL1Entry(this.l1View, l1Index, this.geometry);
+    return l2Offset !== 0 && copied ? this.l2Cache.get(l2Offset) ?? null : null;
+  }
+
   private async writableL2(l1Index: number): Promise<L2Table> {
     const { l2Offset, copied } = decodeL1Entry(this.l1View, l1Index, this.geometry);
     if (l2Offset !== 0 && copied) return this.loadL2(l2Offset);

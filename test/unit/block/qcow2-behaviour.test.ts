@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DiskIoError, openDiskImage } from '../../../host/block/disk.js';
 import { createQcow2 } from '../../../host/block/qcow2/create.js';
 import { LruCache } from '../../../host/block/qcow2/lru.js';
+import { AsyncRwLock } from '../../../host/block/lock.js';
 import { readRefcount, writeRefcount } from '../../../host/block/qcow2/refcounts.js';
 import { Prng, qemuImg, qemuImgStatus, requireQemuTools, ScratchDir } from './helpers.js';
 
@@ -17,6 +18,50 @@ describe('LruCache', () => {
     expect(cache.get(1)).toBe('a');
     expect(cache.get(3)).toBe('c');
     expect(cache.size).toBe(2);
+  });
+
+  it('keeps the order right when the newest entry is hit again, deleted or replaced', () => {
+    const cache = new LruCache<number, string>(2);
+    cache.set(1, 'a');
+    cache.set(2, 'b');
+    expect(cache.get(2)).toBe('b');
+    expect(cache.get(2)).toBe('b');
+    cache.set(3, 'c'); // 1 is the least recently used
+    expect(cache.get(1)).toBeUndefined();
+    cache.delete(3);
+    cache.set(4, 'd');
+    expect(cache.get(2)).toBe('b'); // 2 becomes the newest again
+    cache.set(5, 'e'); // so 4 goes
+    expect(cache.get(4)).toBeUndefined();
+    expect([cache.get(2), cache.get(5)]).toEqual(['b', 'e']);
+  });
+});
+
+describe('AsyncRwLock', () => {
+  it('runs a body at once when nobody holds or waits for the lock', () => {
+    const lock = new AsyncRwLock();
+    const started: string[] = [];
+    void lock.shared(async () => { started.push('shared'); });
+    void lock.shared(async () => { started.push('shared again'); });
+    expect(started).toEqual(['shared', 'shared again']);
+    const other = new AsyncRwLock();
+    void other.exclusive(async () => { started.push('exclusive'); });
+    expect(started).toContain('exclusive');
+  });
+
+  it('keeps FIFO order: a reader that comes after a waiting writer waits for it', async () => {
+    const lock = new AsyncRwLock();
+    const order: string[] = [];
+    let releaseFirst!: () => void;
+    const first = lock.shared(() => new Promise<void>((resolve) => { releaseFirst = resolve; }));
+    const writer = lock.exclusive(async () => { order.push('writer'); });
+    const reader = lock.shared(async () => { order.push('reader'); });
+    const second = lock.exclusive(async () => { order.push('second writer'); });
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    releaseFirst();
+    await Promise.all([first, writer, reader, second]);
+    expect(order).toEqual(['writer', 'reader', 'second writer']);
   });
 });
 
