@@ -22,8 +22,12 @@ export const BlkFeature = {
   writeZeroes: 1n << 14n,
 } as const;
 
-/** QEMU's default virtio-blk queue size. */
-export const BLK_QUEUE_SIZE = 256;
+/**
+ * The queue size, QEMU's largest (its default is 256). seg_max follows it, as in QEMU, and 1022 segments
+ * let Linux send a 1 MiB O_DIRECT read or write (~256 scattered pages) as one request, where 254 split it
+ * in two (1 MiB dd reads +16-23 %).
+ */
+export const BLK_QUEUE_SIZE = 1024;
 /** Largest DISCARD / WRITE_ZEROES request in sectors (QEMU's BDRV_REQUEST_MAX_SECTORS). */
 const MAX_ZEROES_SECTORS = 4194296;
 /** struct virtio_blk_config up to write_zeroes_may_unmap. */
