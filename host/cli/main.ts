@@ -15,7 +15,7 @@ const DEBUG_ITEMS = ['exits', 'jit'];
 const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-snapshot]
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
-                [-device virtio-blk-device,drive=ID | virtio-rng-device | virtio-serial-device | virtconsole]
+                [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device | virtio-serial-device | virtconsole]
                 [-d exits,jit] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
 cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;

@@ -133,7 +133,7 @@ describe('wkvm --help', () => {
     const result = await runWkvm(['--help']);
     expect(result.status).toBe(0);
     for (const option of ['-M virt', '-m SIZE', '-smp', '-bios', '-kernel', '-initrd', '-append', '-dtb', '-nographic', '-no-reboot',
-      '-snapshot', '-drive file=', 'format=raw|qcow2', 'cache=', 'readonly=on', '-device virtio-blk-device,drive=ID', 'virtio-rng-device',
+      '-snapshot', '-drive file=', 'format=raw|qcow2', 'cache=', 'readonly=on', '-device virtio-blk-device,drive=ID', 'queue-size=N', 'virtio-rng-device',
       '-d exits,jit', '-D LOGFILE', '-accel tcg']) {
       expect(result.stdout, option).toContain(option);
     }

@@ -3,7 +3,7 @@
 // the slots from the highest address down (the first device sits at 0x10008000, slot 7), so Linux names
 // disks in the same order under both; `-drive ...,if=virtio` devices come after the explicit `-device`s.
 import { openDiskImage, type CacheMode, type DiskFormat, type DiskImage } from '../../block/index.js';
-import { VirtioBlk } from './blk.js';
+import { BLK_MAX_QUEUE_SIZE, VirtioBlk } from './blk.js';
 import { VirtioConsole } from './console.js';
 import type { VirtioDevice } from './device.js';
 import { VirtioConfigError } from './errors.js';
@@ -36,18 +36,31 @@ export interface VirtioOptions {
 }
 
 export type VirtioDevicePlan =
-  | { readonly kind: 'blk'; readonly drive: DriveSpec; readonly name: string; readonly serial?: string; readonly snapshot: boolean }
+  | {
+    readonly kind: 'blk'; readonly drive: DriveSpec; readonly name: string; readonly serial?: string; readonly snapshot: boolean;
+    /** QEMU's queue-size; the device's default when absent. */
+    readonly queueSize?: number;
+  }
   | { readonly kind: 'rng' }
   | { readonly kind: 'console'; readonly connected: boolean };
 
 const SLOTS = 8;
 const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
-  'virtio-blk-device': ['drive', 'serial', 'id', 'bus'],
+  'virtio-blk-device': ['drive', 'serial', 'id', 'bus', 'queue-size'],
   'virtio-rng-device': ['id', 'bus', 'rng'],
   'virtio-serial-device': ['id', 'bus', 'max_ports'],
   'virtio-console-device': ['id', 'bus', 'chardev'],
   virtconsole: ['id', 'bus', 'chardev', 'name', 'nr'],
 };
+
+/** QEMU's rule for queue-size: a power of two above 2, at most 1024 (and seg_max is two less). */
+function parseQueueSize(where: string, text: string): number {
+  const size = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!(size >= 4 && size <= BLK_MAX_QUEUE_SIZE) || (size & (size - 1)) !== 0) {
+    throw new VirtioConfigError(where, `queue-size=${text}: expected a power of two from 4 to ${BLK_MAX_QUEUE_SIZE}`);
+  }
+  return size;
+}
 
 /** Checks the options and decides which devices to build, in slot order. Throws VirtioConfigError. */
 export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
@@ -85,7 +98,11 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
         if (drive.if !== 'none') throw new VirtioConfigError(where, `drive '${id}' is if=${drive.if}, which already creates its own device (use if=none)`);
         if (used.has(id)) throw new VirtioConfigError(where, `drive '${id}' is already in use by another device`);
         used.add(id);
-        plan.push({ kind: 'blk', drive, name: id, serial: device.serial, snapshot: snapshotAll || drive.snapshot === true });
+        const queueSize = device['queue-size'] === undefined ? undefined : parseQueueSize(where, device['queue-size']);
+        plan.push({
+          kind: 'blk', drive, name: id, serial: device.serial, snapshot: snapshotAll || drive.snapshot === true,
+          ...(queueSize === undefined ? {} : { queueSize }),
+        });
         break;
       }
       case 'virtio-rng-device':
@@ -147,7 +164,9 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
       switch (item.kind) {
         case 'blk': {
           const disk = await openDrive(item);
-          device = new VirtioBlk({ disk: options.wrapDisk?.(disk, item.drive) ?? disk, id: item.name, serial: item.serial, log });
+          device = new VirtioBlk({
+            disk: options.wrapDisk?.(disk, item.drive) ?? disk, id: item.name, serial: item.serial, queueSize: item.queueSize, log,
+          });
           break;
         }
         case 'rng':

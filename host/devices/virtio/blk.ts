@@ -5,6 +5,7 @@
 // gets a bounce buffer, so each request is one backend call.
 import { DiskIoError, gather, scatterInto, type DiskImage } from '../../block/index.js';
 import type { AccessSize } from '../device.js';
+import { VIRTQ_MAX_SIZE } from '../../../assembly/abi/layout.js';
 import { DeviceId } from './constants.js';
 import { readConfigBytes, type VirtioDevice, type VirtioDeviceContext } from './device.js';
 import { VirtioRequestError } from './errors.js';
@@ -28,6 +29,8 @@ export const BlkFeature = {
  * in two (1 MiB dd reads +16-23 %).
  */
 export const BLK_QUEUE_SIZE = 1024;
+/** The largest queue-size: the core's VIRTQ_MAX_SIZE, QEMU's VIRTQUEUE_MAX_SIZE. */
+export const BLK_MAX_QUEUE_SIZE = VIRTQ_MAX_SIZE;
 /** Largest DISCARD / WRITE_ZEROES request in sectors (QEMU's BDRV_REQUEST_MAX_SECTORS). */
 const MAX_ZEROES_SECTORS = 4194296;
 /** struct virtio_blk_config up to write_zeroes_may_unmap. */
@@ -67,6 +70,9 @@ export class VirtioBlk implements VirtioDevice {
     this.name = `virtio-blk(${options.id})`;
     this.log = options.log ?? ((message) => console.warn(message));
     const queueSize = options.queueSize ?? BLK_QUEUE_SIZE;
+    if (!Number.isInteger(queueSize) || queueSize < 4 || queueSize > BLK_MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) !== 0) {
+      throw new RangeError(`${this.name}: queue size ${queueSize} is not a power of two from 4 to ${BLK_MAX_QUEUE_SIZE}`);
+    }
     this.queueSizes = [queueSize];
     this.serial = new TextEncoder().encode(options.serial ?? '').subarray(0, BLK_ID_BYTES);
     let features = BlkFeature.segMax | BlkFeature.blkSize | BlkFeature.flush;

@@ -30,6 +30,17 @@ describe('planning devices from options', () => {
     expect(plan[2]).toMatchObject({ kind: 'blk', name: 'virtio0' });
   });
 
+  it('takes queue-size as QEMU does: a power of two from 4 to 1024', () => {
+    const drives = [{ file: 'a', if: 'none', id: 'x' }];
+    expect(planVirtioDevices(opts({ drives, devices: [{ driver: 'virtio-blk-device', drive: 'x', 'queue-size': '256' }] }))[0])
+      .toMatchObject({ kind: 'blk', queueSize: 256 });
+    expect(planVirtioDevices(opts({ drives, devices: [{ driver: 'virtio-blk-device', drive: 'x' }] }))[0]).not.toHaveProperty('queueSize');
+    for (const bad of ['2', '100', '2048', '0x100', '']) {
+      expect(() => planVirtioDevices(opts({ drives, devices: [{ driver: 'virtio-blk-device', drive: 'x', 'queue-size': bad }] })))
+        .toThrow(`queue-size=${bad}: expected a power of two from 4 to 1024`);
+    }
+  });
+
   it('applies -snapshot to every drive', () => {
     const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
     expect(plan[0]).toMatchObject({ snapshot: true });

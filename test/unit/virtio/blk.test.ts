@@ -140,6 +140,19 @@ describe('virtio-blk on a raw image', () => {
     await blk.close();
   });
 
+  it('offers a smaller queue when asked (QEMU\'s queue-size), with seg_max two less, and refuses a bad size', async () => {
+    const disk = await openDiskImage(await rawImage(), { format: 'raw' });
+    const blk = new VirtioBlk({ disk, id: 'd1', queueSize: 256 });
+    const transport = new VirtioMmioTransport({ slot: 6, memory: t.vmem, irq: new NullIrqLine(), log: (m) => logs.push(m) });
+    transport.plug(blk);
+    const driver = new MockVirtioDriver(transport);
+    driver.write(MmioReg.queueSel, 0);
+    expect(driver.read(MmioReg.queueNumMax)).toBe(256);
+    expect(driver.read(MmioReg.config + 0x0c)).toBe(254);
+    expect(() => new VirtioBlk({ disk, id: 'd2', queueSize: 96 })).toThrow(/queue size 96 is not a power of two from 4 to 1024/);
+    await blk.close();
+  });
+
   it('serves a request of seg_max pieces through an indirect table', async () => {
     // 1022 pieces of one sector each, in descending addresses so that none joins its neighbour: the
     // chain Linux sends for a 1 MiB O_DIRECT read of scattered pages is 256 of them, in one request.
