@@ -540,13 +540,13 @@ export class Qcow2DiskImage implements DiskImage {
     }
   }
 
-  /** The L2 table for an L1 index, allocated (or copied, if shared with a snapshot) so we may modify it. */
   /** writableL2 without waiting, when the table is already ours (COPIED) and cached; else null. */
   private writableL2Cached(l1Index: number): L2Table | null {
     const { l2Offset, copied } = decodeL1Entry(this.l1View, l1Index, this.geometry);
     return l2Offset !== 0 && copied ? this.l2Cache.get(l2Offset) ?? null : null;
   }
 
+  /** The L2 table for an L1 index, allocated (or copied, if shared with a snapshot) so we may modify it. */
   private async writableL2(l1Index: number): Promise<L2Table> {
     const { l2Offset, copied } = decodeL1Entry(this.l1View, l1Index, this.geometry);
     if (l2Offset !== 0 && copied) return this.loadL2(l2Offset);
