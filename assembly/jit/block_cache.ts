@@ -332,7 +332,7 @@ function findBlock(code: u32, pc: u64): usize {
       if (regionLength > 0 && load<u32>(region, JIT_GENERATION) != generation && codeUnchanged(region)) {
         store<u32>(region, generation, JIT_GENERATION);
       }
-      if (regionReady(entry, generation)) {
+      if (regionLength > 0 && load<u32>(region, JIT_GENERATION) == generation) {
         store<u32>(entry, generation, JIT_GENERATION);
         markRecent(way0, entry);
         return entry;

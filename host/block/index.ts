@@ -5,7 +5,7 @@ export { CACHE_MODES, type CacheMode } from './cache-mode.js';
 export { DiskImageError, DiskIoError, type DiskFormat, type DiskIoOperation } from './errors.js';
 export { createQcow2, type CreateQcow2Options } from './qcow2/create.js';
 export type { BlockFile, BlockFileOpener } from './file.js';
-export { gather, scatterInto } from './scatter.js';
+export { gather, scatterInto, totalLength } from './scatter.js';
 import { BlockIoThread } from './io_thread.js';
 import { WORKER_SPIN_MS } from './io_ring.js';
 

@@ -120,13 +120,9 @@ export class BlockIoThread {
    */
   submit(op: IoOpCode, fd: number, position: number, views: readonly Uint8Array[]): Promise<number> | null {
     if (this.failure !== null || this.pending >= RING_SLOTS || views.length > MAX_SEGMENTS) return null;
-    let bytes = 0;
-    let staged = false;
-    for (const view of views) {
-      bytes += view.length;
-      if (!(view.buffer instanceof SharedArrayBuffer)) staged = true;
-    }
+    const bytes = totalLength(views);
     if (bytes > LARGE_REQUEST_BYTES) return null;
+    const staged = views.some((view) => !(view.buffer instanceof SharedArrayBuffer));
     if (staged && bytes > STAGING_BYTES) return null;
 
     const slot = this.submitted & (RING_SLOTS - 1);

@@ -48,7 +48,8 @@ export class ScatterList {
   }
 }
 
-export function totalLength(views: readonly Uint8Array[]): number {
+/** The summed length of buffers (views, or a descriptor chain's segments). */
+export function totalLength(views: readonly { readonly length: number }[]): number {
   let length = 0;
   for (const view of views) length += view.length;
   return length;

@@ -372,9 +372,9 @@ export class Qcow2DiskImage implements DiskImage {
   }
 
   private async lookup(guestCluster: number): Promise<ClusterMapping> {
-    const cached = this.lookupCached(guestCluster);
-    if (cached) return cached;
-    const { l2Offset } = decodeL1Entry(this.l1View, Math.floor(guestCluster / this.l2Entries), this.geometry);
+    const l1Index = Math.floor(guestCluster / this.l2Entries);
+    const { l2Offset } = decodeL1Entry(this.l1View, l1Index, this.geometry);
+    if (l2Offset === 0) return { kind: 'unallocated' };
     const table = await this.loadL2(l2Offset);
     return decodeL2Entry(table.view, guestCluster % this.l2Entries, this.geometry);
   }

@@ -1,6 +1,7 @@
 // A descriptor chain as the core hands it over: segments of guest RAM, given as host addresses in the
 // VM's WebAssembly memory, device-readable ones first. Device models read requests and write replies
 // through views of these segments, without copying guest data anywhere else.
+import { totalLength } from '../../block/index.js';
 
 /** One contiguous piece of a buffer, inside one RAM slot. */
 export interface Segment {
@@ -95,10 +96,4 @@ export class DescriptorChain {
     }
     return at;
   }
-}
-
-function totalLength(segments: readonly Segment[]): number {
-  let length = 0;
-  for (const segment of segments) length += segment.length;
-  return length;
 }
