@@ -22,10 +22,10 @@ export const MISA_VALUE: u64 = (<u64>2 << 62) | // MXL = 64
   (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // A C D F I M S U
 
 // UXL = SXL = 2: U and S are 64-bit, fixed.
-const XLEN_64_FIELDS: u64 = (<u64>2 << 32) | (<u64>2 << 34);
+export const XLEN_64_FIELDS: u64 = (<u64>2 << 32) | (<u64>2 << 34);
 const MSTATUS_WRITABLE: u64 = MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP |
   MSTATUS_FS | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW | MSTATUS_TSR;
-const SSTATUS_VISIBLE: u64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR |
+export const SSTATUS_VISIBLE: u64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR |
   MSTATUS_UXL | MSTATUS_SD;
 const SSTATUS_WRITABLE: u64 = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_FS | MSTATUS_SUM | MSTATUS_MXR;
 // Exceptions M-mode may delegate (not ecall-from-M, which cannot happen below M).

@@ -26,7 +26,7 @@ import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, 
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
-import { enterBlock, blockCompleted, startUntranslatable, startCodeGeneration, jitEnabled, NO_BLOCK } from "../jit/block_cache";
+import { enterBlock, blockCompleted, startUntranslatable, interruptsToCheck, startCodeGeneration, jitEnabled, NO_BLOCK } from "../jit/block_cache";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Flipped into a page address, makes it match no pc (see the fetch in runHart). */
@@ -137,6 +137,8 @@ export function runHart(budget: i32): i32 {
               // instruction for the interpreter (a TLB miss, say), which must run it.
               blockStart = blockCompleted;
               if (!blockCompleted) probeAt = executed + 1;
+              // As after the interpreter's own CSR write: end the chunk so that pendingInterrupt() looks.
+              if (interruptsToCheck) limit = 0;
               continue;
             }
             if (startUntranslatable) probeAt = executed + 1;

@@ -24,7 +24,7 @@ import {
 import { tlbIndex } from "../mmu/mmu";
 import { hart } from "../cpu/hart";
 import { spread } from "./heat";
-import { translateBlock, writeModule, bodyLength, regionLow, regionBytes, regionBlockCount, LEFT_EARLY } from "./translate";
+import { translateBlock, writeModule, bodyLength, regionLow, regionBytes, regionBlockCount, LEFT_EARLY, CHECK_INTERRUPTS } from "./translate";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
 /** Returned by enterBlock when no block ran. */
@@ -33,6 +33,8 @@ export const NO_BLOCK: i32 = -1;
 export let blockCompleted = false;
 /** Whether the last start enterBlock found no block for begins with an instruction the translator does not take. */
 export let startUntranslatable = false;
+/** Whether the last block enterBlock ran may have made an interrupt deliverable (it set sstatus.SIE). */
+export let interruptsToCheck = false;
 
 // @ts-ignore: decorator
 @external("wkvm", "jitCompile")
@@ -167,6 +169,7 @@ export function ageBatch(): void {
  * with the next pc in HART_PC, or NO_BLOCK.
  */
 export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asidHash: usize, tag: u64, page: u64, addend: u64, fetchTlb: usize): i32 {
+  interruptsToCheck = false;
   let entry = findBlock(code, pc);
   if (entry == 0) return NO_BLOCK;
   let length = <i32>load<i16>(entry, JIT_LENGTH);
@@ -179,6 +182,10 @@ export function enterBlock(code: u32, pc: u64, budget: i32, dataTlb: usize, asid
     // A block that left early stopped at an instruction for the interpreter (a TLB miss, say).
     blockCompleted = (result & LEFT_EARLY) == 0;
     if (!blockCompleted) return total;
+    if ((result & CHECK_INTERRUPTS) != 0) {
+      interruptsToCheck = true;
+      return total;
+    }
     budget -= retired;
     pc = load<u64>(hart + HART_PC);
     if ((pc & PAGE_MASK) != page) {

@@ -42,9 +42,11 @@
 // $dispatch a loop: in a loop every register the region writes needs a phi at its head, which made
 // V8's optimizing compiler take longer over kernel code that mostly branches forward.
 import {
-  HART_X, HART_PC, HART_RESERVATION, HART_RESERVED_VALUE, RVC_TABLE, TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SIZE,
+  HART_X, HART_PC, HART_PRIV, CSR_MSTATUS, HART_RESERVATION, HART_RESERVED_VALUE, RVC_TABLE, TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SIZE,
   MACHINE_FENCE_WORD, JIT_HEAT_COUNTERS, JIT_REGION_MAX_BLOCKS, JIT_REGION_BLOCK_SIZE, JIT_REGION_BLOCK_START, JIT_REGION_BLOCK_LENGTH,
 } from "../abi/layout";
+import { MSTATUS_SIE, MSTATUS_FS, MSTATUS_SD } from "../cpu/hart";
+import { XLEN_64_FIELDS, SSTATUS_VISIBLE } from "../cpu/csr";
 import * as w from "./wasm_writer";
 import { spread } from "./heat";
 
@@ -70,6 +72,13 @@ const PAGE_MASK: i64 = ~(<i64>0xfff);
  * interpreter, rather than at a jump, a taken branch or a block's end (where the next block starts).
  */
 export const LEFT_EARLY: i32 = 0x1_0000;
+/**
+ * Or-ed into the returned count when the function left after an instruction that may have made an
+ * interrupt deliverable (it set sstatus.SIE): the interpreter must look for one before the next instruction.
+ */
+export const CHECK_INTERRUPTS: i32 = 0x2_0000;
+/** The CSR number of sstatus. */
+const CSR_NUMBER_SSTATUS: u32 = 0x100;
 const MAX_BLOCK_INSNS: i32 = 128;
 const MAX_REGION_INSNS: i32 = 512;
 /** Bytes kept free in the buffer for one more instruction and the block's exit. */
@@ -462,6 +471,10 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       if (funct3 != 2 && funct3 != 3) return REFUSED;
       return translateAtomic(insn >> 27, funct3 == 3, rd, rs1, rs2, offset, k);
     }
+    case 0x1c: { // SYSTEM: only sstatus.SIE (Linux's irq save, restore, enable and disable); the rest is the interpreter's
+      if (funct3 == 0 || funct3 == 4 || (funct3 & 3) == 1 || (insn >> 20) != CSR_NUMBER_SSTATUS) return REFUSED;
+      return translateSstatus(funct3, rd, rs1, offset + len, offset, k);
+    }
     case 0x03: { // MISC-MEM: FENCE as the interpreter does it; FENCE.I flushes the block cache, so it is not ours
       if (funct3 != 0) return REFUSED;
       w.i32Const(MACHINE_FENCE_WORD);
@@ -473,6 +486,89 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
     default:
       return REFUSED;
   }
+}
+
+/**
+ * CSRRS/CSRRC/CSRRSI/CSRRCI on sstatus that read it or set or clear only SIE (funct3 bit 2: the
+ * immediate forms, `source` the 5-bit immediate; else `source` is rs1). Linux brackets its critical
+ * sections with these (~65 per 4 KiB disk request: local_irq_save/restore, spin_lock_irqsave), and each
+ * one the interpreter did split the region in two. Anything else — U-mode, where sstatus is illegal, or a
+ * register whose value touches another bit (SUM, say, which changes the data TLB) — leaves before the
+ * instruction for the interpreter. Setting SIE may make a pending interrupt deliverable, so the function
+ * then leaves after the instruction with CHECK_INTERRUPTS, and the interpreter takes it before the next.
+ */
+function translateSstatus(funct3: u32, rd: u32, source: u32, nextOffset: i64, offset: i64, k: i32): i32 {
+  const immediate = (funct3 & 4) != 0;
+  const sets = (funct3 & 3) == 2;
+  if (immediate && (<u64>source & ~MSTATUS_SIE) != 0) return REFUSED;
+  const writes = source != 0;
+  w.localGet(PARAM_HART);
+  w.memoryOp(w.OP_I32_LOAD, 2, HART_PRIV);
+  w.byte(w.OP_I32_EQZ);
+  w.byte(w.OP_IF);
+  w.byte(w.BLOCKTYPE_VOID);
+  exitAt(offset, k | LEFT_EARLY, 1);
+  w.byte(w.OP_END);
+  if (writes && !immediate) {
+    // The bits to set or clear, checked before rd is written (rd may be rs1).
+    readReg(source);
+    w.localTee(LOCAL_VA);
+    w.i64Const(~<i64>MSTATUS_SIE);
+    w.byte(w.OP_I64_AND);
+    w.i64Const(0);
+    w.byte(w.OP_I64_NE);
+    w.byte(w.OP_IF);
+    w.byte(w.BLOCKTYPE_VOID);
+    exitAt(offset, k | LEFT_EARLY, 1);
+    w.byte(w.OP_END);
+  }
+  if (rd != 0) {
+    // readMstatus() & SSTATUS_VISIBLE: SD summarises FS == dirty.
+    w.localGet(PARAM_HART);
+    w.memoryOp(w.OP_I64_LOAD, 3, CSR_MSTATUS);
+    w.localTee(LOCAL_NEXT);
+    w.i64Const(<i64>(XLEN_64_FIELDS & SSTATUS_VISIBLE));
+    w.byte(w.OP_I64_OR);
+    w.i64Const(<i64>(SSTATUS_VISIBLE & ~MSTATUS_SD));
+    w.byte(w.OP_I64_AND);
+    w.localGet(LOCAL_NEXT);
+    w.i64Const(<i64>MSTATUS_FS);
+    w.byte(w.OP_I64_AND);
+    w.i64Const(<i64>MSTATUS_FS);
+    w.byte(w.OP_I64_EQ);
+    w.byte(w.OP_I64_EXTEND_I32_U);
+    w.i64Const(63);
+    w.byte(w.OP_I64_SHL);
+    w.byte(w.OP_I64_OR);
+    writeReg(rd);
+  }
+  if (!writes) return TAKEN;
+  w.localGet(PARAM_HART);
+  w.localGet(PARAM_HART);
+  w.memoryOp(w.OP_I64_LOAD, 3, CSR_MSTATUS);
+  if (immediate) w.i64Const(<i64>source);
+  else w.localGet(LOCAL_VA);
+  if (!sets) {
+    w.i64Const(-1);
+    w.byte(w.OP_I64_XOR);
+    w.byte(w.OP_I64_AND);
+  } else {
+    w.byte(w.OP_I64_OR);
+  }
+  w.memoryOp(w.OP_I64_STORE, 3, CSR_MSTATUS);
+  if (!sets) return TAKEN;
+  if (immediate) {
+    exitAt(nextOffset, (k + 1) | CHECK_INTERRUPTS, 0);
+    return ENDED;
+  }
+  w.localGet(LOCAL_VA);
+  w.byte(w.OP_I64_EQZ);
+  w.byte(w.OP_I32_EQZ);
+  w.byte(w.OP_IF);
+  w.byte(w.BLOCKTYPE_VOID);
+  exitAt(nextOffset, (k + 1) | CHECK_INTERRUPTS, 1);
+  w.byte(w.OP_END);
+  return TAKEN;
 }
 
 /**

@@ -430,6 +430,89 @@ describe('the block translator', () => {
     expect(vcpu.jitStatistics.blocks).toBeGreaterThan(0);
   });
 
+  it('translates sstatus.SIE reads, sets and clears, taking an interrupt right after the instruction that enables it', () => {
+    // Linux's irq save / restore / enable / disable in S-mode, with a supervisor software interrupt
+    // raised while SIE is clear: it must be taken right after the instruction that sets SIE again (sepc),
+    // whether that instruction ran translated or interpreted. SUM changes are the interpreter's.
+    const csr = (f3: number, rd: number, rs1OrImm: number, num = 0x100) => iType(num, rs1OrImm, f3, rd, 0x73);
+    const SUM = 15; // x15 = sstatus.SUM
+    const loop = [
+      csr(7, 10, 2), // csrrci a0, sstatus, SIE      (irq save)
+      csr(6, 0, 2, 0x144), // csrrsi x0, sip, SSIP: pending, not deliverable
+      csr(2, 11, 0), // csrr a1, sstatus
+      iType(2, 10, 7, 12, 0x13), // andi a2, a0, SIE
+      csr(2, 0, 12), // csrs sstatus, a2              (irq restore): the interrupt comes here
+      csr(3, 14, SUM), // csrrc a4, sstatus, x15    (SUM: left to the interpreter)
+      csr(2, 0, SUM), // csrs sstatus, x15
+      csr(7, 0, 2), // csrci sstatus, SIE
+      csr(6, 0, 2, 0x144), // csrsi sip, SSIP
+      csr(6, 13, 2), // csrrsi a3, sstatus, SIE    (irq enable): and here
+      iType(1, 16, 0, 16, 0x13), // addi x16, x16, 1
+      iType(-1, LOOP, 0, LOOP, 0x13),
+    ];
+    const words = [iType(300, 0, 0, LOOP, 0x13), uType(0x40, SUM, 0x37), ...loop];
+    words.push(bType(-4 * loop.length, 0, LOOP, 1), jType(0, 0));
+    const handler = words.length * 4;
+    words.push(
+      iType(1, 20, 0, 20, 0x13), // addi x20, x20, 1
+      csr(2, 21, 0, 0x141), // csrr x21, sepc
+      rType(0, 21, 22, 0, 22, 0x33), // add x22, x22, x21
+      csr(7, 0, 2, 0x144), // csrci sip, SSIP
+      0x10200073, // sret
+    );
+    const start = (jit: boolean) => {
+      const { vm, vcpu } = boot(words, jit);
+      vcpu.setCsr(0x303, 2n); // mideleg: SSIP
+      vcpu.setCsr(0x104, 2n); // sie.SSIE
+      vcpu.setCsr(0x105, BigInt(RAM + handler)); // stvec
+      vcpu.setCsr(0x100, 0x6002n); // sstatus: FS dirty (so SD reads set), SIE
+      vcpu.setPrivilege('S');
+      return { vm, vcpu };
+    };
+    const a = start(false);
+    const b = start(true);
+    for (const budget of [7, 333, 1001, 50_000]) {
+      a.vcpu.run(budget);
+      b.vcpu.run(budget);
+    }
+    const translated = finalState(b.vm, b.vcpu);
+    expect(translated).toEqual(finalState(a.vm, a.vcpu));
+    expect(b.vcpu.jitStatistics.blocks).toBeGreaterThan(0);
+    const x = translated.x;
+    expect(x[16]).toBe(300n);
+    expect(x[20]).toBe(600n); // two interrupts per iteration...
+    const loopStart = RAM + 8;
+    expect(x[22]).toBe(300n * BigInt(2 * loopStart + 4 * 5 + 4 * 10)); // ...each right after the instruction that set SIE
+    expect(x[11]! >> 63n).toBe(1n); // SD: FS is dirty
+    expect(x[11]! & 2n).toBe(0n); // read with SIE clear
+    expect(x[11]! & (1n << 18n)).toBe(1n << 18n); // SUM, set again by the interpreter
+  });
+
+  it('leaves an sstatus access in U-mode to the interpreter, which raises illegal instruction', () => {
+    // The same code page, translated while it ran in S-mode, is then run in U-mode: translations follow
+    // host addresses, not privilege, so the translated code itself must refuse.
+    const words = [
+      iType(1, 16, 0, 16, 0x13), // loop: addi x16, x16, 1
+      iType(0x100, 0, 2, 11, 0x73), // csrr a1, sstatus
+      jType(-8, 0),
+      jType(0, 0), // M-mode's trap handler: spin
+    ];
+    const { vcpu } = boot(words, true);
+    vcpu.setCsr(0x305, BigInt(RAM + 12));
+    vcpu.setPrivilege('S');
+    vcpu.run(5000);
+    expect(vcpu.jitStatistics.blocks).toBeGreaterThan(0);
+    expect(vcpu.getCsr(0x342)).toBe(0n); // no trap in S-mode
+    const counted = vcpu.getRegs().x[16]!;
+    vcpu.setPrivilege('U');
+    vcpu.setRegs({ pc: BigInt(RAM) });
+    vcpu.run(5000);
+    expect(vcpu.getRegs().x[16]).toBe(counted + 1n); // the first csrr traps
+    expect(vcpu.getCsr(0x342)).toBe(2n); // illegal instruction, taken to M
+    expect(vcpu.getCsr(0x341)).toBe(BigInt(RAM + 4));
+    expect(vcpu.privilege).toBe('M');
+  });
+
   it('runs rewritten code after FENCE.I, and the translation before it until then', () => {
     // A hot loop calls a routine that sets x10 to 1; the loop then rewrites the routine to set 2.
     // Before FENCE.I a hart may still run the old code; after it, it must run the new code.
