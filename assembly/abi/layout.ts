@@ -272,6 +272,15 @@ export const CLINT_BASE = 0x0200_0000;
 export const CLINT_SIZE = 0x0001_0000;
 export const PLIC_BASE = 0x0c00_0000;
 export const PLIC_SIZE = 0x0060_0000;
+// The board's virtio-mmio transports (QEMU's VIRT_VIRTIO, VIRTIO_IRQ): slot n at VIRTIO_MMIO_BASE + n ×
+// VIRTIO_MMIO_STRIDE, on PLIC source VIRTIO_MMIO_FIRST_IRQ + n. The core serves their interrupt registers
+// (see VIRTIO_MMIO_IN_CORE); everything else in the window is an MMIO exit to the VMM.
+export const VIRTIO_MMIO_BASE = 0x1000_1000;
+export const VIRTIO_MMIO_STRIDE = 0x1000;
+export const VIRTIO_MMIO_SLOTS = 8;
+export const VIRTIO_MMIO_FIRST_IRQ = 1;
+export const VIRTIO_MMIO_INTERRUPT_STATUS = 0x060; // register offsets in a transport's window
+export const VIRTIO_MMIO_INTERRUPT_ACK = 0x064;
 export const TIMEBASE_HZ = 10000000;
 
 // ---- VIRTIO: the in-core split-virtqueue data plane (issue #5) ----
@@ -299,6 +308,13 @@ export const VIRTQ_ERROR_DETAIL = 0x40; // u64 the descriptor index or address b
 export const VIRTQ_FEATURE_EVENT_IDX = 1;
 export const VIRTQ_FEATURE_INDIRECT = 2;
 export const VIRTQ_MAX_SIZE = 1024; // largest queue and largest indirect table (VIRTQUEUE_MAX_SIZE in QEMU)
+// virtio-mmio interrupt registers served by the core, as KVM serves its in-kernel devices: a guest's
+// interrupt handler reads InterruptStatus and writes InterruptACK for every interrupt, and each was an
+// MMIO exit. The VMM sets bits in a transport's word (atomically) and raises its line; the core answers
+// 32-bit reads of InterruptStatus and writes of InterruptACK of the transports whose bit the VMM set in
+// VIRTIO_MMIO_IN_CORE, and lowers the line when no bit is left.
+export const VIRTIO_MMIO_IN_CORE = VIRTIO + 0x1_f000; // u32: bit n set: slot n's interrupt registers are the core's
+export const VIRTIO_MMIO_INTERRUPT = VIRTIO + 0x1_f040; // VIRTIO_MMIO_SLOTS × u32: each transport's InterruptStatus
 // The chain virtqPop returns: a header, then segments of guest RAM as host (WASM memory) addresses.
 export const VIRTQ_CHAIN = VIRTIO + 0x1000;
 export const VIRTQ_CHAIN_COUNT = VIRTQ_CHAIN + 0x0; // u32 segments

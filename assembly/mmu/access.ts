@@ -1,11 +1,11 @@
 // The out-of-line half of guest loads and stores: TLB misses, misaligned accesses, the in-core devices
-// (CLINT, PLIC), and MMIO exits to the host. The interpreter inlines only the TLB hit.
+// (CLINT, PLIC, virtio-mmio's interrupt registers), and MMIO exits to the host. The interpreter inlines only the TLB hit.
 import {
   HART_X, HART_F, HART_PC, RUN_EXIT_REASON, RUN_MMIO_IS_WRITE, RUN_MMIO_ADDR, RUN_MMIO_DATA, RUN_MMIO_SIZE,
   RUN_MMIO_DEST, RUN_MMIO_LOAD_KIND, RUN_PENDING_LEN, RUN_MMIO_VA, EXIT_MMIO, MACHINE_FLAGS, MACHINE_FLAG_CLINT,
   MACHINE_FLAG_PLIC, CLINT_BASE, CLINT_SIZE, PLIC_BASE, PLIC_SIZE, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
   LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, PAGE_SIZE, HART_CUR_ASID, HART_DATA_TLB,
-  TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND,
+  TLB_LOAD, TLB_STORE, TLB_TAG, TLB_ADDEND, VIRTIO_MMIO_INTERRUPT_STATUS, VIRTIO_MMIO_INTERRUPT_ACK,
 } from "../abi/layout";
 import { hart, enterTrap, CAUSE_MISALIGNED_LOAD, CAUSE_MISALIGNED_STORE } from "../cpu/hart";
 import {
@@ -13,6 +13,7 @@ import {
 } from "./mmu";
 import { clintRead, clintWrite } from "../irq/clint";
 import { plicRead, plicWrite } from "../irq/plic";
+import { inCoreInterruptRegister, readInterruptStatus, acknowledgeInterrupt } from "../virtio/mmio_interrupt";
 
 export const MEM_OK = 0;
 export const MEM_TRAP = 1; // an exception was raised: HART_PC holds the handler
@@ -99,6 +100,8 @@ export function loadSlow(va: u64, kind: i32, dest: i32, pc: u64, len: i32): u64 
   const device = inCoreDevice(lastPa);
   if (device == 1) return extendLoad(kind, clintRead(<u32>(lastPa - CLINT_BASE), size));
   if (device == 2) return extendLoad(kind, size == 4 ? <u64>plicRead(<u32>(lastPa - PLIC_BASE)) : 0);
+  const slot = inCoreInterruptRegister(lastPa, size, VIRTIO_MMIO_INTERRUPT_STATUS);
+  if (slot >= 0) return extendLoad(kind, <u64>readInterruptStatus(slot));
   prepareMmioExit(false, lastPa, va, size, 0, dest, kind, len);
   return 0;
 }
@@ -126,6 +129,8 @@ export function storeSlow(va: u64, size: i32, value: u64, pc: u64, len: i32): vo
   const device = inCoreDevice(lastPa);
   if (device == 1) { clintWrite(<u32>(lastPa - CLINT_BASE), size, value); return; }
   if (device == 2) { if (size == 4) plicWrite(<u32>(lastPa - PLIC_BASE), <u32>value); return; }
+  const slot = inCoreInterruptRegister(lastPa, size, VIRTIO_MMIO_INTERRUPT_ACK);
+  if (slot >= 0) { acknowledgeInterrupt(slot, <u32>value); return; }
   // The device sees exactly the bytes stored, not the rest of the source register.
   const data = size == 8 ? value : value & ((<u64>1 << (<u64>size << 3)) - 1);
   prepareMmioExit(true, lastPa, va, size, data, -1, 0, len);

@@ -1,8 +1,8 @@
 // The guest-physical memory map of the `virt` board, as QEMU 7.2 lays it out in hw/riscv/virt.c
 // (`virt_memmap[]`). This is the one table the VMM consults: the device tree, the MMIO bus and the
 // boot loader all take addresses from here, so a guest sees the same board under wkvm as under QEMU.
-// The devices the WASM core emulates itself (CLINT, PLIC) take their windows from the core's shared
-// layout module, so core and host cannot disagree about them.
+// The devices the WASM core emulates itself (CLINT, PLIC, and the virtio-mmio interrupt registers) take
+// their windows from the core's shared layout module, so core and host cannot disagree about them.
 
 import {
   CLINT_BASE,
@@ -11,6 +11,10 @@ import {
   PLIC_BASE,
   PLIC_SIZE,
   TIMEBASE_HZ,
+  VIRTIO_MMIO_BASE,
+  VIRTIO_MMIO_FIRST_IRQ,
+  VIRTIO_MMIO_SLOTS,
+  VIRTIO_MMIO_STRIDE,
 } from '../../assembly/abi/layout.js';
 
 /** A window of guest-physical address space. */
@@ -59,14 +63,14 @@ export function virtPlicContext(hartId: number, mode: 'M' | 'S'): number {
 // ---- virtio-mmio transports ----
 
 /** Number of virtio-mmio transports on the board (QEMU's `VIRTIO_COUNT`). */
-export const VIRT_VIRTIO_COUNT = 8;
+export const VIRT_VIRTIO_COUNT = VIRTIO_MMIO_SLOTS;
 
 // ---- interrupt routing ----
 
 /** PLIC source ids of the board's devices (QEMU's `UART0_IRQ`, `RTC_IRQ`, `VIRTIO_IRQ`). */
 export const VIRT_IRQ = {
   /** virtio-mmio slot n (0..7) interrupts on source `virtio0 + n`. */
-  virtio0: 1,
+  virtio0: VIRTIO_MMIO_FIRST_IRQ,
   uart0: 10,
   rtc: 11,
 } as const;
@@ -113,7 +117,7 @@ export const VIRT_MEMMAP = {
   plic: { base: PLIC_BASE, size: PLIC_SIZE },
   uart0: { base: 0x1000_0000, size: 0x100 },
   /** The first virtio-mmio transport; transport n sits at `base + n * size` (see virtioMmioSlot). */
-  virtio: { base: 0x1000_1000, size: 0x1000 },
+  virtio: { base: VIRTIO_MMIO_BASE, size: VIRTIO_MMIO_STRIDE },
 } as const satisfies Record<string, MemoryRegion>;
 
 /** A virtio-mmio transport's window and PLIC source. */

@@ -142,7 +142,8 @@ export class VirtMachine {
       const { base, irq } = virtioMmioSlot(slot);
       // Devices complete I/O asynchronously: their interrupt must wake a hart sleeping in WFI.
       const line: IrqLine = { set: (level) => { this.vm.setIrqLine(irq, level); if (level) this.kick(); } };
-      const transport = new VirtioMmioTransport({ slot, memory: virtioMemory, irq: line });
+      // Its line is the core PLIC's source virtio0 + slot, so the core may serve its interrupt registers.
+      const transport = new VirtioMmioTransport({ slot, memory: virtioMemory, irq: line, inCoreInterrupt: true });
       this.bus.register(base, transport);
       return transport;
     });

@@ -13,6 +13,7 @@ import {
 import type { VirtioDevice, VirtioDeviceContext } from './device.js';
 import { VirtqueueError } from './errors.js';
 import { Virtqueue, type VirtioMemory } from './queue.js';
+import * as layout from '../../../assembly/abi/layout.js';
 
 export interface VirtioMmioTransportOptions {
   /** The transport's slot on the board (0..7): its queues use core records 8·slot.. */
@@ -21,6 +22,12 @@ export interface VirtioMmioTransportOptions {
   readonly irq: IrqLine;
   /** Where guest errors are reported (default: console.warn). */
   readonly log?: (message: string) => void;
+  /**
+   * Let the core serve InterruptStatus and InterruptACK (layout.VIRTIO_MMIO_IN_CORE) without an exit. Only
+   * for a transport at its board slot whose `irq` is PLIC source VIRTIO_MMIO_FIRST_IRQ + slot of the VM's
+   * in-core PLIC, as on the virt machine: the core lowers that line itself when the guest acknowledges.
+   */
+  readonly inCoreInterrupt?: boolean;
 }
 
 interface QueueRegisters {
@@ -43,7 +50,8 @@ export class VirtioMmioTransport implements MmioDevice {
   private driverFeatures = 0n;
   private queueSel = 0;
   private queues: QueueRegisters[] = [];
-  private interruptStatus = 0;
+  /** InterruptStatus: the word the core serves (in-core) or one of our own; changed only atomically. */
+  private readonly interruptStatus: Int32Array;
   private configGeneration = 0;
   /** Bumped by every reset and failure: contexts of earlier activations are dead. */
   private activation = 0;
@@ -57,6 +65,14 @@ export class VirtioMmioTransport implements MmioDevice {
   constructor(private readonly options: VirtioMmioTransportOptions) {
     if (!Number.isInteger(options.slot) || options.slot < 0 || options.slot >= 8) throw new RangeError(`virtio-mmio slot ${options.slot} is not 0..7`);
     this.log = options.log ?? ((message) => console.warn(message));
+    if (options.inCoreInterrupt) {
+      const buffer = options.memory.memory.buffer;
+      this.interruptStatus = new Int32Array(buffer, layout.VIRTIO_MMIO_INTERRUPT + 4 * options.slot, 1);
+      Atomics.store(this.interruptStatus, 0, 0);
+      Atomics.or(new Int32Array(buffer, layout.VIRTIO_MMIO_IN_CORE, 1), 0, 1 << options.slot);
+    } else {
+      this.interruptStatus = new Int32Array(1);
+    }
   }
 
   get name(): string {
@@ -88,7 +104,7 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   get interrupts(): number {
-    return this.interruptStatus;
+    return Atomics.load(this.interruptStatus, 0);
   }
 
   get negotiatedFeatures(): bigint {
@@ -127,7 +143,7 @@ export class VirtioMmioTransport implements MmioDevice {
       case MmioReg.queueReady:
         return this.queues[this.queueSel]?.ready ? 1 : 0;
       case MmioReg.interruptStatus:
-        return this.interruptStatus;
+        return this.interrupts;
       case MmioReg.status:
         return this.status;
       case MmioReg.configGeneration:
@@ -185,8 +201,7 @@ export class VirtioMmioTransport implements MmioDevice {
         this.notify(value);
         return;
       case MmioReg.interruptAck:
-        this.interruptStatus &= ~value;
-        if (this.interruptStatus === 0) this.options.irq.set(false);
+        if ((Atomics.and(this.interruptStatus, 0, ~value) & ~value) === 0) this.options.irq.set(false);
         return;
       case MmioReg.status:
         this.writeStatus(value);
@@ -301,7 +316,7 @@ export class VirtioMmioTransport implements MmioDevice {
     this.driverFeaturesSel = 0;
     this.driverFeatures = 0n;
     this.queueSel = 0;
-    this.interruptStatus = 0;
+    Atomics.store(this.interruptStatus, 0, 0);
     this.options.irq.set(false);
     this.queues = (this.device?.queueSizes ?? []).map((max) => ({ num: max, ready: false, desc: 0n, driver: 0n, device: 0n, ring: null }));
   }
@@ -406,7 +421,8 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   private raise(bits: number): void {
-    this.interruptStatus |= bits;
+    // Bits first, then the line: an acknowledgement in the core that lowers the line in between sees them.
+    Atomics.or(this.interruptStatus, 0, bits);
     this.options.irq.set(true);
   }
 

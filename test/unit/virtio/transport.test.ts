@@ -8,6 +8,9 @@ import { Feature, Interrupt, MmioReg, Status } from '../../../host/devices/virti
 import { MockSplitQueue } from '../../mocks/split_queue.js';
 import { MockVirtioDriver } from '../../mocks/virtio_driver.js';
 import { createTestVm, RAM, type TestVm } from './helpers.js';
+import { asm, li, program } from '../../helpers/asm.js';
+import * as layout from '../../../assembly/abi/layout.js';
+import type { Vcpu } from '../../../host/kvm/vcpu.js';
 
 const DATA = RAM + 0x8000;
 
@@ -199,5 +202,72 @@ describe('queues and notifications', () => {
 
   it('config generation is readable and stable', () => {
     expect(driver.read(MmioReg.configGeneration)).toBe(driver.read(MmioReg.configGeneration));
+  });
+});
+
+describe('interrupt registers served by the core', () => {
+  // As the virt machine wires a transport: its line is the core PLIC's source VIRTIO_MMIO_FIRST_IRQ + slot.
+  const SLOT = 2;
+  const WINDOW = layout.VIRTIO_MMIO_BASE + SLOT * layout.VIRTIO_MMIO_STRIDE;
+  const SOURCE = layout.VIRTIO_MMIO_FIRST_IRQ + SLOT;
+  const CODE = RAM + 0x10000;
+  const T0 = 5;
+
+  let vcpu: Vcpu | undefined;
+  beforeEach(() => {
+    vcpu = undefined;
+  });
+  const plicPending = () => (new Uint32Array(t.vm.memory.buffer, layout.PLIC_PENDING, 4)[SOURCE >> 5]! >>> (SOURCE & 31)) & 1;
+
+  function inCoreTransport(slot = SLOT, inCoreInterrupt = true): VirtioMmioTransport {
+    const line = { set: (level: boolean) => t.vm.setIrqLine(layout.VIRTIO_MMIO_FIRST_IRQ + slot, level) };
+    const inCore = new VirtioMmioTransport({ slot, memory: t.vmem, irq: line, log: (m) => logs.push(m), inCoreInterrupt });
+    inCore.plug(new VirtioRng((bytes) => bytes.fill(7)));
+    return inCore;
+  }
+
+  /** Runs `words` at CODE (M-mode, bare) with t0 = `window`. */
+  function runGuest(window: number, words: number[]) {
+    const code = program([...li(T0, window), ...words, asm.jal(0, 0)]);
+    t.vm.guestMemory(CODE, code.length).set(code);
+    vcpu ??= t.vm.createVcpu(0);
+    vcpu.reset(BigInt(CODE));
+    return { vcpu, exit: vcpu.run(200) };
+  }
+
+  it('answers InterruptStatus and takes InterruptACK without an exit, lowering the line when no bit is left', () => {
+    const inCore = inCoreTransport();
+    const d = new MockVirtioDriver(inCore);
+    d.bringUp([queue]);
+    queue.addChain([{ addr: DATA, len: 8, write: true }]);
+    d.notify(0);
+    expect(inCore.interrupts).toBe(Interrupt.usedBuffer);
+    expect(plicPending()).toBe(1);
+    // a0 = InterruptStatus; InterruptACK = a0; a1 = InterruptStatus
+    const { vcpu, exit } = runGuest(WINDOW, [asm.lw(10, T0, MmioReg.interruptStatus), asm.sw(10, T0, MmioReg.interruptAck), asm.lw(11, T0, MmioReg.interruptStatus)]);
+    expect(exit.reason).toBe('budget');
+    expect(vcpu.getRegs().x[10]).toBe(BigInt(Interrupt.usedBuffer));
+    expect(vcpu.getRegs().x[11]).toBe(0n);
+    expect(inCore.interrupts).toBe(0);
+    expect(plicPending()).toBe(0);
+  });
+
+  it('keeps the line up while a bit is left unacknowledged', () => {
+    const inCore = inCoreTransport();
+    new MockVirtioDriver(inCore).bringUp([queue]);
+    inCore.fail('a test stops the device'); // a configuration change interrupt
+    expect(inCore.interrupts & Interrupt.configChange).toBe(Interrupt.configChange);
+    runGuest(WINDOW, [asm.addi(10, 0, Interrupt.usedBuffer), asm.sw(10, T0, MmioReg.interruptAck)]);
+    expect(inCore.interrupts).toBe(Interrupt.configChange);
+    expect(plicPending()).toBe(1);
+  });
+
+  it('leaves sub-word accesses, other registers and transports the VMM serves to MMIO exits', () => {
+    inCoreTransport();
+    expect(runGuest(WINDOW, [asm.lb(10, T0, MmioReg.interruptStatus)]).exit).toMatchObject({ reason: 'mmio', addr: WINDOW + 0x60, size: 1 });
+    expect(runGuest(WINDOW, [asm.lw(10, T0, MmioReg.status)]).exit).toMatchObject({ reason: 'mmio', addr: WINDOW + 0x70 });
+    inCoreTransport(SLOT + 1, false);
+    const other = WINDOW + layout.VIRTIO_MMIO_STRIDE;
+    expect(runGuest(other, [asm.lw(10, T0, MmioReg.interruptStatus)]).exit).toMatchObject({ reason: 'mmio', addr: other + 0x60, size: 4 });
   });
 });
