@@ -5,7 +5,7 @@ import type { Vm } from '../../host/kvm/vm.js';
 import type { Vcpu } from '../../host/kvm/vcpu.js';
 
 export const RAM_BASE = 0x8000_0000;
-export const RAM_BYTES = 8 * 1024 * 1024;
+export const RAM_BYTES = 16 * 1024 * 1024;
 
 export interface BenchVm {
   readonly vm: Vm;

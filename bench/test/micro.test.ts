@@ -5,7 +5,7 @@ import { Hypervisor } from '../../host/kvm/hypervisor.js';
 import { MICRO_BENCHMARKS, timesExecuted } from '../lib/micro_programs.js';
 import { runMicroBenchmarks } from '../lib/micro.js';
 import { createBenchVm, register, setRegisters, RAM_BASE } from '../lib/bench_vm.js';
-import { buildSv39IdentityMap, SMALL_PAGES_BASE } from '../lib/sv39.js';
+import { buildSv39IdentityMap, SMALL_PAGES_BASE, SMALL_PAGES_BYTES } from '../lib/sv39.js';
 import { BenchError, BenchGuestError } from '../lib/errors.js';
 import { CodeBuffer, R, jal, ld } from '../lib/rv64_asm.js';
 
@@ -88,7 +88,7 @@ describe('the Sv39 identity map', () => {
     guest.load(handler, new CodeBuffer().emit(jal(R.zero, 0)).toBytes());
     guest.vcpu.reset(BigInt(RAM_BASE));
     guest.vcpu.setCsr(0x305, BigInt(handler)); // mtvec
-    setRegisters(guest.vcpu, { [R.t4]: RAM_BASE + 0x40_0000, [R.t2]: 7 });
+    setRegisters(guest.vcpu, { [R.t4]: SMALL_PAGES_BASE + SMALL_PAGES_BYTES, [R.t2]: 7 }); // just past the 4 KiB pages
     guest.vcpu.setCsr(0x180, buildSv39IdentityMap(guest));
     guest.vcpu.setPrivilege('S');
     expect(guest.vcpu.run(1).reason).toBe('budget');
