@@ -488,6 +488,45 @@ describe('the block translator', () => {
     expect(x[11]! & (1n << 18n)).toBe(1n << 18n); // SUM, set again by the interpreter
   });
 
+  it('leaves sstatus writes of other bits than SIE (SUM) to the interpreter, which switches the data TLB', () => {
+    // S-mode under Sv39 reads a user page only while SUM is set: a SUM write the translated code did
+    // itself, without the interpreter's TLB switch, would fault the load or let the last one through.
+    const USER_PAGE = 10; // virtual page CODE_VA + 10 pages: DATA, user-accessible
+    const words = [
+      uType((CODE_VA + USER_PAGE * 4096) >>> 12, 6, 0x37), // x6 = the user page
+      uType(0x40, 7, 0x37), // x7 = sstatus.SUM
+      iType(100, 0, 0, LOOP, 0x13),
+      iType(0x100, 7, 2, 0, 0x73), // loop: csrs sstatus, x7
+      iType(0, 6, 3, 10, 0x03), // ld x10, 0(x6)
+      rType(0, 10, 11, 0, 11, 0x33), // add x11, x11, x10
+      iType(0x100, 7, 3, 0, 0x73), // csrc sstatus, x7
+      iType(-1, LOOP, 0, LOOP, 0x13),
+      bType(-20, 0, LOOP, 1),
+      iType(0, 6, 3, 12, 0x03), // ld x12, 0(x6): SUM is clear, a load page fault (M steps over it)
+      jType(0, 0),
+    ];
+    const start = (jit: boolean) => {
+      const booted = bootPaged(words, jit);
+      const pteAt = RAM + 0x12000 + USER_PAGE * 8; // bootPaged's level-0 table
+      const [V, R, W, U, A, D] = [1n, 2n, 4n, 16n, 64n, 128n];
+      const view = booted.vm.guestMemory(pteAt, 8);
+      new DataView(view.buffer, view.byteOffset, 8).setBigUint64(0, (BigInt(DATA >>> 12) << 10n) | V | R | W | U | A | D, true);
+      return booted;
+    };
+    const a = start(false);
+    const b = start(true);
+    for (const budget of [7, 333, 1001, 50_000]) {
+      a.vcpu.run(budget);
+      b.vcpu.run(budget);
+    }
+    const translated = finalState(b.vm, b.vcpu);
+    expect(translated).toEqual(finalState(a.vm, a.vcpu));
+    const first = new DataView(b.vm.guestMemory(DATA, 8).buffer, b.vm.guestMemory(DATA, 8).byteOffset, 8).getBigUint64(0, true);
+    expect(translated.x[11]).toBe(BigInt.asUintN(64, 100n * first));
+    expect(translated.x[12]).toBe(0n);
+    expect(translated.mcause).toBe(13n);
+  });
+
   it('leaves an sstatus access in U-mode to the interpreter, which raises illegal instruction', () => {
     // The same code page, translated while it ran in S-mode, is then run in U-mode: translations follow
     // host addresses, not privilege, so the translated code itself must refuse.
