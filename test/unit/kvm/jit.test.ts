@@ -226,6 +226,24 @@ function runBoth(
   return { interpreted: finalState(a.vm, a.vcpu), translated: finalState(b.vm, b.vcpu), compiled: b.vcpu.jitStatistics.blocks, vm: b.vm };
 }
 
+/**
+ * Runs the same machine interpreted and translated (`start(jit)` builds it) budget by budget, expects
+ * the same final state, and returns the translated one (with how many blocks it compiled) and its VM.
+ */
+function runAlike(
+  start: (jit: boolean) => { vm: Vm; vcpu: Vcpu }, budgets = [7, 333, 1001, 50_000],
+): { translated: FinalState & { compiled: number }; vm: Vm } {
+  const a = start(false);
+  const b = start(true);
+  for (const budget of budgets) {
+    a.vcpu.run(budget);
+    b.vcpu.run(budget);
+  }
+  const translated = finalState(b.vm, b.vcpu);
+  expect(translated).toEqual(finalState(a.vm, a.vcpu));
+  return { translated: { ...translated, compiled: b.vcpu.jitStatistics.blocks }, vm: b.vm };
+}
+
 describe('the block translator', () => {
   it('ends every random program in the interpreter\'s state, budget by budget', () => {
     let compiled = 0;
@@ -469,15 +487,8 @@ describe('the block translator', () => {
       vcpu.setPrivilege('S');
       return { vm, vcpu };
     };
-    const a = start(false);
-    const b = start(true);
-    for (const budget of [7, 333, 1001, 50_000]) {
-      a.vcpu.run(budget);
-      b.vcpu.run(budget);
-    }
-    const translated = finalState(b.vm, b.vcpu);
-    expect(translated).toEqual(finalState(a.vm, a.vcpu));
-    expect(b.vcpu.jitStatistics.blocks).toBeGreaterThan(0);
+    const { translated, vm } = runAlike(start);
+    expect(translated.compiled).toBeGreaterThan(0);
     const x = translated.x;
     expect(x[16]).toBe(300n);
     expect(x[20]).toBe(600n); // two interrupts per iteration...
@@ -513,15 +524,8 @@ describe('the block translator', () => {
       new DataView(view.buffer, view.byteOffset, 8).setBigUint64(0, (BigInt(DATA >>> 12) << 10n) | V | R | W | U | A | D, true);
       return booted;
     };
-    const a = start(false);
-    const b = start(true);
-    for (const budget of [7, 333, 1001, 50_000]) {
-      a.vcpu.run(budget);
-      b.vcpu.run(budget);
-    }
-    const translated = finalState(b.vm, b.vcpu);
-    expect(translated).toEqual(finalState(a.vm, a.vcpu));
-    const first = new DataView(b.vm.guestMemory(DATA, 8).buffer, b.vm.guestMemory(DATA, 8).byteOffset, 8).getBigUint64(0, true);
+    const { translated, vm } = runAlike(start);
+    const first = new DataView(vm.guestMemory(DATA, 8).buffer, vm.guestMemory(DATA, 8).byteOffset, 8).getBigUint64(0, true);
     expect(translated.x[11]).toBe(BigInt.asUintN(64, 100n * first));
     expect(translated.x[12]).toBe(0n);
     expect(translated.mcause).toBe(13n);
