@@ -149,7 +149,7 @@ export const HART_TLB = 0x1000;
 // warm, 6 % less CPU; 2048 gained nothing more).
 export const TLB_ENTRIES = 1024; // per array, direct-mapped
 export const TLB_ENTRY_SIZE = 32;
-export const TLB_ARRAY_SIZE = TLB_ENTRIES * TLB_ENTRY_SIZE; // 8 KiB
+export const TLB_ARRAY_SIZE = TLB_ENTRIES * TLB_ENTRY_SIZE; // 32 KiB
 export const TLB_SET_SIZE = TLB_ARRAY_SIZE * 3;
 export const TLB_FETCH = 0;
 export const TLB_LOAD = TLB_ARRAY_SIZE;

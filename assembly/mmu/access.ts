@@ -1,5 +1,6 @@
 // The out-of-line half of guest loads and stores: TLB misses, misaligned accesses, the in-core devices
-// (CLINT, PLIC, virtio-mmio's interrupt registers), and MMIO exits to the host. The interpreter inlines only the TLB hit.
+// (CLINT, PLIC, virtio-mmio's interrupt registers), and MMIO exits to the host. The interpreter inlines
+// only the TLB hit.
 import {
   HART_X, HART_F, HART_PC, RUN_EXIT_REASON, RUN_MMIO_IS_WRITE, RUN_MMIO_ADDR, RUN_MMIO_DATA, RUN_MMIO_SIZE,
   RUN_MMIO_DEST, RUN_MMIO_LOAD_KIND, RUN_PENDING_LEN, RUN_MMIO_VA, EXIT_MMIO, MACHINE_FLAGS, MACHINE_FLAG_CLINT,

@@ -26,10 +26,12 @@ export function inCoreInterruptRegister(pa: u64, size: i32, register: u32): i32 
   return slot;
 }
 
+/** InterruptStatus of transport `slot`. */
 export function readInterruptStatus(slot: i32): u32 {
   return atomic.load<u32>(VIRTIO_MMIO_INTERRUPT + (<usize>slot << 2));
 }
 
+/** InterruptACK of transport `slot`: clears `bits`, and lowers the line if none is left. */
 export function acknowledgeInterrupt(slot: i32, bits: u32): void {
   const word = VIRTIO_MMIO_INTERRUPT + (<usize>slot << 2);
   if ((atomic.and<u32>(word, ~bits) & ~bits) != 0) return;

@@ -63,7 +63,9 @@ export class VirtioMmioTransport implements MmioDevice {
   private readonly log: (message: string) => void;
 
   constructor(private readonly options: VirtioMmioTransportOptions) {
-    if (!Number.isInteger(options.slot) || options.slot < 0 || options.slot >= 8) throw new RangeError(`virtio-mmio slot ${options.slot} is not 0..7`);
+    if (!Number.isInteger(options.slot) || options.slot < 0 || options.slot >= layout.VIRTIO_MMIO_SLOTS) {
+      throw new RangeError(`virtio-mmio slot ${options.slot} is not 0..${layout.VIRTIO_MMIO_SLOTS - 1}`);
+    }
     this.log = options.log ?? ((message) => console.warn(message));
     if (options.inCoreInterrupt) {
       const buffer = options.memory.memory.buffer;
