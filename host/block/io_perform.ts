@@ -2,6 +2,7 @@
 // what the VMM does itself when it takes one (see HEADER_TAKEN in io_ring.ts).
 import fs from 'node:fs';
 import { IoOp, type IoOpCode } from './io_ring.js';
+import { totalLength } from './scatter.js';
 
 export const EIO = 5;
 
@@ -15,8 +16,7 @@ export function performIo(op: IoOpCode, fd: number, position: number, views: rea
       fs.fdatasyncSync(fd);
       return 0;
     }
-    let total = 0;
-    for (const view of views) total += view.length;
+    const total = totalLength(views);
     let rest = views as Uint8Array[];
     let done = 0;
     while (done < total) {

@@ -3,7 +3,7 @@
 // the slots from the highest address down (the first device sits at 0x10008000, slot 7), so Linux names
 // disks in the same order under both; `-drive ...,if=virtio` devices come after the explicit `-device`s.
 import { openDiskImage, type CacheMode, type DiskFormat, type DiskImage } from '../../block/index.js';
-import { BLK_MAX_QUEUE_SIZE, VirtioBlk } from './blk.js';
+import { BLK_MAX_QUEUE_SIZE, isBlkQueueSize, VirtioBlk } from './blk.js';
 import { VirtioConsole } from './console.js';
 import type { VirtioDevice } from './device.js';
 import { VirtioConfigError } from './errors.js';
@@ -53,10 +53,10 @@ const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
   virtconsole: ['id', 'bus', 'chardev', 'name', 'nr'],
 };
 
-/** QEMU's rule for queue-size: a power of two above 2, at most 1024 (and seg_max is two less). */
+/** queue-size=N in decimal, by QEMU's rule (isBlkQueueSize; seg_max is two less). */
 function parseQueueSize(where: string, text: string): number {
   const size = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!(size >= 4 && size <= BLK_MAX_QUEUE_SIZE) || (size & (size - 1)) !== 0) {
+  if (!isBlkQueueSize(size)) {
     throw new VirtioConfigError(where, `queue-size=${text}: expected a power of two from 4 to ${BLK_MAX_QUEUE_SIZE}`);
   }
   return size;

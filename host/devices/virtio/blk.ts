@@ -31,6 +31,11 @@ export const BlkFeature = {
 export const BLK_QUEUE_SIZE = 1024;
 /** The largest queue-size: the core's VIRTQ_MAX_SIZE, QEMU's VIRTQUEUE_MAX_SIZE. */
 export const BLK_MAX_QUEUE_SIZE = VIRTQ_MAX_SIZE;
+
+/** QEMU's rule for a virtio-blk queue-size: a power of two from 4 to BLK_MAX_QUEUE_SIZE. */
+export function isBlkQueueSize(size: number): boolean {
+  return Number.isInteger(size) && size >= 4 && size <= BLK_MAX_QUEUE_SIZE && (size & (size - 1)) === 0;
+}
 /** Largest DISCARD / WRITE_ZEROES request in sectors (QEMU's BDRV_REQUEST_MAX_SECTORS). */
 const MAX_ZEROES_SECTORS = 4194296;
 /** struct virtio_blk_config up to write_zeroes_may_unmap. */
@@ -70,7 +75,7 @@ export class VirtioBlk implements VirtioDevice {
     this.name = `virtio-blk(${options.id})`;
     this.log = options.log ?? ((message) => console.warn(message));
     const queueSize = options.queueSize ?? BLK_QUEUE_SIZE;
-    if (!Number.isInteger(queueSize) || queueSize < 4 || queueSize > BLK_MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) !== 0) {
+    if (!isBlkQueueSize(queueSize)) {
       throw new RangeError(`${this.name}: queue size ${queueSize} is not a power of two from 4 to ${BLK_MAX_QUEUE_SIZE}`);
     }
     this.queueSizes = [queueSize];
