@@ -502,26 +502,24 @@ function translateSstatus(funct3: u32, rd: u32, source: u32, nextOffset: i64, of
   const sets = (funct3 & 3) == 2;
   if (immediate && (<u64>source & ~MSTATUS_SIE) != 0) return REFUSED;
   const writes = source != 0;
+  // One exit for both of the interpreter's cases: U-mode, or a register with bits other than SIE.
   w.localGet(PARAM_HART);
   w.memoryOp(w.OP_I32_LOAD, 2, HART_PRIV);
   w.byte(w.OP_I32_EQZ);
-  w.byte(w.OP_IF);
-  w.byte(w.BLOCKTYPE_VOID);
-  exitAt(offset, k | LEFT_EARLY, 1);
-  w.byte(w.OP_END);
   if (writes && !immediate) {
-    // The bits to set or clear, checked before rd is written (rd may be rs1).
+    // The bits to set or clear, kept before rd is written (rd may be rs1).
     readReg(source);
     w.localTee(LOCAL_VA);
     w.i64Const(~<i64>MSTATUS_SIE);
     w.byte(w.OP_I64_AND);
     w.i64Const(0);
     w.byte(w.OP_I64_NE);
-    w.byte(w.OP_IF);
-    w.byte(w.BLOCKTYPE_VOID);
-    exitAt(offset, k | LEFT_EARLY, 1);
-    w.byte(w.OP_END);
+    w.byte(w.OP_I32_OR);
   }
+  w.byte(w.OP_IF);
+  w.byte(w.BLOCKTYPE_VOID);
+  exitAt(offset, k | LEFT_EARLY, 1);
+  w.byte(w.OP_END);
   if (rd != 0) {
     // readMstatus() & SSTATUS_VISIBLE: SD summarises FS == dirty.
     w.localGet(PARAM_HART);
