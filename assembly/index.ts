@@ -11,7 +11,7 @@ import { buildRvcTable } from "./cpu/rvc";
 import { runHart } from "./cpu/interp";
 import { csrRead, csrWrite, csrIllegal, MISA_VALUE } from "./cpu/csr";
 import { tlbFlushAll } from "./mmu/mmu";
-import { resetBlockCache, ageBatch, jitEnabled } from "./jit/block_cache";
+import { resetBlockCache, ageBatch, jitEnabled, adoptTranslations } from "./jit/block_cache";
 import { setIrqLevel as plicSetIrqLevel } from "./irq/plic";
 import { readMtime, nextTimerDeadline } from "./irq/clint";
 
@@ -79,6 +79,16 @@ export function run(id: i32, budget: i32): i32 {
   const exit = runHart(budget);
   if (jitEnabled()) ageBatch();
   return exit;
+}
+
+/**
+ * Takes translations another hart of this VM compiled into hart `id`'s block cache (SMP): `count` batch
+ * records at `records` and the `blockCount` region blocks at `blocks` they index, in memory the host wrote them to. Returns how
+ * many went in; each record's JIT_RECORD_TABLE_INDEX then names the table slot for its function, or -1.
+ */
+export function jitAdopt(id: i32, records: usize, count: i32, blocks: usize, blockCount: i32): i32 {
+  selectHart(id);
+  return adoptTranslations(records, count, blocks, blockCount);
 }
 
 /** KVM_GET_ONE_REG for a CSR, with M-mode rights. Returns the value; `lastCsrIllegal()` says if it exists. */

@@ -206,24 +206,35 @@ export const JIT_REGION_HASH = 20; // u32
 // start is translated: the translator reads the counters to choose which starts a region takes.
 export const JIT_HEAT = 0x3_0000;
 export const JIT_HEAT_COUNTERS = 8192;
-// The batch: JIT_BATCH_MAX translated blocks whose function bodies wait in JIT_BODIES.
+// The batch: JIT_BATCH_MAX translated blocks whose function bodies wait in JIT_BODIES. Its records and
+// block lists also go, with the compiled module, to the VM's other harts (SMP), which adopt the
+// translations into their own caches instead of translating and compiling the same code again.
 export const JIT_BATCH = 0x3_8000;
 export const JIT_BATCH_COUNT = 0x00; // i32 blocks in the batch
 export const JIT_BATCH_BODY_BYTES = 0x04; // i32 bytes of JIT_BODIES used
 export const JIT_BATCH_SINCE = 0x08; // u64 HART_INSTRET when the batch's first block joined it
-export const JIT_BATCH_RECORDS = 0x10; // JIT_BATCH_MAX × JIT_RECORD_SIZE
+export const JIT_BATCH_BLOCKS_USED = 0x10; // i32 entries of JIT_BATCH_BLOCKS used
+export const JIT_BATCH_RECORDS = 0x20; // JIT_BATCH_MAX × JIT_RECORD_SIZE
 export const JIT_BATCH_MAX = 128;
-export const JIT_RECORD_SIZE = 16;
+export const JIT_RECORD_SIZE = 32;
 export const JIT_RECORD_ENTRY = 0; // u32 address of the cache entry
 export const JIT_RECORD_KEY = 4; // u32 its key when the block was translated
 export const JIT_RECORD_TABLE_INDEX = 8; // i32 function-table slot for the block
 export const JIT_RECORD_LENGTH = 12; // i32 instructions in the block
+export const JIT_RECORD_BYTES = 16; // u32 the code the region covers, as JIT_BYTES
+export const JIT_RECORD_FIRST_BLOCK = 20; // u16 its first block's index in JIT_BATCH_BLOCKS
+export const JIT_RECORD_BLOCK_COUNT = 22; // u16 its blocks there (the entry's first), as JIT_REGION_BLOCKS holds them
+export const JIT_RECORD_HASH = 24; // u64 hash of the code, as JIT_HASH
+// The blocks of every region in the batch, JIT_REGION_BLOCK_SIZE bytes each: what makes entry points.
+export const JIT_BATCH_BLOCKS = 0x1100;
+export const JIT_BATCH_BLOCKS_MAX = 3008;
 // Statistics, for the VMM to read (any thread): blocks compiled, the modules they came in, blocks whose
-// module the host could not compile (a translator bug; they stay interpreted).
+// module the host could not compile (a translator bug; they stay interpreted), regions adopted.
 export const JIT_STATS = 0x3_f000;
 export const JIT_STATS_BLOCKS = 0x0; // u32
 export const JIT_STATS_MODULES = 0x4; // u32
 export const JIT_STATS_FAILED = 0x8; // u32
+export const JIT_STATS_ADOPTED = 0xc; // u32 regions taken from other harts' batches
 // The blocks of the region being translated (assembly/jit/translate.ts): at most JIT_REGION_MAX_BLOCKS
 // (which keeps every branch depth in the function below 128, one LEB byte).
 export const JIT_REGION_BLOCKS = 0x3_f100;

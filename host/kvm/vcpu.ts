@@ -108,14 +108,15 @@ export class Vcpu {
   /**
    * What the block translator has done for this vCPU (read from shared memory, so valid for a vCPU that
    * runs on another thread): blocks compiled, the modules they came in, blocks whose module failed to
-   * compile, and FENCE.I generations.
+   * compile, regions taken from other vCPUs' modules (SMP) and FENCE.I generations.
    */
-  get jitStatistics(): { blocks: number; modules: number; failed: number; fences: number } {
+  get jitStatistics(): { blocks: number; modules: number; failed: number; adopted: number; fences: number } {
     const stats = layout.JIT_STATE + this.id * layout.JIT_STATE_SIZE + layout.JIT_STATS;
     return {
       blocks: this.v.getUint32(stats + layout.JIT_STATS_BLOCKS, true),
       modules: this.v.getUint32(stats + layout.JIT_STATS_MODULES, true),
       failed: this.v.getUint32(stats + layout.JIT_STATS_FAILED, true),
+      adopted: this.v.getUint32(stats + layout.JIT_STATS_ADOPTED, true),
       fences: this.v.getUint32(this.base + layout.HART_FENCE_I_COUNT, true),
     };
   }

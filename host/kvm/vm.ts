@@ -84,8 +84,10 @@ export class Vm {
       shared: true,
     });
     this.epochMs = performance.timeOrigin + performance.now();
-    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs), (message) => {
-      this.jitCompileError ??= message;
+    this.core = instantiateCore(module, this.memory, options.clock ?? realTimeClock(this.epochMs), {
+      onError: (message) => {
+        this.jitCompileError ??= message;
+      },
     });
     let flags = 0;
     if (options.sbiInCore) flags |= layout.MACHINE_FLAG_SBI_IN_CORE;

@@ -20,6 +20,8 @@ export interface SmpHandlers {
   watch?(): void;
 }
 
+let nextRunnerId = 0;
+
 /** How often `SmpHandlers.watch` runs. */
 const WATCH_INTERVAL_MS = 250;
 
@@ -35,6 +37,8 @@ export class SmpRunner {
   private workers: Worker[] = [];
   private stopping = false;
   private flushScheduled = false;
+  /** Unique per runner: vCPU threads of different VMs in one process must not share translations. */
+  private readonly jitChannel = `wkvm-jit-${process.pid}-${nextRunnerId++}`;
 
   constructor(
     private readonly vm: Vm,
@@ -55,6 +59,7 @@ export class SmpRunner {
         hartId: vcpu.id,
         epochMs: this.vm.epochMs,
         sliceInstructions: this.sliceInstructions,
+        jitChannel: this.jitChannel,
       };
       const worker = new Worker(compiledWorkerUrl(import.meta.url, 'vmm', 'vcpu_worker.js'), { workerData: data });
       this.workers.push(worker);

@@ -1,9 +1,11 @@
 // A vCPU thread (SMP): runs one hart of the shared memory on its own instance of the core. Exits the core
 // cannot finish alone (MMIO, SBI console, system events, errors) go to the VMM thread through the hart's
 // doorbell word; WFI and stopped harts sleep on the hart's wake word. Neither side polls.
-import { parentPort, workerData } from 'node:worker_threads';
+// Translated code is shared: each module of translated blocks a thread compiles goes to the VM's other vCPU
+// threads on a BroadcastChannel, and each takes it into its hart's block cache between run() calls.
+import { BroadcastChannel, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as layout from '../../assembly/abi/layout.js';
-import { instantiateCore, realTimeClock } from '../kvm/core.js';
+import { createCoreInstance, realTimeClock, type TranslatedBatch } from '../kvm/core.js';
 
 export interface VcpuWorkerData {
   readonly module: WebAssembly.Module;
@@ -11,13 +13,28 @@ export interface VcpuWorkerData {
   readonly hartId: number;
   readonly epochMs: number;
   readonly sliceInstructions: number;
+  /** The BroadcastChannel name on which the VM's vCPU threads share translated code; none: no sharing. */
+  readonly jitChannel?: string;
 }
 
 /** How long a sleeping hart waits before re-checking the stop flag, at most. */
 const MAX_SLEEP_MS = 200;
 
 function main(data: VcpuWorkerData): void {
-  const core = instantiateCore(data.module, data.memory, realTimeClock(data.epochMs));
+  const channel = data.jitChannel === undefined ? null : new BroadcastChannel(data.jitChannel);
+  channel?.unref();
+  const instance = createCoreInstance(data.module, data.memory, realTimeClock(data.epochMs), {
+    onCompiled: channel === null ? undefined : (batch) => channel.postMessage(batch),
+  });
+  const core = instance.exports;
+  const adoptShared = (): void => {
+    if (channel === null) return;
+    // Node reads a BroadcastChannel like a MessagePort here (its type declarations predate that).
+    const port = channel as unknown as MessagePort;
+    for (let message = receiveMessageOnPort(port); message !== undefined; message = receiveMessageOnPort(port)) {
+      instance.adopt(data.hartId, message.message as TranslatedBatch);
+    }
+  };
   const words = new Int32Array(data.memory.buffer);
   const base = layout.HARTS + data.hartId * layout.HART_SIZE;
   const wakeIndex = (base + layout.HART_WAKE) >> 2;
@@ -27,6 +44,7 @@ function main(data: VcpuWorkerData): void {
 
   while (Atomics.load(words, stopIndex) === 0) {
     const wakeSeq = Atomics.load(words, wakeIndex);
+    adoptShared();
     const code = core.run(data.hartId, data.sliceInstructions);
     switch (code) {
       case layout.EXIT_BUDGET:
@@ -49,6 +67,7 @@ function main(data: VcpuWorkerData): void {
         }
     }
   }
+  channel?.close();
   parentPort?.postMessage({ type: 'stopped', hartId: data.hartId });
 }
 

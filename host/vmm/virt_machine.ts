@@ -382,8 +382,8 @@ export class VirtMachine {
     } finally {
       if (this.config.debug?.includes('jit')) {
         for (const vcpu of this.vcpus) {
-          const { blocks, modules, failed, fences } = vcpu.jitStatistics;
-          this.log(`jit: hart ${vcpu.id}: ${blocks} blocks compiled in ${modules} modules, ${failed} failed to compile, ${fences} FENCE.I`);
+          const { blocks, modules, failed, adopted, fences } = vcpu.jitStatistics;
+          this.log(`jit: hart ${vcpu.id}: ${blocks} blocks compiled in ${modules} modules, ${failed} failed to compile, ${adopted} adopted from other harts, ${fences} FENCE.I`);
         }
       }
     }

@@ -104,12 +104,15 @@ describe('Linux guest boot', () => {
     expect(result.stdout).toContain('GUEST-POWEROFF');
     const lines = result.stderr.split('\n').filter((line) => line.includes('jit: hart'));
     expect(lines).toHaveLength(2);
-    const hart0 = /jit: hart 0: (\d+) blocks compiled in (\d+) modules, 0 failed to compile, (\d+) FENCE.I/.exec(lines[0]!);
+    const pattern = /jit: hart \d: (\d+) blocks compiled in (\d+) modules, 0 failed to compile, (\d+) adopted from other harts, (\d+) FENCE.I/;
+    const [hart0, hart1] = lines.map((line) => pattern.exec(line));
     expect(hart0, lines[0]).not.toBeNull();
+    expect(hart1, lines[1]).not.toBeNull();
     expect(Number(hart0![1])).toBeGreaterThan(Number(hart0![2]));
     expect(Number(hart0![2])).toBeGreaterThan(0);
-    expect(Number(hart0![3])).toBeGreaterThan(0); // Linux patches its code while booting
-    expect(lines[1]).toMatch(/jit: hart 1: \d+ blocks compiled in \d+ modules, 0 failed to compile, \d+ FENCE.I/);
+    expect(Number(hart0![4])).toBeGreaterThan(0); // Linux patches its code while booting
+    // Hart 1 starts late in the boot, into kernel code hart 0 has translated: it takes those translations.
+    expect(Number(hart1![3])).toBeGreaterThan(0);
   });
 
   it('runs the bench workload with the known results', async () => {
