@@ -24,6 +24,16 @@ let nextRunnerId = 0;
 
 /** How often `SmpHandlers.watch` runs. */
 const WATCH_INTERVAL_MS = 250;
+/**
+ * After handling an exit, how long the VMM thread keeps looking at that hart's doorbell before it sleeps.
+ * Exits come in bursts (a console line is two per character: the 8250 driver reads LSR, then writes THR),
+ * and each one that finds the VMM asleep in Atomics.waitAsync costs an event-loop wake-up: ~60 µs per
+ * character of a -smp 2 boot's console output on a 2-vCPU host. The vCPU thread looks as long (EXIT_SPIN_MS
+ * in vcpu_worker.ts) before it sleeps on the doorbell.
+ */
+export const EXIT_SPIN_MS = 0.05;
+/** The longest the VMM thread handles one hart's exits back to back before it lets the event loop in. */
+const EXIT_BURST_MS = 2;
 
 export class VcpuThreadError extends Error {
   constructor(readonly hartId: number, reason: string) {
@@ -104,9 +114,17 @@ export class SmpRunner {
 
   private async serve(vcpu: Vcpu): Promise<void> {
     const doorbell = (layout.HARTS + vcpu.id * layout.HART_SIZE + layout.RUN_DOORBELL) >> 2;
+    let burstStart = performance.now();
     while (!this.stopping) {
-      const wait = Atomics.waitAsync(this.words, doorbell, 0);
-      if (wait.async) await wait.value;
+      if (!this.exitRung(doorbell)) {
+        const wait = Atomics.waitAsync(this.words, doorbell, 0);
+        if (wait.async) await wait.value;
+        burstStart = performance.now();
+      } else if (performance.now() - burstStart > EXIT_BURST_MS) {
+        // Console input, timers and disk completions wait on the event loop.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        burstStart = performance.now();
+      }
       if (Atomics.load(this.words, doorbell) !== 1) continue;
       this.handlers.handleExit(vcpu, vcpu.exitFromRunArea());
       if (this.handlers.isDone()) this.stop();
@@ -114,6 +132,15 @@ export class SmpRunner {
       Atomics.notify(this.words, doorbell);
       this.scheduleFlush();
     }
+  }
+
+  /** Whether the hart rings its doorbell within EXIT_SPIN_MS. */
+  private exitRung(doorbell: number): boolean {
+    const until = performance.now() + EXIT_SPIN_MS;
+    do {
+      if (Atomics.load(this.words, doorbell) === 1) return true;
+    } while (!this.stopping && performance.now() < until);
+    return false;
   }
 
   private scheduleFlush(): void {

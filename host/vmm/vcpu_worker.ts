@@ -6,6 +6,7 @@
 import { BroadcastChannel, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as layout from '../../assembly/abi/layout.js';
 import { createCoreInstance, realTimeClock, type TranslatedBatch } from '../kvm/core.js';
+import { EXIT_SPIN_MS } from './smp_runner.js';
 
 export interface VcpuWorkerData {
   readonly module: WebAssembly.Module;
@@ -59,9 +60,11 @@ function main(data: VcpuWorkerData): void {
         Atomics.wait(words, wakeIndex, wakeSeq, MAX_SLEEP_MS);
         continue;
       default:
-        // Hand the exit to the VMM and sleep until it is done with it.
+        // Hand the exit to the VMM and wait until it is done with it: a while looking (the VMM, looking too
+        // after its last exit, usually is done in a few µs), then asleep.
         Atomics.store(words, doorbellIndex, 1);
         Atomics.notify(words, doorbellIndex);
+        for (const until = performance.now() + EXIT_SPIN_MS; Atomics.load(words, doorbellIndex) === 1 && performance.now() < until;) { /* spin */ }
         while (Atomics.load(words, doorbellIndex) === 1 && Atomics.load(words, stopIndex) === 0) {
           Atomics.wait(words, doorbellIndex, 1, MAX_SLEEP_MS);
         }

@@ -20,6 +20,13 @@ export const asm = {
   bne: (rs1: number, rs2: number, offset: number) =>
     (((offset >> 12) & 1) << 31) | (((offset >> 5) & 0x3f) << 25) | (r(rs2) << 20) | (r(rs1) << 15) | (1 << 12) |
     (((offset >> 1) & 0xf) << 8) | (((offset >> 11) & 1) << 7) | 0x63,
+  lbu: (rd: number, rs1: number, imm: number) => ((imm & 0xfff) << 20) | (r(rs1) << 15) | (4 << 12) | (r(rd) << 7) | 0x03,
+  sb: (rs2: number, rs1: number, imm: number) =>
+    (((imm >> 5) & 0x7f) << 25) | (r(rs2) << 20) | (r(rs1) << 15) | ((imm & 31) << 7) | 0x23,
+  andi: (rd: number, rs1: number, imm: number) => ((imm & 0xfff) << 20) | (r(rs1) << 15) | (7 << 12) | (r(rd) << 7) | 0x13,
+  beq: (rs1: number, rs2: number, offset: number) =>
+    (((offset >> 12) & 1) << 31) | (((offset >> 5) & 0x3f) << 25) | (r(rs2) << 20) | (r(rs1) << 15) |
+    (((offset >> 1) & 0xf) << 8) | (((offset >> 11) & 1) << 7) | 0x63,
   jalr: (rd: number, rs1: number, imm: number) => ((imm & 0xfff) << 20) | (r(rs1) << 15) | (r(rd) << 7) | 0x67,
   auipc: (rd: number, imm20: number) => ((imm20 & 0xfffff) << 12) | (r(rd) << 7) | 0x17,
   csrrw: (rd: number, csr: number, rs1: number) => (csr << 20) | (r(rs1) << 15) | (1 << 12) | (r(rd) << 7) | 0x73,

@@ -1,10 +1,11 @@
 // SMP: the shared guest with several harts, each on its own worker thread.
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
+import { asm, li, program } from '../helpers/asm.js';
 
 const KERNEL = `${SHARED_GUEST}Image`;
 const INITRD = `${SHARED_GUEST}initramfs.cpio.gz`;
@@ -75,4 +76,45 @@ describe('SMP bare-metal litmus (test/guest/smp-litmus)', () => {
       expect(result.status).toBe(0);
     }, 180_000);
   }
+});
+
+describe('SMP exits', () => {
+  it('echoes console input from a hart that polls the UART, an exit per poll', async () => {
+    // Bare metal, -smp 2: hart 0 reads the 16550's LSR in a loop until a byte is ready and echoes it, until
+    // "q", then powers off through the test device; hart 1 parks in WFI. The VMM thread handles hart 0's
+    // back-to-back exits (looking for the next one before it sleeps) and must still let the event loop
+    // read stdin.
+    const [t0, t1, t2, s0, s1, s2] = [5, 6, 7, 8, 9, 18];
+    const words = [
+      asm.csrrs(t0, 0xf14, 0), // mhartid
+      asm.bne(t0, 0, 4 * 14), // -> park
+      asm.lui(s0, 0x10000), // UART0
+      asm.addi(s2, 0, 'q'.charCodeAt(0)),
+      asm.lbu(t1, s0, 5), // poll: LSR
+      asm.andi(t1, t1, 1), // data ready
+      asm.beq(t1, 0, -8),
+      asm.lbu(t2, s0, 0), // RBR
+      asm.beq(t2, s2, 4 * 3), // -> done
+      asm.sb(t2, s0, 0), // THR
+      asm.jal(0, -4 * 6), // -> poll
+      asm.lui(s1, 0x100), // done: the test device
+      ...li(t0, 0x5555),
+      asm.sw(t0, s1, 0), // pass: power off
+      asm.wfi(), // park
+      asm.jal(0, -4),
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'wkvm-smp-uart-'));
+    try {
+      const file = join(dir, 'echo.bin');
+      writeFileSync(file, program(words));
+      const result = await runWkvm(['run', '-M', 'virt', '-m', '128M', '-smp', '2', '-bios', 'none', '-kernel', file, '-nographic'], {
+        timeoutMs: 30_000,
+        input: [{ send: 'echo1' }, { after: 'echo1', send: 'xyzq' }],
+      });
+      expect(result.stdout).toBe('echo1xyz');
+      expect(result.status, result.stderr).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
