@@ -1,6 +1,7 @@
 // Runs a VM's harts in parallel, one worker thread each (vcpu_worker.ts), over the VM's shared memory.
 // The VMM thread keeps the devices: it sleeps in Atomics.waitAsync on each hart's doorbell and handles
 // an exit when a worker rings, then lets that worker go on.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as layout from '../../assembly/abi/layout.js';
 import type { Vm } from '../kvm/vm.js';
@@ -29,9 +30,9 @@ const WATCH_INTERVAL_MS = 250;
  * Exits come in bursts (a console line is two per character: the 8250 driver reads LSR, then writes THR),
  * and each one that finds the VMM asleep in Atomics.waitAsync costs an event-loop wake-up: ~60 µs per
  * character of a -smp 2 boot's console output on a 2-vCPU host. The vCPU thread looks as long (EXIT_SPIN_MS
- * in vcpu_worker.ts) before it sleeps on the doorbell.
+ * in vcpu_worker.ts) before it sleeps on the doorbell. On one core a look only delays the other side.
  */
-export const EXIT_SPIN_MS = 0.05;
+export const EXIT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
 /** The longest the VMM thread handles one hart's exits back to back before it lets the event loop in. */
 const EXIT_BURST_MS = 2;
 
