@@ -114,9 +114,14 @@ function installFunctions(table: WebAssembly.Table, instance: WebAssembly.Instan
     const tableIndex = records.getInt32(i * layout.JIT_RECORD_SIZE + layout.JIT_RECORD_TABLE_INDEX, true);
     if (adopting && tableIndex === -1) continue;
     if (tableIndex < layout.JIT_TABLE_BASE || tableIndex >= JIT_TABLE_SIZE) throw new RangeError(`table index ${tableIndex}`);
-    if (table.length <= tableIndex) table.grow(Math.min(JIT_TABLE_SIZE, Math.max(tableIndex + 1, table.length * 2)) - table.length);
+    growTable(table, tableIndex + 1);
     table.set(tableIndex, instance.exports[String(i)] as (...args: unknown[]) => unknown);
   }
+}
+
+/** Makes `table` at least `length` slots long (doubling, up to JIT_TABLE_SIZE). */
+function growTable(table: WebAssembly.Table, length: number): void {
+  if (table.length < length) table.grow(Math.min(JIT_TABLE_SIZE, Math.max(length, table.length * 2)) - table.length);
 }
 
 /** Whether `instance` exports the `count` functions of a batch, "0" to String(count - 1). */
@@ -194,6 +199,8 @@ export function createCoreInstance(module: WebAssembly.Module, memory: WebAssemb
       return 0;
     }
     if (!hasBatchFunctions(instance, count)) return 0;
+    // Every slot the hart's cache can name exists before its entries say the regions are there.
+    growTable(table, layout.JIT_TABLE_BASE + (hartId + 1) * layout.JIT_ENTRIES);
     // The hart's module buffer is free between run() calls: the core only uses it while compiling a batch.
     const scratch = layout.JIT_STATE + hartId * layout.JIT_STATE_SIZE + layout.JIT_MODULE;
     const blocksAt = scratch + batch.records.length;

@@ -1,6 +1,7 @@
 // A vCPU thread (SMP): runs one hart of the shared memory on its own instance of the core. Exits the core
 // cannot finish alone (MMIO, SBI console, system events, errors) go to the VMM thread through the hart's
-// doorbell word; WFI and stopped harts sleep on the hart's wake word. Neither side polls.
+// doorbell word; WFI and stopped harts sleep on the hart's wake word. Neither side polls, but for a moment
+// after an exit (EXIT_SPIN_MS), when the next one is likely to follow.
 // Translated code is shared: each module of translated blocks a thread compiles goes to the VM's other vCPU
 // threads on a BroadcastChannel, and each takes it into its hart's block cache between run() calls.
 import { BroadcastChannel, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
