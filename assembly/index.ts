@@ -83,8 +83,9 @@ export function run(id: i32, budget: i32): i32 {
 
 /**
  * Takes translations another hart of this VM compiled into hart `id`'s block cache (SMP): `count` batch
- * records at `records` and the `blockCount` region blocks at `blocks` they index, in memory the host wrote them to. Returns how
- * many went in; each record's JIT_RECORD_TABLE_INDEX then names the table slot for its function, or -1.
+ * records at `records` and the `blockCount` region blocks at `blocks` they index, in memory the host wrote
+ * them to. Returns how many went in; each record's JIT_RECORD_TABLE_INDEX then names the table slot for its
+ * function, or -1.
  */
 export function jitAdopt(id: i32, records: usize, count: i32, blocks: usize, blockCount: i32): i32 {
   selectHart(id);
