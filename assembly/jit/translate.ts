@@ -193,6 +193,17 @@ function exitAt(offset: i64, retired: i32, depth: u32): void {
   exitWithStackPc(retired, depth);
 }
 
+/**
+ * Leaves the function at page offset `offset` with `retired` more instructions done if the i32 on the
+ * stack is not zero; `depth` as for exitAt, below the `if` this adds.
+ */
+function exitIf(offset: i64, retired: i32, depth: u32): void {
+  w.byte(w.OP_IF);
+  w.byte(w.BLOCKTYPE_VOID);
+  exitAt(offset, retired, depth + 1);
+  w.byte(w.OP_END);
+}
+
 /** The region block that starts at page offset `offset`, or -1. */
 function blockAt(offset: u32): i32 {
   for (let i = 0; i < blockCount; i++) if (blockStart(i) == offset) return i;
@@ -225,10 +236,7 @@ function continueAt(target: i64, retired: i32, depth: u32): void {
   w.byte(w.OP_I32_ADD);
   w.localGet(PARAM_BUDGET);
   w.byte(w.OP_I32_GT_S);
-  w.byte(w.OP_IF);
-  w.byte(w.BLOCKTYPE_VOID);
-  exitAt(target, 0, depth + 1);
-  w.byte(w.OP_END);
+  exitIf(target, 0, depth);
   if (finalPass && next > currentBlock) {
     // A later block's code follows the end of its label: a plain forward branch, which keeps the
     // dispatch loop (and the phis of every register it carries) out of regions without a loop.
@@ -278,10 +286,7 @@ function hostAddress(rs1: u32, imm: i64, sizeMask: i64, array: u32, offset: i64,
   w.localGet(PARAM_TAG);
   w.byte(w.OP_I64_OR);
   w.byte(w.OP_I64_NE);
-  w.byte(w.OP_IF);
-  w.byte(w.BLOCKTYPE_VOID);
-  exitAt(offset, retired | LEFT_EARLY, 1);
-  w.byte(w.OP_END);
+  exitIf(offset, retired | LEFT_EARLY, 0);
   w.localGet(LOCAL_VA);
   w.localGet(LOCAL_ENTRY);
   w.memoryOp(w.OP_I64_LOAD, 3, array + TLB_ADDEND);
@@ -516,10 +521,7 @@ function translateSstatus(funct3: u32, rd: u32, source: u32, nextOffset: i64, of
     w.byte(w.OP_I64_NE);
     w.byte(w.OP_I32_OR);
   }
-  w.byte(w.OP_IF);
-  w.byte(w.BLOCKTYPE_VOID);
-  exitAt(offset, k | LEFT_EARLY, 1);
-  w.byte(w.OP_END);
+  exitIf(offset, k | LEFT_EARLY, 0);
   if (rd != 0) {
     // readMstatus() & SSTATUS_VISIBLE: SD summarises FS == dirty.
     w.localGet(PARAM_HART);
@@ -562,10 +564,7 @@ function translateSstatus(funct3: u32, rd: u32, source: u32, nextOffset: i64, of
   w.localGet(LOCAL_VA);
   w.byte(w.OP_I64_EQZ);
   w.byte(w.OP_I32_EQZ);
-  w.byte(w.OP_IF);
-  w.byte(w.BLOCKTYPE_VOID);
-  exitAt(nextOffset, (k + 1) | CHECK_INTERRUPTS, 1);
-  w.byte(w.OP_END);
+  exitIf(nextOffset, (k + 1) | CHECK_INTERRUPTS, 0);
   return TAKEN;
 }
 
