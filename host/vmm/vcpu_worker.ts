@@ -25,14 +25,14 @@ const MAX_SLEEP_MS = 200;
 function main(data: VcpuWorkerData): void {
   const channel = data.jitChannel === undefined ? null : new BroadcastChannel(data.jitChannel);
   channel?.unref();
+  // Node reads a BroadcastChannel like a MessagePort with receiveMessageOnPort (its type declarations predate that).
+  const port = channel as unknown as MessagePort | null;
   const instance = createCoreInstance(data.module, data.memory, realTimeClock(data.epochMs), {
     onCompiled: channel === null ? undefined : (batch) => channel.postMessage(batch),
   });
   const core = instance.exports;
   const adoptShared = (): void => {
-    if (channel === null) return;
-    // Node reads a BroadcastChannel like a MessagePort here (its type declarations predate that).
-    const port = channel as unknown as MessagePort;
+    if (port === null) return;
     for (let message = receiveMessageOnPort(port); message !== undefined; message = receiveMessageOnPort(port)) {
       instance.adopt(data.hartId, message.message as TranslatedBatch);
     }
