@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { compiledWorkerUrl } from '../worker_url.js';
+import { registerBlockIoPoller } from './io_hooks.js';
 import { performIo } from './io_perform.js';
 import { totalLength } from './scatter.js';
 import {
@@ -45,28 +46,29 @@ const workerUrl = (): URL => compiledWorkerUrl(import.meta.url, 'block', 'io_thr
 export class BlockIoThread {
   private static sharedThread: BlockIoThread | null | undefined;
 
-  /** The process's I/O thread, started on first use; null where it cannot start (no compiled worker). */
+  /**
+   * The process's I/O thread, started on first use and registered as the VMM's block I/O poller
+   * (io_hooks.ts); null where it cannot start (no compiled worker).
+   */
   static shared(): BlockIoThread | null {
     if (BlockIoThread.sharedThread === undefined) {
       const url = workerUrl();
-      BlockIoThread.sharedThread = existsSync(fileURLToPath(url)) ? new BlockIoThread({ url }) : null;
+      const thread = existsSync(fileURLToPath(url)) ? new BlockIoThread({ url }) : null;
+      BlockIoThread.sharedThread = thread;
+      if (thread !== null) {
+        registerBlockIoPoller({
+          poll: () => thread.poll(),
+          performOne: () => thread.performOne(),
+          get submittedCount() {
+            return thread.submitted;
+          },
+          allowSpin: (allowed) => {
+            thread.maxSpinMs = allowed ? WORKER_SPIN_MS : 0;
+          },
+        });
+      }
     }
     return BlockIoThread.sharedThread;
-  }
-
-  /** How many requests the shared thread has been given (a count that only grows; 0 without the thread). */
-  static submittedShared(): number {
-    return BlockIoThread.sharedThread?.submitted ?? 0;
-  }
-
-  /** Does the shared thread's next request on this thread if the worker has not taken it; see performOne. */
-  static performOneShared(): boolean {
-    return BlockIoThread.sharedThread?.performOne() ?? false;
-  }
-
-  /** Delivers the shared thread's finished requests now (their promises settle at the next microtask). */
-  static pollShared(): number {
-    return BlockIoThread.sharedThread?.poll() ?? 0;
   }
 
   private readonly ring = new SharedArrayBuffer(RING_BYTES);
@@ -275,7 +277,10 @@ export class BlockIoThread {
       this.waiters[slot] = undefined;
     }
     this.delivered = this.submitted;
-    if (BlockIoThread.sharedThread === this) BlockIoThread.sharedThread = null;
+    if (BlockIoThread.sharedThread === this) {
+      BlockIoThread.sharedThread = null;
+      registerBlockIoPoller(null);
+    }
   }
 }
 

@@ -1,7 +1,6 @@
 // The `virt` machine: builds a VM like QEMU's `-M virt` (memory map in memmap.ts), loads firmware, kernel,
 // initrd and device tree, and runs the vCPU until the guest powers off. Read it top to bottom from
 // `VirtMachine.create` and `run`, kvmtool style.
-import { readFile } from 'node:fs/promises';
 import * as layout from '../../assembly/abi/layout.js';
 import { Hypervisor } from '../kvm/hypervisor.js';
 import type { Vm } from '../kvm/vm.js';
@@ -10,13 +9,15 @@ import type { VcpuExit } from '../kvm/exits.js';
 import type { IrqLine } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
-import { VirtioMmioTransport, virtioMemoryOf, guestConsoleIsHvc } from '../devices/virtio/index.js';
+import { VirtioMmioTransport } from '../devices/virtio/transport.js';
+import { virtioMemoryOf } from '../devices/virtio/queue.js';
+import { guestConsoleIsHvc } from '../devices/virtio/console.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
-import { blockIoSubmitted, performBlockIoHere, pollBlockIo, setBlockIoSpin } from '../block/index.js';
+import { blockIoSubmitted, performBlockIoHere, pollBlockIo, setBlockIoSpin } from '../block/io_hooks.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
 import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
-import { SmpRunner, VcpuThreadError } from './smp_runner.js';
+import type { SmpRunner } from './smp_runner.js';
 import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt } from './fdt/reader.js';
@@ -30,18 +31,24 @@ export interface ConsoleBackend {
   write(bytes: Uint8Array): void;
 }
 
+/**
+ * A file to load: a path (read with node:fs), or bytes the caller already holds (a browser page that
+ * fetched them), with the name errors give it.
+ */
+export type BootInput = string | { readonly name: string; readonly bytes: Uint8Array };
+
 export interface VirtMachineConfig {
   /** Guest RAM in bytes (-m). */
   readonly memoryBytes: number;
   /** Number of harts (-smp). */
   readonly smp?: number;
   /** 'none' (no firmware: an ELF runs in M-mode, a Linux Image in S-mode with the SBI in the core) or a firmware file (-bios). */
-  readonly bios: 'none' | string;
-  readonly kernel?: string;
-  readonly initrd?: string;
+  readonly bios: 'none' | BootInput;
+  readonly kernel?: BootInput;
+  readonly initrd?: BootInput;
   readonly append?: string;
   /** A device-tree blob to pass instead of the generated one (-dtb). */
-  readonly dtb?: string;
+  readonly dtb?: BootInput;
   readonly console: ConsoleBackend;
   /** Instructions per vCPU run() slice. */
   readonly sliceInstructions?: number;
@@ -165,14 +172,16 @@ export class VirtMachine {
     const biosBytes = config.bios !== 'none' ? await readInput(config.bios, 'firmware') : null;
     const initrdBytes = config.initrd !== undefined ? await readInput(config.initrd, 'initrd') : null;
     const dtbBytes = config.dtb !== undefined ? await readInput(config.dtb, 'device tree') : null;
+    const kernelName = inputName(config.kernel);
+    const biosName = config.bios === 'none' ? 'none' : inputName(config.bios);
 
     let elf: ElfImage | null = null;
     let linux = null;
     if (kernelBytes !== null) {
-      const foreign = describeForeignKernel(kernelBytes, config.kernel!);
+      const foreign = describeForeignKernel(kernelBytes, kernelName);
       if (foreign) throw foreign;
-      if (!isElf(kernelBytes)) checkKernelPlausible(kernelBytes, config.kernel!);
-      if (isElf(kernelBytes)) elf = parseElf(kernelBytes, config.kernel!);
+      if (!isElf(kernelBytes)) checkKernelPlausible(kernelBytes, kernelName);
+      if (isElf(kernelBytes)) elf = parseElf(kernelBytes, kernelName);
       else linux = parseLinuxImage(kernelBytes);
     }
     // Firmware-less Linux is a KVM-style guest: S-mode, SBI served by the core.
@@ -190,16 +199,16 @@ export class VirtMachine {
     let kernelEnd = DRAM_BASE;
     if (biosBytes !== null) {
       if (isElf(biosBytes)) {
-        const fw = parseElf(biosBytes, config.bios);
-        machine.loadElf(fw, config.bios);
+        const fw = parseElf(biosBytes, biosName);
+        machine.loadElf(fw, biosName);
         entry = fw.entry;
       } else {
-        machine.loadBytes(DRAM_BASE, biosBytes, config.bios);
+        machine.loadBytes(DRAM_BASE, biosBytes, biosName);
       }
     }
     if (kernelBytes !== null) {
       if (elf !== null) {
-        machine.loadElf(elf, config.kernel!);
+        machine.loadElf(elf, kernelName);
         kernelStart = Math.min(...elf.segments.map((s) => s.paddr));
         kernelEnd = Math.max(...elf.segments.map((s) => s.paddr + s.memSize));
         if (biosBytes === null) entry = elf.entry;
@@ -207,7 +216,7 @@ export class VirtMachine {
         const offset = linux !== null ? linux.textOffset || KERNEL_LOAD_OFFSET : biosBytes !== null ? KERNEL_LOAD_OFFSET : 0;
         kernelStart = DRAM_BASE + offset;
         kernelEnd = kernelStart + Math.max(kernelBytes.length, linux?.imageSize ?? 0);
-        machine.loadBytes(kernelStart, kernelBytes, config.kernel!);
+        machine.loadBytes(kernelStart, kernelBytes, kernelName);
         if (biosBytes === null) entry = kernelStart;
       }
     }
@@ -217,9 +226,9 @@ export class VirtMachine {
       const start = Math.max(kernelEnd, kernelStart + Math.min(config.memoryBytes / 2, 128 * MiB));
       const alignedStart = Math.ceil(start / 4096) * 4096;
       if (alignedStart + initrdBytes.length > ramEnd - 4 * MiB) {
-        throw new LoadError(config.initrd!, `initrd of ${initrdBytes.length} bytes does not fit in ${config.memoryBytes / MiB} MiB of RAM`);
+        throw new LoadError(inputName(config.initrd), `initrd of ${initrdBytes.length} bytes does not fit in ${config.memoryBytes / MiB} MiB of RAM`);
       }
-      machine.loadBytes(alignedStart, initrdBytes, config.initrd!);
+      machine.loadBytes(alignedStart, initrdBytes, inputName(config.initrd));
       initrd = { start: alignedStart, end: alignedStart + initrdBytes.length };
     }
     let dtb: Uint8Array;
@@ -227,7 +236,7 @@ export class VirtMachine {
       try {
         parseFdt(dtbBytes);
       } catch (error) {
-        throw new LoadError(config.dtb!, `not a valid device-tree blob: ${(error as Error).message}`);
+        throw new LoadError(inputName(config.dtb), `not a valid device-tree blob: ${(error as Error).message}`);
       }
       dtb = dtbBytes;
     } else {
@@ -416,7 +425,7 @@ export class VirtMachine {
         } else if (ioInFlight || performance.now() - lastYield > EVENT_LOOP_INTERVAL_MS) {
           if (ioInFlight) pollBlockIo();
           this.flushConsole();
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await yieldToEventLoop();
           lastYield = performance.now();
         }
       }
@@ -449,13 +458,22 @@ export class VirtMachine {
   }
 
   private get log(): DebugLog {
-    return this.config.log ?? ((line: string) => process.stderr.write(`wkvm: ${line}\n`));
+    return this.config.log ?? ((line: string) => console.error(`wkvm: ${line}`));
   }
 
   /** Runs every hart on its own thread until the guest powers off or resets. */
   private async runSmp(slice: number): Promise<MachineOutcome> {
     const log = this.log;
     const faultLoops = this.vcpus.map((vcpu) => new FaultLoopDetector(vcpu, (line) => log(`warning: ${line}`)));
+    // Loaded here, not with this module: vCPU threads are Node worker_threads, and a browser page that
+    // runs one hart never needs them.
+    let smpModule: typeof import('./smp_runner.js');
+    try {
+      smpModule = await import('./smp_runner.js');
+    } catch (error) {
+      throw new MachineError(`-smp ${this.vcpus.length}: vCPU threads need Node's worker_threads, which this runtime lacks (${(error as Error).message}); run one hart`);
+    }
+    const { SmpRunner, VcpuThreadError } = smpModule;
     this.smp = new SmpRunner(this.vm, this.vcpus, {
       handleExit: (vcpu, exit) => {
         if (this.config.debug?.includes('exits')) this.log(describeExit(vcpu, exit));
@@ -530,7 +548,7 @@ export class VirtMachine {
         // for the thread to wake up (tens of µs on a VM) or spin for it.
       } else if (now - lastTurn >= EVENT_LOOP_TURN_MS) {
         // libuv's pool (large requests) and timers complete only through the event loop.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await yieldToEventLoop();
         lastTurn = performance.now();
       }
       now = performance.now();
@@ -556,12 +574,36 @@ export class VirtMachine {
   }
 }
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
+async function readInput(input: BootInput, what: string): Promise<Uint8Array> {
+  if (typeof input !== 'string') return input.bytes;
+  // node:fs only for paths: with bytes given, the machine runs where there is no file system.
+  const { readFile } = await import('node:fs/promises');
   try {
-    return new Uint8Array(await readFile(path));
+    return new Uint8Array(await readFile(input));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
-    throw new LoadError(path, `cannot read ${what}: ${reason}`);
+    throw new LoadError(input, `cannot read ${what}: ${reason}`);
   }
+}
+
+/** How errors name a boot input. */
+function inputName(input: BootInput | undefined): string {
+  return input === undefined ? '' : typeof input === 'string' ? input : input.name;
+}
+
+/**
+ * Lets the event loop run (I/O callbacks, timers, console input). Node's setImmediate; where there is
+ * none (a browser), a MessageChannel message, which unlike setTimeout(0) is not clamped to 4 ms.
+ */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise<void>((resolve) => setImmediate(resolve));
+  return new Promise<void>((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }

@@ -1,6 +1,7 @@
-// The core and the KVM-style API run unchanged in a browser: headless Chromium loads test/browser/,
-// which runs a bare-metal program through Hypervisor/Vm/Vcpu — interpreted, then with every block
-// translated — and posts its console output back here.
+// The core, the KVM-style API and the machine model run unchanged in a browser: headless Chromium loads
+// test/browser/index.html, which runs a bare-metal program through Hypervisor/Vm/Vcpu — interpreted,
+// then with every block translated — and test/browser/linux.html, which boots the shared Linux guest on
+// VirtMachine in a Web Worker with its disk image in memory; each page posts its results back here.
 // Skips where no Chromium is installed (CI installs Debian's, and tools.test.ts checks that it did).
 import { describe, it, expect } from 'vitest';
 import { createServer, type Server } from 'node:http';
@@ -8,11 +9,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
-import { REPO } from '../helpers/wkvm_cli.js';
+import { REPO, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 
 const CHROMIUM = ['chromium', 'chromium-browser', 'google-chrome'].find((name) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0);
 /** What the page may load: the built host and core, the page itself, the guest program. */
 const SERVED = ['dist/', 'build/', 'test/browser/', 'test/guest/hello/'];
+/** The shared Linux guest's files, served as /guest/NAME. */
+const GUEST_FILES = ['Image', 'initramfs.cpio.gz', 'rootfs.ext4'];
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.elf': 'application/octet-stream' };
 
 interface PageResult {
@@ -22,6 +25,11 @@ interface PageResult {
   crossOriginIsolated?: boolean;
   jit?: { blocks: number; failed: number; firstError: string | null };
   translated?: PageResult;
+  // linux.html
+  outcome?: { kind: string; status?: number };
+  diskTextInImage?: boolean;
+  jitCompileError?: string | null;
+  seconds?: number;
 }
 
 /** Serves the repository's allowed files with the headers that make the page cross-origin isolated. */
@@ -37,8 +45,9 @@ function serve(onResult: (result: PageResult) => void): Promise<{ server: Server
       });
       return;
     }
-    const file = join(REPO, path);
-    if (!SERVED.some((prefix) => path.startsWith(prefix)) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
+    const guestFile = path.startsWith('guest/') && GUEST_FILES.includes(path.slice('guest/'.length));
+    const file = guestFile ? join(SHARED_GUEST, path.slice('guest/'.length)) : join(REPO, path);
+    if (!(guestFile || SERVED.some((prefix) => path.startsWith(prefix))) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
       response.writeHead(404).end();
       return;
     }
@@ -53,43 +62,71 @@ function serve(onResult: (result: PageResult) => void): Promise<{ server: Server
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
 }
 
+/**
+ * Opens `page` in headless Chromium and returns what it posts to /result (rejects after `timeoutMs`),
+ * once it has checked that the page was cross-origin isolated and reported no error.
+ */
+async function runPage(page: string, timeoutMs: number): Promise<PageResult> {
+  let deliver!: (result: PageResult) => void;
+  const delivered = new Promise<PageResult>((resolve) => (deliver = resolve));
+  const { server, port } = await serve((result) => deliver(result));
+  const profile = mkdtempSync(join(tmpdir(), 'wkvm-chromium-'));
+  const browser = spawn(CHROMIUM!, ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
+    `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/${page}`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const exited = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
+  let stderr = '';
+  browser.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no result from ${page} in ${timeoutMs / 1000} s; chromium said:\n${stderr.slice(-2000)}`)), timeoutMs);
+    });
+    const result = await Promise.race([delivered, timeout]);
+    expect(result.error).toBeUndefined();
+    expect(result.crossOriginIsolated).toBe(true);
+    return result;
+  } finally {
+    clearTimeout(timer);
+    // Chromium's helper processes share its process group and keep writing the profile until they die:
+    // kill the whole group and wait for the browser to go before removing the profile.
+    try {
+      process.kill(-browser.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    server.close();
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  }
+}
+
 describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () => {
   it('runs a bare-metal program through the KVM-style API with the unchanged core', async () => {
-    let deliver!: (result: PageResult) => void;
-    const delivered = new Promise<PageResult>((resolve) => (deliver = resolve));
-    const { server, port } = await serve((result) => deliver(result));
-    const profile = mkdtempSync(join(tmpdir(), 'wkvm-chromium-'));
-    const browser = spawn(CHROMIUM!, ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
-      `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/test/browser/index.html`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    const exited = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
-    let stderr = '';
-    browser.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    try {
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no result from the page in 60 s; chromium said:\n${stderr.slice(-2000)}`)), 60_000));
-      const result = await Promise.race([delivered, timeout]);
-      expect(result.error).toBeUndefined();
-      expect(result.crossOriginIsolated).toBe(true);
-      expect(result.output).toContain('Hello from wkvm bare metal!');
-      expect(result.output).toContain('hello: done');
-      expect(result.status).toBe(0);
-      // The same program with every block translated: the page compiled modules and ran them.
-      expect(result.translated?.output).toBe(result.output);
-      expect(result.translated?.status).toBe(0);
-      expect(result.translated?.jit?.firstError).toBeNull();
-      expect(result.translated?.jit?.failed).toBe(0);
-      expect(result.translated?.jit?.blocks).toBeGreaterThan(0);
-    } finally {
-      // Chromium's helper processes share its process group and keep writing the profile until they die:
-      // kill the whole group and wait for the browser to go before removing the profile.
-      try {
-        process.kill(-browser.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      server.close();
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    }
+    const result = await runPage('test/browser/index.html', 60_000);
+    expect(result.output).toContain('Hello from wkvm bare metal!');
+    expect(result.output).toContain('hello: done');
+    expect(result.status).toBe(0);
+    // The same program with every block translated: the page compiled modules and ran them.
+    expect(result.translated?.output).toBe(result.output);
+    expect(result.translated?.status).toBe(0);
+    expect(result.translated?.jit?.firstError).toBeNull();
+    expect(result.translated?.jit?.failed).toBe(0);
+    expect(result.translated?.jit?.blocks).toBeGreaterThan(0);
   }, 90_000);
+
+  it('boots the shared Linux guest on the virt machine model in a worker, with a disk held in memory', async () => {
+    const result = await runPage('test/browser/linux.html', 150_000);
+    expect(result.output).toContain('GUEST-READY');
+    // guest.mode=disk: mounted the ext4 image on virtio-blk, wrote, synced, remounted and read back.
+    expect(result.output).toContain('guest: hello.txt: Hello from the rvguest ext4 disk image!');
+    expect(result.output).toContain('GUEST-DISK-OK');
+    expect(result.outcome).toEqual({ kind: 'poweroff', status: 0 });
+    // The written file reached the image bytes in the page's memory.
+    expect(result.diskTextInImage).toBe(true);
+    // The block translator compiled and ran modules in the worker.
+    expect(result.jitCompileError).toBeNull();
+    expect(result.jit?.failed).toBe(0);
+    expect(result.jit?.blocks).toBeGreaterThan(100);
+  }, 180_000);
 });

@@ -4,7 +4,7 @@
 // disks in the same order under both; `-drive ...,if=virtio` devices come after the explicit `-device`s.
 import { openDiskImage, type CacheMode, type DiskFormat, type DiskImage } from '../../block/index.js';
 import { BLK_MAX_QUEUE_SIZE, isBlkQueueSize, VirtioBlk } from './blk.js';
-import { VirtioConsole } from './console.js';
+import { guestConsoleIsHvc, VirtioConsole } from './console.js';
 import type { VirtioDevice } from './device.js';
 import { VirtioConfigError } from './errors.js';
 import { VirtioRng } from './rng.js';
@@ -201,10 +201,4 @@ async function openDrive(item: Extract<VirtioDevicePlan, { kind: 'blk' }>): Prom
     cache: (drive.cache ?? 'writeback') as CacheMode,
     snapshot: item.snapshot,
   });
-}
-
-/** Linux's /dev/console is the last console= on the command line. */
-export function guestConsoleIsHvc(append: string | undefined): boolean {
-  const consoles = (append ?? '').split(/\s+/).filter((arg) => arg.startsWith('console='));
-  return consoles.length > 0 && consoles[consoles.length - 1]!.startsWith('console=hvc');
 }

@@ -3,7 +3,10 @@
 // I/O finishes, so the vCPU never waits on the disk. Data moves between the backend and guest RAM views
 // of the request's segments, with readv/writev when they are scattered; only a backend without those
 // gets a bounce buffer, so each request is one backend call.
-import { DiskIoError, gather, scatterInto, type DiskImage } from '../../block/index.js';
+// The block layer's node-free parts only: VirtioBlk runs in a browser over any DiskImage (MemoryBlockFile).
+import type { DiskImage } from '../../block/disk.js';
+import { DiskIoError } from '../../block/errors.js';
+import { gather, scatterInto } from '../../block/scatter.js';
 import type { AccessSize } from '../device.js';
 import { VIRTQ_MAX_SIZE } from '../../../assembly/abi/layout.js';
 import { DeviceId } from './constants.js';

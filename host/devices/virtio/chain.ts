@@ -1,7 +1,7 @@
 // A descriptor chain as the core hands it over: segments of guest RAM, given as host addresses in the
 // VM's WebAssembly memory, device-readable ones first. Device models read requests and write replies
 // through views of these segments, without copying guest data anywhere else.
-import { totalLength } from '../../block/index.js';
+import { totalLength } from '../../block/scatter.js';
 
 /** One contiguous piece of a buffer, inside one RAM slot. */
 export interface Segment {

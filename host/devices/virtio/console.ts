@@ -91,3 +91,9 @@ export class VirtioConsole implements VirtioDevice {
     if (pushed) context.signalUsed(RECEIVE_QUEUE);
   }
 }
+
+/** Linux's /dev/console is the last console= on the command line. */
+export function guestConsoleIsHvc(append: string | undefined): boolean {
+  const consoles = (append ?? '').split(/\s+/).filter((arg) => arg.startsWith('console='));
+  return consoles.length > 0 && consoles[consoles.length - 1]!.startsWith('console=hvc');
+}

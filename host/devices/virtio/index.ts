@@ -5,9 +5,9 @@ export { DescriptorChain, type Segment } from './chain.js';
 export type { VirtioDevice, VirtioDeviceContext } from './device.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk.js';
 export { VirtioRng } from './rng.js';
-export { VirtioConsole } from './console.js';
+export { VirtioConsole, guestConsoleIsHvc } from './console.js';
 export { VirtqueueError, VirtioRequestError, VirtioConfigError } from './errors.js';
 export {
-  attachVirtioDevices, planVirtioDevices, slotForDevice, guestConsoleIsHvc, type VirtioAttachment, type VirtioMachine,
+  attachVirtioDevices, planVirtioDevices, slotForDevice, type VirtioAttachment, type VirtioMachine,
   type VirtioOptions, type DriveSpec, type VirtioDevicePlan,
 } from './attach.js';
