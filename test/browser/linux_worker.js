@@ -2,7 +2,9 @@
 // in a worker, with no Node API: the files are fetched bytes, the disk is its image in memory
 // (MemoryBlockFile under the raw backend) on virtio-blk, and virtio-rng draws on Web Crypto. In
 // guest.mode=disk the guest mounts the ext4 image, writes a file, syncs, remounts, reads it back and
-// powers off; the worker then looks for the written text in the image bytes.
+// powers off; the worker then looks for the written text in the image bytes. A second boot, in
+// guest.mode=shell, types a command at the prompt (console input through consoleInput, as a terminal
+// widget would) and `exit`.
 import { VirtMachine } from '/dist/host/vmm/virt_machine.js';
 import { VirtioBlk } from '/dist/host/devices/virtio/blk.js';
 import { VirtioRng } from '/dist/host/devices/virtio/rng.js';
@@ -10,6 +12,8 @@ import { RawDiskImage } from '/dist/host/block/raw.js';
 import { MemoryBlockFile } from '/dist/host/block/memory_file.js';
 
 const DISK_TEXT = 'rvguest disk write test 0123456789abcdef';
+const PROMPT = 'root@rvguest:/# ';
+const encoder = new TextEncoder();
 
 async function fetchBytes(path) {
   const response = await fetch(path);
@@ -17,8 +21,7 @@ async function fetchBytes(path) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function boot() {
-  const [kernel, initrd, rootfs] = await Promise.all(['/guest/Image', '/guest/initramfs.cpio.gz', '/guest/rootfs.ext4'].map(fetchBytes));
+async function bootWithDisk(kernel, initrd, rootfs) {
   const decoder = new TextDecoder();
   let output = '';
   const started = performance.now();
@@ -48,8 +51,37 @@ async function boot() {
   };
 }
 
+/** Boots to the shell prompt, types a line (the shell prints WKVM-42, the echoed line does not) and exits. */
+async function bootToShell(kernel, initrd) {
+  const decoder = new TextDecoder();
+  let output = '';
+  let typed = false;
+  let machine = null;
+  const terminal = {
+    write: (bytes) => {
+      output += decoder.decode(bytes, { stream: true });
+      if (!typed && machine !== null && output.endsWith(PROMPT)) {
+        typed = true;
+        machine.consoleInput(encoder.encode('echo WKVM-$((40+2)) $(cat /proc/cpuinfo | grep -c ^processor); exit\n'));
+      }
+    },
+  };
+  machine = await VirtMachine.create({
+    memoryBytes: 128 << 20,
+    bios: 'none',
+    kernel: { name: 'Image', bytes: kernel },
+    initrd: { name: 'initramfs.cpio.gz', bytes: initrd },
+    append: 'console=ttyS0 guest.mode=shell',
+    console: terminal,
+  });
+  const outcome = await machine.run();
+  return { output, outcome, typed };
+}
+
 try {
-  postMessage(await boot());
+  const [kernel, initrd, rootfs] = await Promise.all(['/guest/Image', '/guest/initramfs.cpio.gz', '/guest/rootfs.ext4'].map(fetchBytes));
+  const disk = await bootWithDisk(kernel, initrd, rootfs);
+  postMessage({ ...disk, shell: await bootToShell(kernel, initrd) });
 } catch (error) {
   postMessage({ error: String(error?.stack ?? error) });
 }
