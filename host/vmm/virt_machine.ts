@@ -25,6 +25,7 @@ import { isElf, parseElf, type ElfImage } from './loader/elf.js';
 import { parseLinuxImage, describeForeignKernel, checkKernelPlausible } from './loader/linux_image.js';
 import { LoadError } from './loader/errors.js';
 import { handleSbiExit } from './sbi_console.js';
+import { yieldToEventLoop } from './event_loop.js';
 
 export interface ConsoleBackend {
   /** Bytes the guest wrote to its console. */
@@ -465,15 +466,8 @@ export class VirtMachine {
   private async runSmp(slice: number): Promise<MachineOutcome> {
     const log = this.log;
     const faultLoops = this.vcpus.map((vcpu) => new FaultLoopDetector(vcpu, (line) => log(`warning: ${line}`)));
-    // Loaded here, not with this module: vCPU threads are Node worker_threads, and a browser page that
-    // runs one hart never needs them.
-    let smpModule: typeof import('./smp_runner.js');
-    try {
-      smpModule = await import('./smp_runner.js');
-    } catch (error) {
-      throw new MachineError(`-smp ${this.vcpus.length}: vCPU threads need Node's worker_threads, which this runtime lacks (${(error as Error).message}); run one hart`);
-    }
-    const { SmpRunner, VcpuThreadError } = smpModule;
+    // Loaded here, not with this module: a machine with one hart never needs vCPU threads.
+    const { SmpRunner, VcpuThreadError } = await import('./smp_runner.js');
     this.smp = new SmpRunner(this.vm, this.vcpus, {
       handleExit: (vcpu, exit) => {
         if (this.config.debug?.includes('exits')) this.log(describeExit(vcpu, exit));
@@ -590,20 +584,4 @@ async function readInput(input: BootInput, what: string): Promise<Uint8Array> {
 /** How errors name a boot input. */
 function inputName(input: BootInput | undefined): string {
   return input === undefined ? '' : typeof input === 'string' ? input : input.name;
-}
-
-/**
- * Lets the event loop run (I/O callbacks, timers, console input). Node's setImmediate; where there is
- * none (a browser), a MessageChannel message, which unlike setTimeout(0) is not clamped to 4 ms.
- */
-function yieldToEventLoop(): Promise<void> {
-  if (typeof setImmediate === 'function') return new Promise<void>((resolve) => setImmediate(resolve));
-  return new Promise<void>((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
 }

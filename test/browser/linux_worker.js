@@ -2,9 +2,9 @@
 // in a worker, with no Node API: the files are fetched bytes, the disk is its image in memory
 // (MemoryBlockFile under the raw backend) on virtio-blk, and virtio-rng draws on Web Crypto. In
 // guest.mode=disk the guest mounts the ext4 image, writes a file, syncs, remounts, reads it back and
-// powers off; the worker then looks for the written text in the image bytes. A second boot, in
-// guest.mode=shell, types a command at the prompt (console input through consoleInput, as a terminal
-// widget would) and `exit`.
+// powers off; the worker then looks for the written text in the image bytes. A second boot, with two
+// harts (each a nested Web Worker) in guest.mode=shell, types a command at the prompt (console input
+// through consoleInput, as a terminal widget would) and `exit`.
 import { VirtMachine } from '/dist/host/vmm/virt_machine.js';
 import { VirtioBlk } from '/dist/host/devices/virtio/blk.js';
 import { VirtioRng } from '/dist/host/devices/virtio/rng.js';
@@ -51,23 +51,28 @@ async function bootWithDisk(kernel, initrd, rootfs) {
   };
 }
 
-/** Boots to the shell prompt, types a line (the shell prints WKVM-42, the echoed line does not) and exits. */
+/**
+ * Boots to the shell prompt and types a line at each prompt, as a person would: a command (the shell
+ * prints WKVM-42, the echoed line does not), then `exit`. (Typed on one line, `exit` can hang up the
+ * terminal before the tty has sent the command's output, which the kernel then drops.)
+ */
 async function bootToShell(kernel, initrd) {
   const decoder = new TextDecoder();
+  const lines = ['echo WKVM-$((40+2)) $(cat /proc/cpuinfo | grep -c ^processor)', 'exit'];
   let output = '';
-  let typed = false;
+  let typed = 0;
   let machine = null;
   const terminal = {
     write: (bytes) => {
       output += decoder.decode(bytes, { stream: true });
-      if (!typed && machine !== null && output.endsWith(PROMPT)) {
-        typed = true;
-        machine.consoleInput(encoder.encode('echo WKVM-$((40+2)) $(cat /proc/cpuinfo | grep -c ^processor); exit\n'));
+      if (typed < lines.length && machine !== null && output.endsWith(PROMPT)) {
+        machine.consoleInput(encoder.encode(`${lines[typed++]}\n`));
       }
     },
   };
   machine = await VirtMachine.create({
     memoryBytes: 128 << 20,
+    smp: 2,
     bios: 'none',
     kernel: { name: 'Image', bytes: kernel },
     initrd: { name: 'initramfs.cpio.gz', bytes: initrd },
@@ -75,7 +80,7 @@ async function bootToShell(kernel, initrd) {
     console: terminal,
   });
   const outcome = await machine.run();
-  return { output, outcome, typed };
+  return { output, outcome, typed: typed === lines.length };
 }
 
 try {

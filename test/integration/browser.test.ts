@@ -116,7 +116,7 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
     expect(result.translated?.jit?.blocks).toBeGreaterThan(0);
   }, 90_000);
 
-  it('boots the shared Linux guest on the virt machine model in a worker, with a disk held in memory and console input', async () => {
+  it('boots the shared Linux guest on the virt machine model in a worker, with a disk held in memory, console input and -smp 2', async () => {
     const result = await runPage('test/browser/linux.html', 150_000);
     expect(result.output).toContain('GUEST-READY');
     // guest.mode=disk: mounted the ext4 image on virtio-blk, wrote, synced, remounted and read back.
@@ -129,9 +129,11 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
     expect(result.jitCompileError).toBeNull();
     expect(result.jit?.failed).toBe(0);
     expect(result.jit?.blocks).toBeGreaterThan(100);
-    // A second boot to the shell prompt took typed input and ran it: one CPU, then exit powered off.
+    // A second boot, -smp 2 (a Web Worker per hart), to the shell prompt took typed input and ran it:
+    // the guest counts two CPUs; exit powered off.
+    expect(result.shell?.output).toContain('cpus=2');
     expect(result.shell?.typed).toBe(true);
-    expect(result.shell?.output).toMatch(/WKVM-42 1\r?\n/);
+    expect(result.shell?.output).toMatch(/WKVM-42 2\r?\n/);
     expect(result.shell?.outcome).toEqual({ kind: 'poweroff', status: 0 });
   }, 180_000);
 });

@@ -1,6 +1,6 @@
 // What a browser page imports must not import Node's modules: the machine model, virtio-blk over an
 // in-memory disk, the KVM-style API. Walks the static import graph of the built modules (dist/, which
-// `npm test` builds first); dynamic import() is allowed (vCPU threads and file reads load on demand).
+// `npm test` builds first); dynamic import() is allowed (Node's worker_threads and file reads load on demand).
 // The browser test boots Linux with these modules; this one names the import that would break it.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -10,6 +10,8 @@ import { REPO } from '../../helpers/wkvm_cli.js';
 const ENTRY_POINTS = [
   'dist/host/kvm/index.js',
   'dist/host/vmm/virt_machine.js',
+  'dist/host/vmm/smp_runner.js',
+  'dist/host/vmm/vcpu_web_worker.js',
   'dist/host/devices/virtio/blk.js',
   'dist/host/devices/virtio/rng.js',
   'dist/host/devices/virtio/console.js',
@@ -44,6 +46,6 @@ describe('modules a browser page loads', () => {
 
   it('the check sees Node imports where they are', () => {
     expect(nodeImports('dist/host/block/disk.js').some((line) => line.includes('node:fs'))).toBe(true);
-    expect(nodeImports('dist/host/vmm/smp_runner.js')).toContain('dist/host/vmm/smp_runner.js imports node:worker_threads');
+    expect(nodeImports('dist/host/vmm/vcpu_worker.js')).toContain('dist/host/vmm/vcpu_worker.js imports node:worker_threads');
   });
 });
