@@ -1,9 +1,11 @@
 // A minimal terminal for the guest's serial console: shows what the guest writes (CR/LF, backspace, ANSI
 // sequences dropped) and sends keys to the worker as the bytes a terminal would. ?append=... replaces
-// the kernel command line.
+// the kernel command line, ?smp=N gives the guest N harts (a Web Worker each).
 const terminal = document.getElementById('terminal');
 const status = document.getElementById('status');
-const append = new URLSearchParams(location.search).get('append') ?? 'console=ttyS0';
+const query = new URLSearchParams(location.search);
+const append = query.get('append') ?? 'console=ttyS0';
+const smp = Number(query.get('smp') ?? 1);
 const worker = new Worker(new URL('./vm_worker.js', import.meta.url), { type: 'module' });
 const encoder = new TextEncoder();
 let screen = '';
@@ -49,5 +51,5 @@ worker.onmessage = ({ data }) => {
   else if (data.type === 'status') status.textContent = data.text;
 };
 worker.onerror = (event) => (status.textContent = `worker error: ${event.message}`);
-worker.postMessage({ type: 'boot', append });
+worker.postMessage({ type: 'boot', append, smp });
 terminal.focus();
