@@ -32,6 +32,8 @@ export interface RunOptions {
   jit: boolean;
   /** -accel tcg,jit-threshold=N */
   jitThreshold?: number;
+  /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
+  rtcBase: 'utc' | 'localtime' | { readonly epochMs: number };
 }
 
 const MiB = 1024 * 1024;
@@ -56,12 +58,17 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   monitor: (_o, v) => acceptOnly('monitor', v, ['none']),
   accel: (o, v) => parseAccel(o, v),
   cpu: (_o, v) => acceptOnly('cpu', v.split(',')[0]!, ['rv64', 'max']),
+  rtc: (o, v) => (o.rtcBase = parseRtc(v)),
+  // The VM's name titles QEMU's windows and names its process; a console VMM has neither.
+  name: () => {},
 };
 
 const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
   nographic: (o) => (o.nographic = true),
   'no-reboot': (o) => (o.noReboot = true),
   snapshot: (o) => (o.snapshot = true),
+  // -accel kvm: wkvm's core is the accelerator (see parseAccel).
+  'enable-kvm': () => {},
   S: () => {
     throw new UsageError('-S: the gdb stub is not implemented');
   },
@@ -80,6 +87,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     devices: [],
     debug: [],
     jit: true,
+    rtcBase: 'utc',
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -212,6 +220,39 @@ function parseAccel(o: RunOptions, value: string): void {
       throw new UsageError(`-accel: invalid parameter '${key}' (wkvm knows jit=on|off and jit-threshold=N)`);
     }
   }
+}
+
+/**
+ * -rtc [base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew], DATE as 2006-06-17 or
+ * 2006-06-17T16:01:21 (UTC). The RTC always follows real time (clock=vm would stop it with a stopped VM,
+ * which wkvm never is), and driftfix concerns x86's RTC interrupts.
+ */
+function parseRtc(value: string): RunOptions['rtcBase'] {
+  const kv = parseKeyValues(value, null, 'rtc');
+  let base: RunOptions['rtcBase'] = 'utc';
+  for (const [key, text] of Object.entries(kv)) {
+    if (key === 'base') {
+      base = text === 'utc' || text === 'localtime' ? text : { epochMs: parseRtcDate(text) };
+    } else if (key === 'clock' || key === 'driftfix') {
+      const allowed = key === 'clock' ? ['host', 'rt', 'vm'] : ['none', 'slew'];
+      if (!allowed.includes(text)) throw new UsageError(`-rtc ${key}=${text}: not supported (wkvm accepts ${allowed.join(', ')})`);
+    } else {
+      throw new UsageError(`-rtc: invalid parameter '${key}' (wkvm knows base, clock and driftfix)`);
+    }
+  }
+  return base;
+}
+
+function parseRtcDate(text: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2}))?$/.exec(text);
+  const fields = match?.slice(1).map((field) => Number(field ?? 0));
+  const ms = fields === undefined ? NaN : Date.UTC(fields[0]!, fields[1]! - 1, fields[2]!, fields[3]!, fields[4]!, fields[5]!);
+  // Date.UTC rolls 2006-02-30 over into March: a date must come back as it was written.
+  const roundTrip = Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, match![4] === undefined ? 10 : 19);
+  if (roundTrip !== text || fields![0]! < 1970) {
+    throw new UsageError(`-rtc base=${text}: expected utc, localtime or a date from 1970 on as 2006-06-17 or 2006-06-17T16:01:21`);
+  }
+  return ms;
 }
 
 function acceptOnly(option: string, value: string, allowed: string[]): void {

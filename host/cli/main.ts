@@ -17,6 +17,7 @@ const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|default|FILE
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
                 [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device | virtio-serial-device | virtconsole]
                 [-d exits,jit] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
+                [-rtc base=utc|localtime|2006-06-17T16:01:21]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
 cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;
 
@@ -58,6 +59,8 @@ async function runMachine(options: RunOptions): Promise<number> {
     if (logFile !== null) writeSync(logFile, `${line}\n`);
     else process.stderr.write(`wkvm: ${line}\n`);
   };
+  // Fixed once, so the RTC runs on across the guest's reboots as QEMU's does.
+  const rtcOffsetNs = rtcOffset(options.rtcBase);
   for (;;) {
     let machine: VirtMachine | null = null;
     const console = new StdioConsole({
@@ -77,6 +80,7 @@ async function runMachine(options: RunOptions): Promise<number> {
       console,
       jit: options.jit,
       jitThreshold: options.jitThreshold,
+      rtcOffsetNs,
     });
     const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
     console.start();
@@ -89,6 +93,13 @@ async function runMachine(options: RunOptions): Promise<number> {
       await virtio.close();
     }
   }
+}
+
+/** What -rtc base= adds to the host's UTC time: local time read as UTC (QEMU's localtime), or the way to a fixed date. */
+function rtcOffset(base: RunOptions['rtcBase']): bigint {
+  if (base === 'utc') return 0n;
+  if (base === 'localtime') return BigInt(-new Date().getTimezoneOffset()) * 60_000_000_000n;
+  return BigInt(base.epochMs - Date.now()) * 1_000_000n;
 }
 
 function fail(error: unknown): number {

@@ -53,6 +53,8 @@ export interface VirtMachineConfig {
   readonly console: ConsoleBackend;
   /** Instructions per vCPU run() slice. */
   readonly sliceInstructions?: number;
+  /** Added to the host's UTC time for what the RTC reads (-rtc base=); default 0. */
+  readonly rtcOffsetNs?: bigint;
   /** Translate hot guest code to WebAssembly (-accel tcg,jit=on|off); default on. */
   readonly jit?: boolean;
   /** Times a block start runs interpreted before it is translated (-accel tcg,jit-threshold=N). */
@@ -121,7 +123,7 @@ export class VirtMachine {
   /** The guest's console (the last console= of the command line) is an hvc device, not the UART. */
   private readonly consoleIsHvc: boolean;
   private rtcTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly wallClock = monotonicWallClock();
+  private readonly wallClock: () => bigint;
 
   /** The boot hart (hart 0). */
   readonly vcpu: Vcpu;
@@ -133,6 +135,7 @@ export class VirtMachine {
     readonly vcpus: readonly Vcpu[],
   ) {
     this.vcpu = vcpus[0]!;
+    this.wallClock = monotonicWallClock(config.rtcOffsetNs ?? 0n);
     this.consoleIsHvc = guestConsoleIsHvc(config.append);
     this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b) });
     this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc), clock: this.wallClock, onDeadlineChange: (ns) => this.scheduleRtcAlarm(ns) });

@@ -84,6 +84,13 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     expectOneLineError(await runWkvm(['run', '-accel', 'tcg,speed=max', '-kernel', 'test/guest/hello/hello.elf']), /invalid parameter 'speed'/);
   });
 
+  it('a bad -rtc option', async () => {
+    expectOneLineError(await runWkvm(['run', '-rtc', 'base=2006-02-30', '-kernel', 'test/guest/hello/hello.elf']), /base=2006-02-30: expected utc, localtime or a date/);
+    expectOneLineError(await runWkvm(['run', '-rtc', 'base=yesterday', '-kernel', 'test/guest/hello/hello.elf']), /base=yesterday: expected/);
+    expectOneLineError(await runWkvm(['run', '-rtc', 'clock=guest', '-kernel', 'test/guest/hello/hello.elf']), /-rtc clock=guest: not supported \(wkvm accepts host, rt, vm\)/);
+    expectOneLineError(await runWkvm(['run', '-rtc', 'base=utc,speed=2', '-kernel', 'test/guest/hello/hello.elf']), /-rtc: invalid parameter 'speed'/);
+  });
+
   it('runs the same program with the block translator off, on, and translating everything', async () => {
     for (const accel of ['tcg,jit=off', 'tcg', 'kvm,jit=on,jit-threshold=1']) {
       const result = await runWkvm(['run', '-accel', accel, '-m', '64M', '-kernel', 'test/guest/hello/hello.elf', '-nographic']);
@@ -92,8 +99,9 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     }
   });
 
-  it('accepts QEMU double-dash spellings', async () => {
-    const result = await runWkvm(['run', '--machine', 'virt', '--m', '64M', '--bios', 'none', '--kernel', 'test/guest/hello/hello.elf', '--nographic']);
+  it('accepts QEMU double-dash spellings, and options with nothing to do here (-name, -enable-kvm, -rtc base=utc)', async () => {
+    const result = await runWkvm(['run', '--machine', 'virt', '--m', '64M', '--bios', 'none', '--kernel', 'test/guest/hello/hello.elf', '--nographic',
+      '-name', 'guest=vm1,process=vm1', '-enable-kvm', '-rtc', 'base=utc,driftfix=slew']);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('hello: done');
   });

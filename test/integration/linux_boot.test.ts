@@ -82,6 +82,25 @@ describe('Linux guest boot', () => {
     expect(result.status).toBe(0);
   });
 
+  it('-rtc base=DATE sets the date the guest reads, and the RTC runs on across a reboot', async () => {
+    const prompt = 'root@rvguest:/# ';
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-rtc', 'base=2001-02-03T04:05:06,clock=host', '-kernel', KERNEL,
+      '-initrd', INITRD, '-append', 'console=ttyS0 guest.mode=shell', '-nographic'], {
+      input: [{ after: prompt, send: 'sleep 2; reboot -f\n' }, { after: prompt, occurrence: 2, send: 'exit\n' }],
+    });
+    const set = [...result.stdout.matchAll(/setting system clock to 2001-02-03T04:05:(\d\d) UTC/g)].map((m) => Number(m[1]));
+    expect(set).toHaveLength(2);
+    expect(set[0]).toBeLessThanOrEqual(8);
+    // The second boot's clock continues from the first (the 2 s sleep and the boot), not from the base.
+    expect(set[1]! - set[0]!).toBeGreaterThanOrEqual(2);
+    expect(result.status).toBe(0);
+    // base=localtime: the host's local time read as UTC (QEMU's choice for guests that keep local time).
+    const local = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-rtc', 'base=localtime', '-kernel', KERNEL, '-initrd', INITRD,
+      '-append', 'console=ttyS0 guest.mode=poweroff', '-nographic'], { env: { TZ: 'Asia/Tokyo' } });
+    const guestSeconds = Number(/setting system clock to \S+ UTC \((\d+)\)/.exec(local.stdout)?.[1]);
+    expect(Math.abs(guestSeconds - (Date.now() / 1000 + 9 * 3600))).toBeLessThan(30);
+  });
+
   it('restarts the guest when it reboots, and exits instead with -no-reboot', async () => {
     const prompt = 'root@rvguest:/# ';
     const rebooted = await runWkvm(bootArgs('none', 'shell'), {

@@ -50,8 +50,8 @@ const LOW_WORD = 0xffff_ffffn;
  * A clock that reads wall time once, at creation, and from then on advances with the monotonic
  * `performance.now()`, so that guest time never jumps when the host adjusts its clock.
  */
-export function monotonicWallClock(): NanosecondClock {
-  const epochNsAtStart = BigInt(Date.now()) * 1_000_000n;
+export function monotonicWallClock(offsetNs = 0n): NanosecondClock {
+  const epochNsAtStart = BigInt(Date.now()) * 1_000_000n + offsetNs;
   const monotonicMsAtStart = performance.now();
   return () => epochNsAtStart + BigInt(Math.round((performance.now() - monotonicMsAtStart) * 1e6));
 }
