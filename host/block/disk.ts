@@ -4,6 +4,7 @@
 // a raw image would change how it is probed next time, so pass `format` for images a guest controls.
 
 import { realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { CACHE_MODES, type CacheMode } from './cache-mode.js';
 import { DiskImageError, type DiskFormat } from './errors.js';
 import { openNodeBlockFile, type BlockFile, type BlockFileOpener } from './file.js';
@@ -107,8 +108,10 @@ async function openChain(path: string, options: OpenDiskOptions, chain: string[]
       readOnly,
       cache,
       l2CacheBytes: options.l2CacheBytes,
-      openBacking: (backingPath, backingFormat) =>
-        openChain(backingPath, { format: backingFormat, readOnly: true, cache, openFile: options.openFile }, [...chain, canonical]),
+      openBacking: (backingFile, backingFormat) => {
+        const backingPath = isAbsolute(backingFile) ? backingFile : resolve(dirname(path), backingFile);
+        return openChain(backingPath, { format: backingFormat, readOnly: true, cache, openFile: options.openFile }, [...chain, canonical]);
+      },
     });
   } catch (error) {
     await file.close().catch(() => {});

@@ -12,8 +12,8 @@ export type ProbeResult = { format: DiskFormat } | { unsupported: string };
 const UNSUPPORTED_SIGNATURES: ReadonlyArray<{ name: string; offset: number; bytes: number[] }> = [
   { name: 'vmdk', offset: 0, bytes: [0x4b, 0x44, 0x4d, 0x56] }, // "KDMV"
   { name: 'vdi', offset: 0x40, bytes: [0x7f, 0x10, 0xda, 0xbe] },
-  { name: 'vhdx', offset: 0, bytes: [...Buffer.from('vhdxfile')] },
-  { name: 'vpc', offset: 0, bytes: [...Buffer.from('conectix')] },
+  { name: 'vhdx', offset: 0, bytes: [...new TextEncoder().encode('vhdxfile')] },
+  { name: 'vpc', offset: 0, bytes: [...new TextEncoder().encode('conectix')] },
   { name: 'qed', offset: 0, bytes: [0x51, 0x45, 0x44, 0x00] },
   { name: 'luks', offset: 0, bytes: [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe] },
 ];

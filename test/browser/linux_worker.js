@@ -1,6 +1,6 @@
 // The shared guest's kernel and initramfs boot on the `virt` machine model (host/vmm/virt_machine.ts)
-// in a worker, with no Node API: the files are fetched bytes, the disk is its image in memory
-// (MemoryBlockFile under the raw backend) on virtio-blk, and virtio-rng draws on Web Crypto. In
+// in a worker, with no Node API: the files are fetched bytes, the disk is its image in memory (a
+// compressed qcow2 image in a MemoryBlockFile) on virtio-blk, and virtio-rng draws on Web Crypto. In
 // guest.mode=disk the guest mounts the ext4 image, writes a file, syncs, remounts, reads it back and
 // powers off; the worker then looks for the written text in the image bytes. A second boot, with two
 // harts (each a nested Web Worker) in guest.mode=shell, types a command at the prompt (console input
@@ -8,7 +8,7 @@
 import { VirtMachine } from '/dist/host/vmm/virt_machine.js';
 import { VirtioBlk } from '/dist/host/devices/virtio/blk.js';
 import { VirtioRng } from '/dist/host/devices/virtio/rng.js';
-import { RawDiskImage } from '/dist/host/block/raw.js';
+import { Qcow2DiskImage } from '/dist/host/block/qcow2/image.js';
 import { MemoryBlockFile } from '/dist/host/block/memory_file.js';
 
 const DISK_TEXT = 'rvguest disk write test 0123456789abcdef';
@@ -34,7 +34,11 @@ async function bootWithDisk(kernel, initrd, rootfs) {
     console: { write: (bytes) => { output += decoder.decode(bytes, { stream: true }); } },
   });
   const image = new MemoryBlockFile(rootfs);
-  const disk = await RawDiskImage.open(image, 'rootfs.ext4', { readOnly: false, cache: 'writeback' });
+  const disk = await Qcow2DiskImage.open(image, 'rootfs.qcow2', {
+    readOnly: false,
+    cache: 'writeback',
+    openBacking: (name) => Promise.reject(new Error(`no backing file here (${name})`)),
+  });
   // Slot 7 (0x10008000) first, as QEMU fills them: the guest's /dev/vda.
   machine.virtioSlots[7].plug(new VirtioBlk({ disk, id: 'vda' }));
   machine.virtioSlots[6].plug(new VirtioRng());
@@ -46,6 +50,7 @@ async function bootWithDisk(kernel, initrd, rootfs) {
     outcome,
     seconds: (performance.now() - started) / 1000,
     diskTextInImage: imageText.includes(DISK_TEXT),
+    diskGrewBy: image.contents().length - rootfs.length,
     jit: machine.vcpu.jitStatistics,
     jitCompileError: machine.vm.jitCompileError,
   };
@@ -84,7 +89,7 @@ async function bootToShell(kernel, initrd) {
 }
 
 try {
-  const [kernel, initrd, rootfs] = await Promise.all(['/guest/Image', '/guest/initramfs.cpio.gz', '/guest/rootfs.ext4'].map(fetchBytes));
+  const [kernel, initrd, rootfs] = await Promise.all(['/guest/Image', '/guest/initramfs.cpio.gz', '/guest/rootfs.qcow2'].map(fetchBytes));
   const disk = await bootWithDisk(kernel, initrd, rootfs);
   postMessage({ ...disk, shell: await bootToShell(kernel, initrd) });
 } catch (error) {

@@ -11,7 +11,6 @@
 // cluster, never metadata pointing at unwritten data. A cluster that loses its last reference is freed
 // only after the entry pointing at it has been replaced.
 
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { CachePolicy, type CacheMode } from '../cache-mode.js';
 import type { DiskImage } from '../disk.js';
 import { CorruptImageError, DiskImageError, DiskIoError, type DiskFormat, type DiskIoOperation } from '../errors.js';
@@ -41,8 +40,11 @@ export interface Qcow2OpenOptions {
   cache: CacheMode;
   /** Memory for cached L2 tables, in bytes (default 4 MiB). */
   l2CacheBytes?: number;
-  /** Opens the backing file named in the header (read-only); supplied by openDiskImage. */
-  openBacking: (path: string, format: DiskFormat | undefined) => Promise<DiskImage>;
+  /**
+   * Opens the backing file the header names (read-only), as it names it: a relative name is relative to
+   * this image's own location. Supplied by openDiskImage.
+   */
+  openBacking: (backingFile: string, format: DiskFormat | undefined) => Promise<DiskImage>;
 }
 
 type L2Table = { offset: number; bytes: Uint8Array; view: DataView };
@@ -127,12 +129,11 @@ export class Qcow2DiskImage implements DiskImage {
 
     let backing: DiskImage | undefined;
     if (header.backingFile !== undefined) {
-      const backingPath = isAbsolute(header.backingFile) ? header.backingFile : resolve(dirname(path), header.backingFile);
       const format = header.backingFormat;
       if (format !== undefined && format !== 'raw' && format !== 'qcow2') {
         throw fail(`backing file '${header.backingFile}' has format '${format}', which is not supported (only raw and qcow2)`);
       }
-      backing = await options.openBacking(backingPath, format);
+      backing = await options.openBacking(header.backingFile, format);
     }
 
     const image = new Qcow2DiskImage(path, io, header, l1, options.readOnly, cache, options.l2CacheBytes ?? DEFAULT_L2_CACHE_BYTES, backing);
