@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { REPO } from '../../helpers/wkvm_cli.js';
 
 const ENTRY_POINTS = [
+  'dist/host/index.js',
   'dist/host/kvm/index.js',
   'dist/host/vmm/virt_machine.js',
   'dist/host/vmm/smp_runner.js',
