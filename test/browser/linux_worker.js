@@ -2,7 +2,8 @@
 // in a worker, with no Node API: the files are fetched bytes, the disk is its image in memory (a
 // compressed qcow2 image in a MemoryBlockFile) on virtio-blk, and virtio-rng draws on Web Crypto. In
 // guest.mode=disk the guest mounts the ext4 image, writes a file, syncs, remounts, reads it back and
-// powers off; the worker then looks for the written text in the image bytes. A second boot, with two
+// powers off; the worker then looks for the written text in the image bytes and sends the image back
+// for qemu-img check. A second boot, with two
 // harts (each a nested Web Worker) in guest.mode=shell, types a command at the prompt (console input
 // through consoleInput, as a terminal widget would) and `exit`.
 import { VirtMachine } from '/dist/host/vmm/virt_machine.js';
@@ -44,6 +45,8 @@ async function bootWithDisk(kernel, initrd, rootfs) {
   machine.virtioSlots[6].plug(new VirtioRng());
   const outcome = await machine.run();
   await disk.close();
+  // Back to the test, which has qemu-img check the image.
+  await fetch('/upload/disk', { method: 'POST', body: image.contents() });
   const imageText = new TextDecoder('latin1').decode(image.contents());
   return {
     output,

@@ -3,14 +3,14 @@
 // then with every block translated — and test/browser/linux.html, which boots the shared Linux guest on
 // VirtMachine in a Web Worker with its disk image in memory; each page posts its results back here.
 // Skips where no Chromium is installed (CI installs Debian's, and tools.test.ts checks that it did).
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import { REPO, SHARED_GUEST } from '../helpers/wkvm_cli.js';
-import { qemuImg } from '../unit/block/helpers.js';
+import { qemuImg, qemuImgStatus } from '../unit/block/helpers.js';
 
 const CHROMIUM = ['chromium', 'chromium-browser', 'google-chrome'].find((name) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0);
 /** What the page may load: the built host and core, the page itself, the guest program. */
@@ -20,6 +20,8 @@ const GUEST_FILES = ['Image', 'initramfs.cpio.gz'];
 /** The guest's disk as a compressed qcow2 image, made for the run by qemu-img and served as /guest/rootfs.qcow2. */
 const scratch = mkdtempSync(join(tmpdir(), 'wkvm-browser-'));
 const ROOTFS_QCOW2 = join(scratch, 'rootfs.qcow2');
+/** Where the page sends the image back after the guest wrote to it (POST /upload/disk). */
+const UPLOADED_QCOW2 = join(scratch, 'uploaded.qcow2');
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.elf': 'application/octet-stream' };
 
 interface PageResult {
@@ -42,6 +44,15 @@ interface PageResult {
 function serve(onResult: (result: PageResult) => void): Promise<{ server: Server; port: number }> {
   const server = createServer((request, response) => {
     const path = normalize(decodeURIComponent(new URL(request.url ?? '/', 'http://localhost').pathname)).replace(/^\/+/, '');
+    if (request.method === 'POST' && path === 'upload/disk') {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        writeFileSync(UPLOADED_QCOW2, Buffer.concat(chunks));
+        response.end('ok');
+      });
+      return;
+    }
     if (request.method === 'POST' && path === 'result') {
       let body = '';
       request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -109,6 +120,8 @@ async function runPage(page: string, timeoutMs: number): Promise<PageResult> {
 }
 
 describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () => {
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
   it('runs a bare-metal program through the KVM-style API with the unchanged core', async () => {
     const result = await runPage('test/browser/index.html', 60_000);
     expect(result.output).toContain('Hello from wkvm bare metal!');
@@ -134,6 +147,10 @@ describe.skipIf(CHROMIUM === undefined)('in a browser (headless Chromium)', () =
     // The written file reached the image bytes in the page's memory (a cluster qcow2 allocated for it).
     expect(result.diskTextInImage).toBe(true);
     expect(result.diskGrewBy).toBeGreaterThan(0);
+    // The image the page wrote is one QEMU's tool finds consistent (refcounts, L1/L2, no leaks).
+    const check = qemuImgStatus('check', UPLOADED_QCOW2);
+    expect(check.output).toMatch(/No errors were found/);
+    expect(check.status).toBe(0);
     // The block translator compiled and ran modules in the worker.
     expect(result.jitCompileError).toBeNull();
     expect(result.jit?.failed).toBe(0);
