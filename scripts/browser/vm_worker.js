@@ -1,6 +1,23 @@
-// Boots the guest on wkvm's virt machine model in this worker (no disk; harts past the first run in
-// Web Workers of their own) and relays the serial console: output to the page, the page's keys to the guest.
+// Boots the guest on wkvm's virt machine model in this worker (harts past the first run in Web Workers
+// of their own; the server's --drive image, if any, as /dev/vda) and relays the serial console: output
+// to the page, the page's keys to the guest.
 import { VirtMachine } from '/dist/host/vmm/virt_machine.js';
+import { VirtioBlk } from '/dist/host/devices/virtio/blk.js';
+import { MemoryBlockFile } from '/dist/host/block/memory_file.js';
+import { RawDiskImage } from '/dist/host/block/raw.js';
+import { Qcow2DiskImage } from '/dist/host/block/qcow2/image.js';
+
+const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb]; // "QFI\xfb"
+
+/** The served disk image (raw, or qcow2 by its magic) in memory; what the guest writes stays here. */
+async function openDisk(name, bytes) {
+  const file = new MemoryBlockFile(bytes);
+  const options = { readOnly: false, cache: 'writeback' };
+  if (QCOW2_MAGIC.every((byte, i) => bytes[i] === byte)) {
+    return Qcow2DiskImage.open(file, name, { ...options, openBacking: (backing) => Promise.reject(new Error(`${name}: backing file ${backing} cannot be opened in a browser`)) });
+  }
+  return RawDiskImage.open(file, name, options);
+}
 
 let machine = null;
 
@@ -12,7 +29,10 @@ async function fetchBytes(path) {
 
 async function boot(append, smp) {
   postMessage({ type: 'status', text: 'fetching the kernel and initramfs…' });
-  const [kernel, initrd] = await Promise.all([fetchBytes('/guest/Image'), fetchBytes('/guest/initramfs.cpio.gz')]);
+  const config = await (await fetch('/config.json')).json();
+  const [kernel, initrd, diskBytes] = await Promise.all([
+    fetchBytes('/guest/Image'), fetchBytes('/guest/initramfs.cpio.gz'), config.disk === null ? null : fetchBytes('/disk'),
+  ]);
   const decoder = new TextDecoder();
   machine = await VirtMachine.create({
     memoryBytes: 256 << 20,
@@ -23,7 +43,9 @@ async function boot(append, smp) {
     append,
     console: { write: (bytes) => postMessage({ type: 'output', text: decoder.decode(bytes, { stream: true }) }) },
   });
-  postMessage({ type: 'status', text: `running (-m 256M -smp ${smp}, ${append})` });
+  if (diskBytes !== null) machine.virtioSlots[7].plug(new VirtioBlk({ disk: await openDisk(config.disk, diskBytes), id: 'vda' }));
+  const disk = config.disk === null ? '' : `, ${config.disk} as /dev/vda`;
+  postMessage({ type: 'status', text: `running (-m 256M -smp ${smp}${disk}, ${append})` });
   const started = performance.now();
   const outcome = await machine.run();
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
