@@ -193,8 +193,7 @@ export function adoptTranslations(records: usize, count: i32, blocks: usize, blo
     if (code == 0 || length <= 0 || length > 0x7fff || regionBlocks > JIT_REGION_MAX_BLOCKS || firstBlock + regionBlocks > blockCount) continue;
     const way0 = cacheSet(code);
     if (wayHolding(way0, code) != 0) continue;
-    const way1 = way0 + JIT_ENTRY_SIZE;
-    const entry = load<u32>(way0, JIT_KEY) == 0 ? way0 : load<u32>(way1, JIT_KEY) == 0 ? way1 : 0;
+    const entry = freeWay(way0);
     if (entry == 0) continue;
     store<u32>(entry, code, JIT_KEY);
     store<u8>(entry, 0, JIT_RECENT);
@@ -320,8 +319,7 @@ function addEntryPoints(region: usize, code: u32, generation: u32, blocks: usize
     const start = page + load<u32>(block, JIT_REGION_BLOCK_START);
     const way0 = cacheSet(start);
     if (wayHolding(way0, start) != 0) continue;
-    const way1 = way0 + JIT_ENTRY_SIZE;
-    const point = load<u32>(way0, JIT_KEY) == 0 ? way0 : load<u32>(way1, JIT_KEY) == 0 ? way1 : 0;
+    const point = freeWay(way0);
     if (point == 0) continue; // the set's translations stay
     store<u32>(point, start, JIT_KEY);
     store<u8>(point, 0, JIT_RECENT);
@@ -367,6 +365,13 @@ function forgetEntryPoints(region: usize): void {
   if (load<u32>(way0, JIT_KEY) == code) return way0;
   const way1 = way0 + JIT_ENTRY_SIZE;
   return load<u32>(way1, JIT_KEY) == code ? way1 : 0;
+}
+
+/** A way of the set at `way0` that holds nothing, or 0. */
+@inline function freeWay(way0: usize): usize {
+  if (load<u32>(way0, JIT_KEY) == 0) return way0;
+  const way1 = way0 + JIT_ENTRY_SIZE;
+  return load<u32>(way1, JIT_KEY) == 0 ? way1 : 0;
 }
 
 /** Marks `entry` the more recently used way of its set (the other is the one to replace). */
@@ -418,8 +423,9 @@ function findBlock(code: u32, pc: u64): usize {
     // Half the count stays: enough for the translator to count the start warm when a region reaches it,
     // not so much that a start evicted from the cache is translated again at its next visit.
     store<i32>(heat, threshold >> 1);
-    const way1 = way0 + JIT_ENTRY_SIZE;
-    entry = load<u32>(way0, JIT_KEY) == 0 ? way0 : load<u32>(way1, JIT_KEY) == 0 ? way1 : load<u8>(way0, JIT_RECENT) != 0 ? way1 : way0;
+    // A free way, else the one used less recently.
+    entry = freeWay(way0);
+    if (entry == 0) entry = load<u8>(way0, JIT_RECENT) != 0 ? way0 + JIT_ENTRY_SIZE : way0;
     length = translateInto(entry, code, pc, generation);
   } else {
     length = <i32>load<i16>(entry, JIT_LENGTH);

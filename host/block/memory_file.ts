@@ -39,13 +39,13 @@ export class MemoryBlockFile implements BlockFile {
   async write(position: number, src: Uint8Array): Promise<void> {
     this.checkOpen(position);
     const end = position + src.length;
+    // Bytes past `length` are only ever those of a grown buffer, which starts zeroed: a write that starts
+    // past the end leaves a hole that reads as zeros.
     if (end > this.bytes.length) {
       const grown = new Uint8Array(Math.max(end, this.bytes.length * 2));
       grown.set(this.contents());
       this.bytes = grown;
     }
-    // A write that starts past the end leaves a hole, which reads as zeros (the new buffer is zeroed).
-    if (position > this.length) this.bytes.fill(0, this.length, position);
     this.bytes.set(src, position);
     this.length = Math.max(this.length, end);
   }

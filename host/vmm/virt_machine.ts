@@ -178,6 +178,7 @@ export class VirtMachine {
     const dtbBytes = config.dtb !== undefined ? await readInput(config.dtb, 'device tree') : null;
     const kernelName = inputName(config.kernel);
     const biosName = config.bios === 'none' ? 'none' : inputName(config.bios);
+    const initrdName = inputName(config.initrd);
 
     let elf: ElfImage | null = null;
     let linux = null;
@@ -230,9 +231,9 @@ export class VirtMachine {
       const start = Math.max(kernelEnd, kernelStart + Math.min(config.memoryBytes / 2, 128 * MiB));
       const alignedStart = Math.ceil(start / 4096) * 4096;
       if (alignedStart + initrdBytes.length > ramEnd - 4 * MiB) {
-        throw new LoadError(inputName(config.initrd), `initrd of ${initrdBytes.length} bytes does not fit in ${config.memoryBytes / MiB} MiB of RAM`);
+        throw new LoadError(initrdName, `initrd of ${initrdBytes.length} bytes does not fit in ${config.memoryBytes / MiB} MiB of RAM`);
       }
-      machine.loadBytes(alignedStart, initrdBytes, inputName(config.initrd));
+      machine.loadBytes(alignedStart, initrdBytes, initrdName);
       initrd = { start: alignedStart, end: alignedStart + initrdBytes.length };
     }
     let dtb: Uint8Array;

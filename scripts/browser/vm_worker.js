@@ -6,14 +6,15 @@ import { VirtioBlk } from '/dist/host/devices/virtio/blk.js';
 import { MemoryBlockFile } from '/dist/host/block/memory_file.js';
 import { RawDiskImage } from '/dist/host/block/raw.js';
 import { Qcow2DiskImage } from '/dist/host/block/qcow2/image.js';
+import { probeFormat } from '/dist/host/block/probe.js';
 
-const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb]; // "QFI\xfb"
-
-/** The served disk image (raw, or qcow2 by its magic) in memory; what the guest writes stays here. */
+/** The served disk image in memory, its format probed as the CLI probes it; what the guest writes stays here. */
 async function openDisk(name, bytes) {
   const file = new MemoryBlockFile(bytes);
   const options = { readOnly: false, cache: 'writeback' };
-  if (QCOW2_MAGIC.every((byte, i) => bytes[i] === byte)) {
+  const probed = await probeFormat(file);
+  if ('unsupported' in probed) throw new Error(`${name}: image format '${probed.unsupported}' is not supported (only raw and qcow2)`);
+  if (probed.format === 'qcow2') {
     return Qcow2DiskImage.open(file, name, { ...options, openBacking: (backing) => Promise.reject(new Error(`${name}: backing file ${backing} cannot be opened in a browser`)) });
   }
   return RawDiskImage.open(file, name, options);

@@ -84,8 +84,13 @@ class Inflater {
     return value & ((1 << count) - 1);
   }
 
+  /** Refuses output that would go past `maxOutput` (a cluster: a stream that says more is corrupt). */
+  private reserve(count: number): void {
+    if (this.written + count > this.output.length) throw new InflateError(`output longer than ${this.output.length} bytes`);
+  }
+
   private emit(byte: number): void {
-    if (this.written >= this.output.length) throw new InflateError(`output longer than ${this.output.length} bytes`);
+    this.reserve(1);
     this.output[this.written++] = byte;
   }
 
@@ -98,7 +103,7 @@ class Inflater {
     this.position += 4;
     if (length !== (~check & 0xffff)) throw new InflateError('stored block length does not match its complement');
     if (this.position + length > this.input.length) throw new InflateError('input ends inside a stored block');
-    if (this.written + length > this.output.length) throw new InflateError(`output longer than ${this.output.length} bytes`);
+    this.reserve(length);
     this.output.set(this.input.subarray(this.position, this.position + length), this.written);
     this.position += length;
     this.written += length;
@@ -134,7 +139,7 @@ class Inflater {
       if (distanceSymbol >= 30) throw new InflateError(`invalid distance symbol ${distanceSymbol}`);
       const distance = DIST_BASE[distanceSymbol]! + this.bits(DIST_EXTRA[distanceSymbol]!);
       if (distance > this.written) throw new InflateError(`distance ${distance} reaches before the start of the output`);
-      if (this.written + length > this.output.length) throw new InflateError(`output longer than ${this.output.length} bytes`);
+      this.reserve(length);
       // Byte by byte: a copy may overlap what it writes (distance < length repeats a pattern).
       for (let i = 0; i < length; i++) {
         this.output[this.written] = this.output[this.written - distance]!;

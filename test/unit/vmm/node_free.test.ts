@@ -19,6 +19,7 @@ const ENTRY_POINTS = [
   'dist/host/block/raw.js',
   'dist/host/block/memory_file.js',
   'dist/host/block/qcow2/image.js',
+  'dist/host/block/probe.js',
 ];
 
 /** `import ... from '...'`, `export ... from '...'` and bare `import '...'` at the start of a line. */
