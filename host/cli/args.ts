@@ -14,6 +14,8 @@ export type DriveOption = DriveSpec;
 
 export interface RunOptions {
   machine: string;
+  /** -machine dumpdtb=FILE: write the generated device tree to FILE and exit, as QEMU does. */
+  dumpDtb?: string;
   memoryBytes: number;
   smp: number;
   bios: 'none' | 'default' | string;
@@ -40,8 +42,8 @@ const MiB = 1024 * 1024;
 
 /** Options that take a value, and the handler that stores it. */
 const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
-  M: (o, v) => (o.machine = parseMachine(v)),
-  machine: (o, v) => (o.machine = parseMachine(v)),
+  M: parseMachine,
+  machine: parseMachine,
   m: (o, v) => (o.memoryBytes = parseMemory(v)),
   smp: (o, v) => (o.smp = parseSmp(v)),
   bios: (o, v) => (o.bios = v),
@@ -145,11 +147,42 @@ export function parseKeyValues(text: string, impliedKey: string | null, what: st
   return out;
 }
 
-function parseMachine(value: string): string {
+/**
+ * QEMU's `virt` properties that wkvm takes as they are: the ones that describe the board it emulates
+ * (no ACLINT, no AIA, no ACPI, no USB or graphics) or that only concern QEMU's own process.
+ */
+const MACHINE_PROPERTY_VALUES: Readonly<Record<string, readonly string[] | null>> = {
+  aclint: ['off', 'false', 'no'],
+  aia: ['none'],
+  acpi: ['off', 'false', 'no'],
+  usb: ['off', 'false', 'no'],
+  graphics: null,
+  'dump-guest-core': null,
+  'mem-merge': null,
+  'suppress-vmdesc': null,
+  accel: ['tcg', 'kvm'],
+};
+
+function parseMachine(options: RunOptions, value: string): void {
   const kv = parseKeyValues(value, 'type', 'machine');
   const type = kv.type ?? 'virt';
   if (type !== 'virt') throw new UsageError(`-machine ${type}: unsupported machine type (wkvm emulates 'virt')`);
-  return type;
+  for (const [key, setting] of Object.entries(kv)) {
+    if (key === 'type') continue;
+    if (key === 'dumpdtb') {
+      if (setting === '') throw new UsageError('-machine dumpdtb: needs a file name');
+      options.dumpDtb = setting;
+      continue;
+    }
+    if (!Object.hasOwn(MACHINE_PROPERTY_VALUES, key)) {
+      throw new UsageError(`-machine ${key}=${setting}: unsupported property of the virt machine (wkvm knows: dumpdtb, ${Object.keys(MACHINE_PROPERTY_VALUES).join(', ')})`);
+    }
+    const allowed = MACHINE_PROPERTY_VALUES[key];
+    if (allowed !== null && allowed !== undefined && !allowed.includes(setting)) {
+      throw new UsageError(`-machine ${key}=${setting}: not supported (wkvm's virt machine has ${key}=${allowed[0]})`);
+    }
+  }
+  options.machine = type;
 }
 
 export function parseMemory(value: string): number {

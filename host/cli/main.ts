@@ -1,9 +1,10 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
 // serial console on stdio and exits with the guest's status.
-import { openSync, writeSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
-import { VirtMachine, MachineError } from '../vmm/virt_machine.js';
+import { VirtMachine, MachineError, VIRT_ISA } from '../vmm/virt_machine.js';
+import { buildVirtDeviceTree } from '../vmm/fdt/virt_tree.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../devices/virtio/index.js';
@@ -12,7 +13,7 @@ import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.
 
 const DEBUG_ITEMS = ['exits', 'jit'];
 
-const USAGE = `usage: wkvm run -M virt -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
+const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-snapshot]
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
                 [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device | virtio-serial-device | virtconsole]
@@ -59,6 +60,7 @@ async function runMachine(options: RunOptions): Promise<number> {
     if (logFile !== null) writeSync(logFile, `${line}\n`);
     else process.stderr.write(`wkvm: ${line}\n`);
   };
+  if (options.dumpDtb !== undefined) return dumpDeviceTree(options, bios, options.dumpDtb);
   // Fixed once, so the RTC runs on across the guest's reboots as QEMU's does.
   const rtcOffsetNs = rtcOffset(options.rtcBase);
   for (;;) {
@@ -92,6 +94,41 @@ async function runMachine(options: RunOptions): Promise<number> {
       console.stop();
       await virtio.close();
     }
+  }
+}
+
+/**
+ * -machine dumpdtb=FILE: writes the device tree the guest would be given and exits, as QEMU does. With a
+ * kernel the machine is built as for a boot (the tree then has the initrd's place); without one the
+ * tree is the board's alone.
+ */
+async function dumpDeviceTree(options: RunOptions, bios: string, file: string): Promise<number> {
+  let tree: Uint8Array;
+  if (options.kernel !== undefined || bios !== 'none') {
+    const machine = await VirtMachine.create({
+      memoryBytes: options.memoryBytes, smp: options.smp, bios, kernel: options.kernel, initrd: options.initrd,
+      append: options.append, dtb: options.dtb, console: { write: () => undefined },
+    });
+    tree = machine.deviceTree;
+  } else {
+    if (options.initrd !== undefined) throw new UsageError('-initrd needs -kernel');
+    tree = options.dtb !== undefined ? readFileOr(options.dtb, '-dtb') : buildVirtDeviceTree({
+      numHarts: options.smp, memoryBytes: options.memoryBytes, bootargs: options.append, isa: VIRT_ISA,
+    });
+  }
+  try {
+    writeFileSync(file, tree);
+  } catch (error) {
+    throw new UsageError(`-machine dumpdtb=${file}: cannot write: ${(error as Error).message}`);
+  }
+  return 0;
+}
+
+function readFileOr(path: string, option: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`${option} ${path}: cannot read: ${(error as Error).message}`);
   }
 }
 

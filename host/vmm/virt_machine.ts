@@ -125,6 +125,9 @@ export class VirtMachine {
   private rtcTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly wallClock: () => bigint;
 
+  /** The device tree the guest is given (generated, or -dtb's), as loaded into RAM. */
+  deviceTree: Uint8Array = new Uint8Array(0);
+
   /** The boot hart (hart 0). */
   readonly vcpu: Vcpu;
   private smp: SmpRunner | null = null;
@@ -251,6 +254,7 @@ export class VirtMachine {
     const dtbAddr = Math.floor((Math.min(ramEnd, 3072 * MiB) - dtb.length) / (2 * MiB)) * (2 * MiB);
     if (dtbAddr < kernelEnd) throw new MachineError('RAM is too small to hold the kernel and the device tree');
     machine.loadBytes(dtbAddr, dtb, 'device tree');
+    machine.deviceTree = dtb;
 
     // Reset state, as QEMU's reset vector leaves it: a0 = hart id, a1 = DTB, a2 = fw_dynamic info. With
     // firmware every hart starts at the entry (OpenSBI picks the boot hart); without, only hart 0 runs

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
+import { parseFdt } from '../../host/vmm/fdt/reader.js';
 import { asm, program, li } from '../helpers/asm.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wkvm-cli-'));
@@ -104,6 +105,39 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
       '-name', 'guest=vm1,process=vm1', '-enable-kvm', '-rtc', 'base=utc,driftfix=slew']);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('hello: done');
+  });
+});
+
+describe('wkvm run -machine', () => {
+  it('dumpdtb=FILE writes the board\'s device tree and exits, as QEMU does', async () => {
+    const path = join(scratch, 'virt.dtb');
+    const result = await runWkvm(['run', '-M', 'virt,dumpdtb=' + path, '-m', '512M', '-smp', '3', '-append', 'console=ttyS0 quiet']);
+    expect(result.status).toBe(0);
+    const { root } = parseFdt(readFileSync(path));
+    expect(root.find('/cpus')!.children.filter((node) => node.name.startsWith('cpu@'))).toHaveLength(3);
+    expect(root.find('/memory@80000000')!.u32s('reg')).toEqual([0, 0x8000_0000, 0, 512 << 20]);
+    expect(root.find('/chosen')!.string('bootargs')).toBe('console=ttyS0 quiet');
+    expect(root.find('/chosen')!.has('linux,initrd-start')).toBe(false);
+  });
+
+  it('with a kernel and an initrd, the dumped tree is the one the guest gets: it says where the initrd is', async () => {
+    const path = join(scratch, 'linux.dtb');
+    const initrd = join(SHARED_GUEST, 'initramfs.cpio.gz');
+    const result = await runWkvm(['run', '-machine', 'virt,aclint=off,aia=none,dumpdtb=' + path, '-m', '256M',
+      '-kernel', join(SHARED_GUEST, 'Image'), '-initrd', initrd]);
+    expect(result.status).toBe(0);
+    const chosen = parseFdt(readFileSync(path)).root.find('/chosen')!;
+    const [startHigh, start] = chosen.u32s('linux,initrd-start')!;
+    const [endHigh, end] = chosen.u32s('linux,initrd-end')!;
+    expect([startHigh, endHigh]).toEqual([0, 0]);
+    expect(end! - start!).toBe(readFileSync(initrd).length);
+  });
+
+  it('refuses what the board does not have, and properties it does not know', async () => {
+    expectOneLineError(await runWkvm(['run', '-M', 'virt,aia=aplic-imsic', '-kernel', 'test/guest/hello/hello.elf']), /-machine aia=aplic-imsic: not supported \(wkvm's virt machine has aia=none\)/);
+    expectOneLineError(await runWkvm(['run', '-M', 'virt,aclint=on', '-kernel', 'test/guest/hello/hello.elf']), /aclint=on: not supported/);
+    expectOneLineError(await runWkvm(['run', '-M', 'virt,highmem=on', '-kernel', 'test/guest/hello/hello.elf']), /-machine highmem=on: unsupported property of the virt machine/);
+    expectOneLineError(await runWkvm(['run', '-M', 'virt,dumpdtb=' + join(scratch, 'no-such-dir', 'x.dtb')]), /dumpdtb=.*x\.dtb: cannot write/);
   });
 });
 
