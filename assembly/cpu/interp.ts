@@ -26,6 +26,7 @@ import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, 
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
+import { execBitmanip, notBitmanip } from "./bitmanip";
 import { enterBlock, blockCompleted, startUntranslatable, interruptsToCheck, startCodeGeneration, jitEnabled, NO_BLOCK } from "../jit/block_cache";
 
 const PAGE_MASK: u64 = ~(<u64>0xfff);
@@ -322,8 +323,11 @@ export function runHart(budget: i32): i32 {
           switch (funct3) {
             case 0: r = a + imm; break;
             case 1: {
-              if ((insn >> 26) != 0) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
-              r = a << (imm & 63);
+              if ((insn >> 26) == 0) r = a << (imm & 63);
+              else {
+                r = execBitmanip(insn, a, 0);
+                if (notBitmanip) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+              }
               break;
             }
             case 2: r = <i64>a < <i64>imm ? 1 : 0; break;
@@ -333,7 +337,10 @@ export function runHart(budget: i32): i32 {
               const f6 = insn >> 26;
               if (f6 == 0) r = a >> (imm & 63);
               else if (f6 == 0x10) r = <u64>(<i64>a >> <i64>(imm & 63));
-              else { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+              else {
+                r = execBitmanip(insn, a, 0);
+                if (notBitmanip) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+              }
               break;
             }
             case 6: r = a | imm; break;
@@ -362,7 +369,10 @@ export function runHart(budget: i32): i32 {
             r = funct3 == 0 ? a - b : <u64>(<i64>a >> <i64>(b & 63));
           } else if (funct7 == 1) {
             r = mulDiv(funct3, a, b);
-          } else { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+          } else {
+            r = execBitmanip(insn, a, b);
+            if (notBitmanip) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+          }
           if (rd) store<u64>(x + (<usize>rd << 3), r);
           break;
         }
@@ -370,12 +380,17 @@ export function runHart(budget: i32): i32 {
           const a = <u32>load<u64>(x + (<usize>rs1 << 3));
           const imm = <i32>insn >> 20;
           const shamt = <u32>imm & 31;
-          let r: i32;
+          let r: i32 = 0;
           if (funct3 == 0) r = <i32>a + imm;
           else if (funct3 == 1 && (insn >> 25) == 0) r = <i32>(a << shamt);
           else if (funct3 == 5 && (insn >> 25) == 0) r = <i32>(a >> shamt);
           else if (funct3 == 5 && (insn >> 25) == 0x20) r = <i32>a >> shamt;
-          else { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+          else {
+            const v = execBitmanip(insn, <u64>a, 0);
+            if (notBitmanip) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+            if (rd) store<u64>(x + (<usize>rd << 3), v);
+            break;
+          }
           if (rd) store<i64>(x + (<usize>rd << 3), <i64>r);
           break;
         }
@@ -383,14 +398,20 @@ export function runHart(budget: i32): i32 {
           const a = <u32>load<u64>(x + (<usize>rs1 << 3));
           const b = <u32>load<u64>(x + (<usize>rs2 << 3));
           const funct7 = insn >> 25;
-          let r: i32;
+          let r: i32 = 0;
           if (funct7 == 0 && funct3 == 0) r = <i32>(a + b);
           else if (funct7 == 0x20 && funct3 == 0) r = <i32>(a - b);
           else if (funct7 == 0 && funct3 == 1) r = <i32>(a << (b & 31));
           else if (funct7 == 0 && funct3 == 5) r = <i32>(a >> (b & 31));
           else if (funct7 == 0x20 && funct3 == 5) r = <i32>a >> (b & 31);
           else if (funct7 == 1 && funct3 != 1 && funct3 != 2 && funct3 != 3) r = mulDiv32(funct3, a, b);
-          else { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+          else {
+            // add.uw and sh*add.uw add all of rs2.
+            const v = execBitmanip(insn, load<u64>(x + (<usize>rs1 << 3)), load<u64>(x + (<usize>rs2 << 3)));
+            if (notBitmanip) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
+            if (rd) store<u64>(x + (<usize>rd << 3), v);
+            break;
+          }
           if (rd) store<i64>(x + (<usize>rd << 3), <i64>r);
           break;
         }

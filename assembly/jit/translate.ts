@@ -307,6 +307,151 @@ const TAKEN = 0; // translated; the block goes on
 const ENDED = 1; // translated a jump, which ended the block
 const REFUSED = 2; // not translated: the block ends before it
 
+/**
+ * The Zba/Zbb/Zbs instructions that are WebAssembly operators or a few of them (cpu/bitmanip.ts has the
+ * interpreter's forms); the carry-less products, orc.b, rev8 and illegal encodings stay the interpreter's.
+ */
+function translateBitmanip(insn: u32, rd: u32, rs1: u32, rs2: u32): i32 {
+  const funct3 = (insn >> 12) & 7;
+  const funct7 = insn >> 25;
+  const funct6 = insn >> 26;
+  const imm12 = insn >> 20;
+  const shamt = <i64>((insn >> 20) & 63);
+  const shNadd = funct3 == 2 || funct3 == 4 || funct3 == 6;
+  switch ((insn >> 2) & 0x1f) {
+    case 0x0c: { // OP
+      if (funct7 == 0x10 && shNadd) { // sh1add, sh2add, sh3add
+        readReg(rs1);
+        w.i64Const(<i64>(funct3 >> 1));
+        w.byte(w.OP_I64_SHL);
+        readReg(rs2);
+        w.byte(w.OP_I64_ADD);
+      } else if (funct7 == 0x20 && (funct3 == 4 || funct3 == 6 || funct3 == 7)) { // xnor, orn, andn
+        readReg(rs1);
+        readReg(rs2);
+        if (funct3 == 4) w.byte(w.OP_I64_XOR);
+        w.i64Const(-1);
+        w.byte(w.OP_I64_XOR);
+        if (funct3 != 4) w.byte(funct3 == 6 ? w.OP_I64_OR : w.OP_I64_AND);
+      } else if (funct7 == 0x05 && funct3 >= 4) { // min, minu (rs1 if rs1 < rs2), max, maxu (rs1 if rs2 < rs1)
+        readReg(rs1);
+        readReg(rs2);
+        readReg(funct3 < 6 ? rs1 : rs2);
+        readReg(funct3 < 6 ? rs2 : rs1);
+        w.byte((funct3 & 1) != 0 ? w.OP_I64_LT_U : w.OP_I64_LT_S);
+        w.byte(w.OP_SELECT);
+      } else if (funct7 == 0x30 && (funct3 == 1 || funct3 == 5)) { // rol, ror (counts modulo 64, as RISC-V's)
+        readReg(rs1);
+        readReg(rs2);
+        w.byte(funct3 == 1 ? w.OP_I64_ROTL : w.OP_I64_ROTR);
+      } else if (funct3 == 1 && (funct7 == 0x24 || funct7 == 0x34 || funct7 == 0x14)) { // bclr, binv, bset
+        readReg(rs1);
+        w.i64Const(1);
+        readReg(rs2);
+        w.byte(w.OP_I64_SHL);
+        if (funct7 == 0x24) {
+          w.i64Const(-1);
+          w.byte(w.OP_I64_XOR);
+          w.byte(w.OP_I64_AND);
+        } else {
+          w.byte(funct7 == 0x34 ? w.OP_I64_XOR : w.OP_I64_OR);
+        }
+      } else if (funct7 == 0x24 && funct3 == 5) { // bext
+        readReg(rs1);
+        readReg(rs2);
+        extractBit();
+      } else {
+        return REFUSED;
+      }
+      break;
+    }
+    case 0x0e: { // OP-32
+      if ((funct7 == 0x04 && funct3 == 0) || (funct7 == 0x10 && shNadd)) { // add.uw, sh1add.uw, sh2add.uw, sh3add.uw
+        readReg(rs1);
+        w.byte(w.OP_I32_WRAP_I64);
+        w.byte(w.OP_I64_EXTEND_I32_U);
+        if (funct3 != 0) {
+          w.i64Const(<i64>(funct3 >> 1));
+          w.byte(w.OP_I64_SHL);
+        }
+        readReg(rs2);
+        w.byte(w.OP_I64_ADD);
+      } else if (funct7 == 0x04 && funct3 == 4 && rs2 == 0) { // zext.h
+        readReg(rs1);
+        w.i64Const(0xffff);
+        w.byte(w.OP_I64_AND);
+      } else if (funct7 == 0x30 && (funct3 == 1 || funct3 == 5)) { // rolw, rorw
+        readReg(rs1);
+        w.byte(w.OP_I32_WRAP_I64);
+        readReg(rs2);
+        w.byte(w.OP_I32_WRAP_I64);
+        w.byte(funct3 == 1 ? w.OP_I32_ROTL : w.OP_I32_ROTR);
+        w.byte(w.OP_I64_EXTEND_I32_S);
+      } else {
+        return REFUSED;
+      }
+      break;
+    }
+    case 0x04: { // OP-IMM
+      if (funct3 == 1 && imm12 >= 0x600 && imm12 <= 0x605 && imm12 != 0x603) { // clz, ctz, cpop, sext.b, sext.h
+        readReg(rs1);
+        w.byte(imm12 == 0x600 ? w.OP_I64_CLZ : imm12 == 0x601 ? w.OP_I64_CTZ : imm12 == 0x602 ? w.OP_I64_POPCNT
+          : imm12 == 0x604 ? w.OP_I64_EXTEND8_S : w.OP_I64_EXTEND16_S);
+      } else if (funct3 == 1 && (funct6 == 0x0a || funct6 == 0x12 || funct6 == 0x1a)) { // bseti, bclri, binvi
+        const bit = <i64>1 << shamt;
+        readReg(rs1);
+        w.i64Const(funct6 == 0x12 ? ~bit : bit);
+        w.byte(funct6 == 0x0a ? w.OP_I64_OR : funct6 == 0x12 ? w.OP_I64_AND : w.OP_I64_XOR);
+      } else if (funct3 == 5 && funct6 == 0x18) { // rori
+        readReg(rs1);
+        w.i64Const(shamt);
+        w.byte(w.OP_I64_ROTR);
+      } else if (funct3 == 5 && funct6 == 0x12) { // bexti
+        readReg(rs1);
+        w.i64Const(shamt);
+        extractBit();
+      } else {
+        return REFUSED;
+      }
+      break;
+    }
+    case 0x06: { // OP-IMM-32
+      if (funct3 == 1 && imm12 >= 0x600 && imm12 <= 0x602) { // clzw, ctzw, cpopw
+        readReg(rs1);
+        w.byte(w.OP_I32_WRAP_I64);
+        w.byte(imm12 == 0x600 ? w.OP_I32_CLZ : imm12 == 0x601 ? w.OP_I32_CTZ : w.OP_I32_POPCNT);
+        w.byte(w.OP_I64_EXTEND_I32_U);
+      } else if (funct3 == 1 && funct6 == 0x02) { // slli.uw
+        readReg(rs1);
+        w.byte(w.OP_I32_WRAP_I64);
+        w.byte(w.OP_I64_EXTEND_I32_U);
+        w.i64Const(shamt);
+        w.byte(w.OP_I64_SHL);
+      } else if (funct3 == 5 && funct7 == 0x30) { // roriw
+        readReg(rs1);
+        w.byte(w.OP_I32_WRAP_I64);
+        w.i32Const(<i32>((insn >> 20) & 31));
+        w.byte(w.OP_I32_ROTR);
+        w.byte(w.OP_I64_EXTEND_I32_S);
+      } else {
+        return REFUSED;
+      }
+      break;
+    }
+    default:
+      return REFUSED;
+  }
+  writeReg(rd);
+  return TAKEN;
+}
+
+/** With a value and a bit number on the stack, leaves that bit of the value (bext, bexti). */
+function extractBit(): void {
+  w.byte(w.OP_I64_SHR_U);
+  w.i64Const(1);
+  w.byte(w.OP_I64_AND);
+}
+
 /** Appends instruction `insn` (32-bit form), the block's instruction number `k`, at page offset `offset`. */
 function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
   const rd = (insn >> 7) & 31;
@@ -382,8 +527,8 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
     }
     case 0x04: { // OP-IMM
       const f6 = insn >> 26;
-      if (funct3 == 1 && f6 != 0) return REFUSED;
-      if (funct3 == 5 && f6 != 0 && f6 != 0x10) return REFUSED;
+      if (funct3 == 1 && f6 != 0) return translateBitmanip(insn, rd, rs1, rs2);
+      if (funct3 == 5 && f6 != 0 && f6 != 0x10) return translateBitmanip(insn, rd, rs1, rs2);
       readReg(rs1);
       switch (funct3) {
         case 0: {
@@ -425,8 +570,10 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
         op = w.OP_I64_SHR_S;
       } else if (funct7 == 1 && funct3 == 0) {
         op = w.OP_I64_MUL;
+      } else if (funct7 == 1) {
+        return REFUSED; // MULH*, DIV*, REM*: the interpreter's
       } else {
-        return REFUSED; // MULH*, DIV*, REM* and illegal encodings: the interpreter's
+        return translateBitmanip(insn, rd, rs1, rs2);
       }
       // WebAssembly's 64-bit shifts take the count modulo 64, as RISC-V does.
       readReg(rs1);
@@ -443,7 +590,7 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       else if (funct3 == 1 && f7 == 0) op = w.OP_I32_SHL;
       else if (funct3 == 5 && f7 == 0) op = w.OP_I32_SHR_U;
       else if (funct3 == 5 && f7 == 0x20) op = w.OP_I32_SHR_S;
-      else return REFUSED;
+      else return translateBitmanip(insn, rd, rs1, rs2);
       readReg(rs1);
       w.byte(w.OP_I32_WRAP_I64);
       w.i32Const(funct3 == 0 ? <i32>immI : <i32>(rs2));
@@ -461,7 +608,8 @@ function translateInsn(insn: u32, len: i64, offset: i64, k: i32): i32 {
       else if (funct7 == 0 && funct3 == 5) op = w.OP_I32_SHR_U;
       else if (funct7 == 0x20 && funct3 == 5) op = w.OP_I32_SHR_S;
       else if (funct7 == 1 && funct3 == 0) op = w.OP_I32_MUL;
-      else return REFUSED;
+      else if (funct7 == 1) return REFUSED;
+      else return translateBitmanip(insn, rd, rs1, rs2);
       // ... and its 32-bit shifts modulo 32.
       readReg(rs1);
       w.byte(w.OP_I32_WRAP_I64);

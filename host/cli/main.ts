@@ -3,8 +3,7 @@
 import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
-import { VirtMachine, MachineError, VIRT_ISA } from '../vmm/virt_machine.js';
-import { buildVirtDeviceTree } from '../vmm/fdt/virt_tree.js';
+import { VirtMachine, MachineError, boardDeviceTree } from '../vmm/virt_machine.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../devices/virtio/index.js';
@@ -112,9 +111,8 @@ async function dumpDeviceTree(options: RunOptions, bios: string, file: string): 
     tree = machine.deviceTree;
   } else {
     if (options.initrd !== undefined) throw new UsageError('-initrd needs -kernel');
-    tree = options.dtb !== undefined ? readFileOr(options.dtb, '-dtb') : buildVirtDeviceTree({
-      numHarts: options.smp, memoryBytes: options.memoryBytes, bootargs: options.append, isa: VIRT_ISA,
-    });
+    tree = options.dtb !== undefined ? readFileOr(options.dtb, '-dtb')
+      : boardDeviceTree({ smp: options.smp, memoryBytes: options.memoryBytes, append: options.append });
   }
   try {
     writeFileSync(file, tree);

@@ -2,6 +2,7 @@
 import * as layout from '../../assembly/abi/layout.js';
 import { compileCore, type CoreSource } from './core.js';
 import { Vm, type VmOptions } from './vm.js';
+import { CORE_ISA } from './isa.js';
 
 export interface Capabilities {
   readonly maxVcpus: number;
@@ -31,7 +32,7 @@ export class Hypervisor {
       maxVcpus: layout.MAX_HARTS,
       maxMemorySlots: layout.MAX_SLOTS,
       maxGuestMemory: 4 * 1024 * 1024 * 1024 - layout.GUEST_RAM - 16 * layout.WASM_PAGE_SIZE,
-      isa: 'rv64imafdc_zicsr_zifencei',
+      isa: CORE_ISA,
       mmuModes: ['bare', 'sv39', 'sv48'],
       sbiInCore: ['BASE', 'TIME', 'IPI', 'RFENCE', 'HSM', 'SRST'],
       irqchip: true,

@@ -1,4 +1,5 @@
 export { Hypervisor, type Capabilities } from './hypervisor.js';
+export { CORE_ISA } from './isa.js';
 export { Vm, type VmOptions, type MemoryRegion } from './vm.js';
 export { Vcpu, type Regs, type Privilege } from './vcpu.js';
 export type { VcpuExit, VcpuExitReason } from './exits.js';

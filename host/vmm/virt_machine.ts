@@ -3,6 +3,7 @@
 // `VirtMachine.create` and `run`, kvmtool style.
 import * as layout from '../../assembly/abi/layout.js';
 import { Hypervisor } from '../kvm/hypervisor.js';
+import { CORE_ISA } from '../kvm/isa.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
@@ -78,9 +79,21 @@ export class MachineError extends Error {
 }
 
 const MiB = 1024 * 1024;
-/** The harts' ISA as the device tree states it (Sstc: the core implements stimecmp). */
-export const VIRT_ISA = 'rv64imafdc_zicsr_zifencei_sstc';
+/** The harts' ISA as the device tree states it: the core's. */
+export const VIRT_ISA = CORE_ISA;
 const DEFAULT_SLICE = 1_000_000;
+
+/**
+ * The device tree wkvm gives a `virt` guest: the board's harts, RAM and devices, the command line and
+ * initrd, and, as QEMU (7.1 and later) passes, 32 random bytes in /chosen/rng-seed, so the guest's RNG
+ * is ready early in boot instead of waiting for entropy.
+ */
+export function boardDeviceTree(options: { smp: number; memoryBytes: number; append?: string; initrd?: { start: number; end: number } }): Uint8Array {
+  return buildVirtDeviceTree({
+    numHarts: options.smp, memoryBytes: options.memoryBytes, bootargs: options.append, initrd: options.initrd, isa: VIRT_ISA,
+    rngSeed: crypto.getRandomValues(new Uint8Array(32)),
+  });
+}
 /** How long the VMM may run guest code before letting the event loop (console input, timers) in. */
 const EVENT_LOOP_INTERVAL_MS = 15;
 /**
@@ -248,7 +261,7 @@ export class VirtMachine {
       }
       dtb = dtbBytes;
     } else {
-      dtb = buildVirtDeviceTree({ numHarts: smp, memoryBytes: config.memoryBytes, bootargs: config.append, initrd, isa: VIRT_ISA });
+      dtb = boardDeviceTree({ smp, memoryBytes: config.memoryBytes, append: config.append, initrd });
     }
     // QEMU places the DTB at the top of RAM (below 3 GiB), 2 MiB aligned.
     const dtbAddr = Math.floor((Math.min(ramEnd, 3072 * MiB) - dtb.length) / (2 * MiB)) * (2 * MiB);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs riscv-arch-test (https://github.com/riscv-non-isa/riscv-arch-test, not part of this repository) on
-# wkvm and on QEMU, and compares the signatures: the suite's RV64 tests for I, M, A, C, F, D, Zifencei,
-# privilege and pmp64, plus the F and D tests under rv32i_m that name RV64 too.
+# wkvm and on QEMU, and compares the signatures: the suite's RV64 tests for I, M, A, C, F, D, B (Zba, Zbb,
+# Zbc, Zbs), Zifencei, privilege and pmp64, plus the F and D tests under rv32i_m that name RV64 too.
 #
 #   test/conformance/run-arch-test.sh PATH/TO/riscv-arch-test
 #
@@ -10,7 +10,8 @@
 # H extension, and the trap handler's signature depends on it) and on wkvm twice: as configured, and with
 # every block translated (`-accel tcg,jit-threshold=1`). A test whose build fails needs an extension
 # outside RV64GC (Zcb, say) and is skipped. known-differences.tsv lists the tests whose signatures differ
-# for a reason, reported as "known". Env: JOBS (default: cores), OUT (work dir), QEMU, WKVM.
+# for a reason, reported as "known". Env: JOBS (default: cores), OUT (work dir), QEMU, WKVM, ARCH_TEST_DIRS
+# (the suite's directories to run instead of all of the above, e.g. "rv64i_m/B").
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -27,7 +28,7 @@ one() {
   # The test's own RVTEST_CASE line says which macros it needs (TEST_CASE_1, rvtest_mtrap_routine, ...).
   defs=$(grep -ho 'def [A-Za-z_0-9]*=[A-Za-z0-9]*' "$src" | sort -u | sed 's/^def /-D/')
   # shellcheck disable=SC2086
-  if ! riscv64-unknown-elf-gcc -march=rv64gc_zicsr_zifencei -mabi=lp64 -static -mcmodel=medany -fvisibility=hidden \
+  if ! riscv64-unknown-elf-gcc -march=rv64gc_zicsr_zifencei_zba_zbb_zbc_zbs -mabi=lp64 -static -mcmodel=medany -fvisibility=hidden \
       -nostdlib -nostartfiles -T "$HERE/arch-test/link.ld" -I "$SUITE/env" -I "$HERE/arch-test" \
       -DXLEN=64 -DFLEN=64 $defs "$src" -o "$elf" 2> "$OUT/elf/$name.log"; then
     echo "skip $rel"; return
@@ -47,10 +48,10 @@ one() {
 export -f one
 
 {
-  for dir in rv64i_m/I rv64i_m/M rv64i_m/A rv64i_m/C rv64i_m/F rv64i_m/D rv64i_m/Zifencei rv64i_m/privilege rv64i_m/pmp64; do
+  for dir in ${ARCH_TEST_DIRS:-rv64i_m/I rv64i_m/M rv64i_m/A rv64i_m/C rv64i_m/F rv64i_m/D rv64i_m/B rv64i_m/Zifencei rv64i_m/privilege rv64i_m/pmp64}; do
     find "$SUITE/$dir/src" -name '*.S' 2>/dev/null
   done
-  find "$SUITE/rv32i_m/F/src" "$SUITE/rv32i_m/D/src" -name '*.S' 2>/dev/null | xargs grep -l 'RVTEST_ISA(.*RV64' 2>/dev/null
+  [ -n "${ARCH_TEST_DIRS:-}" ] || find "$SUITE/rv32i_m/F/src" "$SUITE/rv32i_m/D/src" -name '*.S' 2>/dev/null | xargs grep -l 'RVTEST_ISA(.*RV64' 2>/dev/null
 } | sort | xargs -P "${JOBS:-$(nproc)}" -I{} bash -c 'one "$@"' _ {} | sort -k2 > "$OUT/results.txt"
 
 grep -v '^pass ' "$OUT/results.txt"

@@ -118,6 +118,12 @@ describe('wkvm run -machine', () => {
     expect(root.find('/memory@80000000')!.u32s('reg')).toEqual([0, 0x8000_0000, 0, 512 << 20]);
     expect(root.find('/chosen')!.string('bootargs')).toBe('console=ttyS0 quiet');
     expect(root.find('/chosen')!.has('linux,initrd-start')).toBe(false);
+    // QEMU's 32 bytes of entropy for the guest's RNG, new for each machine.
+    const seed = root.find('/chosen')!.bytes('rng-seed')!;
+    expect(seed).toHaveLength(32);
+    const again = join(scratch, 'virt-again.dtb');
+    expect((await runWkvm(['run', '-M', 'virt,dumpdtb=' + again])).status).toBe(0);
+    expect(parseFdt(readFileSync(again)).root.find('/chosen')!.bytes('rng-seed')).not.toEqual(seed);
   });
 
   it('with a kernel and an initrd, the dumped tree is the one the guest gets: it says where the initrd is', async () => {

@@ -18,11 +18,12 @@ import {
   virtioMmioSlot,
   type MemoryRegion,
 } from '../memmap.js';
+import { CORE_ISA } from '../../kvm/isa.js';
 import { FdtConfigError } from './errors.js';
 import { FdtWriter } from './writer.js';
 
 /** The ISA the wkvm core implements, as `riscv,isa` spells it. */
-export const DEFAULT_RISCV_ISA = 'rv64imafdc_zicsr_zifencei';
+export const DEFAULT_RISCV_ISA = CORE_ISA;
 
 export type RiscvMmuType = 'riscv,sv39' | 'riscv,sv48' | 'riscv,sv57' | 'riscv,none';
 

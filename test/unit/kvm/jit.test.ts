@@ -1,8 +1,8 @@
 // The block translator (assembly/jit) against the interpreter: the same programs, run with translation
 // off and with every block translated on its second visit, must end in the same state — registers, pc,
 // instructions retired, memory — whatever the budget. The programs are random loops over everything the
-// translator takes (ALU, loads and stores that hit and miss the TLB or are misaligned, branches, jumps,
-// FENCE) mixed with what it leaves to the interpreter (MULH/DIV/REM, AMOs, LR/SC pairs, CSR reads).
+// translator takes (ALU, Zba/Zbb/Zbs, loads and stores that hit and miss the TLB or are misaligned, branches,
+// jumps, FENCE) mixed with what it leaves to the interpreter (MULH/DIV/REM, AMOs, LR/SC pairs, CSR reads).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Hypervisor, type Vm, type Vcpu } from '../../../host/kvm/index.js';
 import { program } from '../../helpers/asm.js';
@@ -108,6 +108,19 @@ function randomInstruction(g: ReturnType<typeof rng>): number[] {
       const between = g.below(3) === 0 ? [sType(0, rs1, 17, wide ? 3 : 2)] : [iType(1, rs1, 0, rs1, 0x13)];
       const again = g.below(3) === 0 ? [sc] : [];
       return [iType(offset & ~7, BASE, 0, 17, 0x13), lr, ...between, sc, ...again];
+    }
+    case 13: { // Zba/Zbb/Zbc/Zbs: most translated, clmul*, orc.b and rev8 left to the interpreter
+      const sh = g.below(64);
+      return [g.pick([
+        ...([[0x10, 2], [0x10, 4], [0x10, 6], [0x20, 4], [0x20, 6], [0x20, 7], [0x05, 1], [0x05, 2], [0x05, 3], [0x05, 4], [0x05, 5],
+          [0x05, 6], [0x05, 7], [0x30, 1], [0x30, 5], [0x24, 1], [0x24, 5], [0x34, 1], [0x14, 1]] as const).map(([f7, f3]) => rType(f7, rs2, rs1, f3, rd, 0x33)),
+        ...([[0x04, 0], [0x10, 2], [0x10, 4], [0x10, 6], [0x30, 1], [0x30, 5]] as const).map(([f7, f3]) => rType(f7, rs2, rs1, f3, rd, 0x3b)),
+        rType(0x04, 0, rs1, 4, rd, 0x3b), // zext.h
+        ...[0x600, 0x601, 0x602, 0x604, 0x605, 0x280 | sh, 0x480 | sh, 0x680 | sh].map((imm) => iType(imm, rs1, 1, rd, 0x13)),
+        ...[0x287, 0x6b8, 0x600 | sh, 0x480 | sh].map((imm) => iType(imm, rs1, 5, rd, 0x13)),
+        ...[0x600, 0x601, 0x602, 0x080 | sh].map((imm) => iType(imm, rs1, 1, rd, 0x1b)),
+        iType(0x600 | (sh & 31), rs1, 5, rd, 0x1b), // roriw
+      ])];
     }
     default: // FENCE, or a CSR read (minstret), which the translator leaves to the interpreter
       return [g.below(2) ? 0x0ff0000f : iType(0xb02, 0, 2, rd, 0x73)];
