@@ -116,6 +116,8 @@ export const VIRT_MEMMAP = {
   clint: { base: CLINT_BASE, size: CLINT_SIZE },
   plic: { base: PLIC_BASE, size: PLIC_SIZE },
   uart0: { base: 0x1000_0000, size: 0x100 },
+  /** The PCIe host bridge's ECAM window (QEMU's `VIRT_PCIE_ECAM`): an empty bus, see pcie_host.ts. */
+  pcieEcam: { base: 0x3000_0000, size: 0x1000_0000 },
   /** The first virtio-mmio transport; transport n sits at `base + n * size` (see virtioMmioSlot). */
   virtio: { base: VIRTIO_MMIO_BASE, size: VIRTIO_MMIO_STRIDE },
 } as const satisfies Record<string, MemoryRegion>;

@@ -3,12 +3,12 @@
 // `VirtMachine.create` and `run`, kvmtool style.
 import * as layout from '../../assembly/abi/layout.js';
 import { Hypervisor } from '../kvm/hypervisor.js';
-import { CORE_ISA } from '../kvm/isa.js';
+import { CORE_ISA, isaExtensionsMissing } from '../kvm/isa.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { VcpuExit } from '../kvm/exits.js';
 import type { IrqLine } from '../devices/device.js';
-import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
+import { Uart16550, GoldfishRtc, SifiveTest, PcieHostBridge } from '../devices/legacy/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
 import { VirtioMmioTransport } from '../devices/virtio/transport.js';
 import { virtioMemoryOf } from '../devices/virtio/queue.js';
@@ -21,7 +21,7 @@ import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, V
 import type { SmpRunner } from './smp_runner.js';
 import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
-import { parseFdt } from './fdt/reader.js';
+import { parseFdt, type FdtTree } from './fdt/reader.js';
 import { isElf, parseElf, type ElfImage } from './loader/elf.js';
 import { parseLinuxImage, describeForeignKernel, checkKernelPlausible } from './loader/linux_image.js';
 import { LoadError } from './loader/errors.js';
@@ -82,6 +82,25 @@ const MiB = 1024 * 1024;
 /** The harts' ISA as the device tree states it: the core's. */
 export const VIRT_ISA = CORE_ISA;
 const DEFAULT_SLICE = 1_000_000;
+
+/**
+ * A device tree given with -dtb may promise the guest extensions this CPU lacks (QEMU's names `h`): the
+ * guest then takes illegal-instruction traps where it uses them (Linux's KVM module oopses at boot), so
+ * say so up front. Reads the older `riscv,isa` string and the newer `riscv,isa-extensions` list.
+ */
+function warnOfMissingExtensions(tree: FdtTree, name: string, log: DebugLog): void {
+  const missing = new Set<string>();
+  for (const cpu of tree.root.find('/cpus')?.children ?? []) {
+    if (cpu.string('device_type') !== 'cpu') continue;
+    const isa = cpu.has('riscv,isa-extensions')
+      ? [cpu.string('riscv,isa-base') ?? 'rv64', ...(cpu.strings('riscv,isa-extensions') ?? [])].join('_')
+      : cpu.string('riscv,isa');
+    if (isa !== undefined) isaExtensionsMissing(isa).forEach((extension) => missing.add(extension));
+  }
+  if (missing.size > 0) {
+    log(`warning: ${name}: the device tree's harts have ${[...missing].join(', ')}, which this CPU does not implement (a guest that uses them takes illegal-instruction traps)`);
+  }
+}
 
 /**
  * The device tree wkvm gives a `virt` guest: the board's harts, RAM and devices, the command line and
@@ -163,6 +182,9 @@ export class VirtMachine {
     this.bus.register(VIRT_MEMMAP.uart0.base, this.uart);
     this.bus.register(VIRT_MEMMAP.rtc.base, this.rtc);
     this.bus.register(VIRT_MEMMAP.test.base, this.finisher);
+    // No PCI device is plugged, and wkvm's device tree has no PCI node; the empty bus is there for device
+    // trees that describe QEMU's (see pcie_host.ts).
+    this.bus.register(VIRT_MEMMAP.pcieEcam.base, new PcieHostBridge());
     // QEMU's virt always has its eight virtio-mmio transports; unused ones answer with device id 0.
     const virtioMemory = virtioMemoryOf(vm);
     this.virtioSlots = Array.from({ length: VIRT_VIRTIO_COUNT }, (_, slot) => {
@@ -254,11 +276,13 @@ export class VirtMachine {
     }
     let dtb: Uint8Array;
     if (dtbBytes !== null) {
+      let tree: FdtTree;
       try {
-        parseFdt(dtbBytes);
+        tree = parseFdt(dtbBytes);
       } catch (error) {
         throw new LoadError(inputName(config.dtb), `not a valid device-tree blob: ${(error as Error).message}`);
       }
+      warnOfMissingExtensions(tree, inputName(config.dtb), config.log ?? ((line) => console.error(`wkvm: ${line}`)));
       dtb = dtbBytes;
     } else {
       dtb = boardDeviceTree({ smp, memoryBytes: config.memoryBytes, append: config.append, initrd });

@@ -1,10 +1,14 @@
 // Boots the shared Linux 6.1 guest (../shared/guest) in both boot paths and drives its modes.
 import { describe, it, expect } from 'vitest';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 
 const KERNEL = `${SHARED_GUEST}Image`;
 const INITRD = `${SHARED_GUEST}initramfs.cpio.gz`;
+const hasQemu = spawnSync('sh', ['-c', 'command -v qemu-system-riscv64']).status === 0;
 const ZERO_SHA256 = '83ee47245398adee79bd9c0a8bc57b821e92aba10f5f9ade8a5d1fae4d8c4302';
 
 function bootArgs(bios: string, mode: string): string[] {
@@ -53,6 +57,19 @@ describe('Linux guest boot', () => {
     const result = await runWkvm(args, { env: { WKVM_FIRMWARE: `${SHARED_GUEST}opensbi/fw_dynamic.bin` } });
     expect(result.stdout).toContain('OpenSBI v');
     expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status, result.stderr).toBe(0);
+  });
+
+  it.skipIf(!hasQemu)('boots with the device tree QEMU dumps for the same command line (-dtb), and warns of its H extension', async () => {
+    const dtb = join(mkdtempSync(join(tmpdir(), 'wkvm-qemu-dtb-')), 'qemu-virt.dtb');
+    // With firmware both put the kernel at 0x80200000 and the initrd where the tree says (QEMU's -bios none
+    // starts the kernel itself in M-mode, at the start of RAM, which is another boot).
+    const args = bootArgs(FIRMWARES[1]![1], 'poweroff');
+    const dump = spawnSync('qemu-system-riscv64', args.slice(1).map((arg) => (arg === 'virt' ? `virt,dumpdtb=${dtb}` : arg)), { encoding: 'utf8' });
+    expect(dump.status, dump.stderr).toBe(0);
+    const result = await runWkvm([...args, '-dtb', dtb]);
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.stderr).toMatch(/warning: .*qemu-virt\.dtb: the device tree's harts have h, which this CPU does not implement/);
     expect(result.status, result.stderr).toBe(0);
   });
 
