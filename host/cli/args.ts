@@ -28,6 +28,10 @@ export interface RunOptions {
   snapshot: boolean;
   drives: DriveOption[];
   devices: Array<Record<string, string>>;
+  /** -object TYPE,id=ID,...: `qom-type` plus properties (the virtio layer checks them). */
+  objects: Array<Record<string, string>>;
+  /** -chardev BACKEND,id=ID,...: `backend` plus properties. */
+  chardevs: Array<Record<string, string>>;
   debug: string[];
   debugLog?: string;
   /** -accel tcg,jit=on|off: translate hot guest code to WebAssembly (default on). */
@@ -53,6 +57,8 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   dtb: (o, v) => (o.dtb = v),
   drive: (o, v) => o.drives.push(parseDrive(v)),
   device: (o, v) => o.devices.push(parseDevice(v)),
+  object: (o, v) => o.objects.push(parseKeyValues(v, 'qom-type', 'object')),
+  chardev: (o, v) => o.chardevs.push(parseKeyValues(v, 'backend', 'chardev')),
   d: (o, v) => o.debug.push(...v.split(',')),
   D: (o, v) => (o.debugLog = v),
   serial: (_o, v) => acceptOnly('serial', v, ['mon:stdio', 'stdio']),
@@ -87,6 +93,8 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     snapshot: false,
     drives: [],
     devices: [],
+    objects: [],
+    chardevs: [],
     debug: [],
     jit: true,
     rtcBase: 'utc',

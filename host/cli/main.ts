@@ -15,7 +15,10 @@ const DEBUG_ITEMS = ['exits', 'jit'];
 const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-snapshot]
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
-                [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device | virtio-serial-device | virtconsole]
+                [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device[,rng=ID] | virtio-balloon-device
+                         | virtio-serial-device | virtconsole[,chardev=ID] | virtio-console-device[,chardev=ID]]
+                [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
+                [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-d exits,jit] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
                 [-rtc base=utc|localtime|2006-06-17T16:01:21]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).

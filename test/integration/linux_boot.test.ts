@@ -73,6 +73,21 @@ describe('Linux guest boot', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
+  it('takes the shared guest README\'s optional virtio devices in QEMU\'s spelling, and the guest binds each', async () => {
+    const result = await runWkvm([...bootArgs(FIRMWARES[1]![1], 'shell'),
+      '-object', 'rng-builtin,id=rng0', '-device', 'virtio-rng-device,rng=rng0',
+      '-device', 'virtio-serial-device', '-chardev', 'null,id=vc0', '-device', 'virtconsole,chardev=vc0',
+      '-device', 'virtio-balloon-device'], {
+      input: [
+        { after: 'root@rvguest:/# ', send: 'echo BOUND $(ls /sys/bus/virtio/drivers/virtio_rng /sys/bus/virtio/drivers/virtio_console /sys/bus/virtio/drivers/virtio_balloon | grep -c "^virtio[0-9]") RNG=$(cat /sys/class/misc/hw_random/rng_current) $(head -c 64 /dev/hwrng | wc -c)-BYTES\n' },
+        { after: '-BYTES', send: 'exit\n' },
+      ],
+    });
+    expect(result.stdout).toMatch(/BOUND 3 RNG=virtio_rng\.0 64-BYTES/);
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status, result.stderr).toBe(0);
+  });
+
   it('answers an interactive shell through piped stdin', async () => {
     const prompt = 'root@rvguest:/# ';
     const before = Math.floor(Date.now() / 1000);

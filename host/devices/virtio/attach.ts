@@ -8,6 +8,9 @@ import { guestConsoleIsHvc, VirtioConsole } from './console.js';
 import type { VirtioDevice } from './device.js';
 import { VirtioConfigError } from './errors.js';
 import { VirtioRng } from './rng.js';
+import { VirtioBalloon } from './balloon.js';
+import { DRAM_BASE } from '../../vmm/memmap.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import type { VirtioMmioTransport } from './transport.js';
 
 /** A -drive option as the CLI parsed it. */
@@ -27,6 +30,10 @@ export interface VirtioOptions {
   readonly devices: ReadonlyArray<Readonly<Record<string, string>>>;
   /** -snapshot: every drive in snapshot mode. */
   readonly snapshot?: boolean;
+  /** -object options (`qom-type` plus properties): the entropy sources virtio-rng-device's rng= names. */
+  readonly objects?: ReadonlyArray<Readonly<Record<string, string>>>;
+  /** -chardev options (`backend` plus properties): where a virtconsole's chardev= sends its output. */
+  readonly chardevs?: ReadonlyArray<Readonly<Record<string, string>>>;
   /**
    * Not a command-line option: lets a caller put a layer between each opened drive and its virtio-blk
    * device (interop tests record the guest's writes with RecordingDiskImage). The returned image is
@@ -42,16 +49,86 @@ export type VirtioDevicePlan =
     readonly queueSize?: number;
   }
   | { readonly kind: 'rng' }
-  | { readonly kind: 'console'; readonly connected: boolean };
+  /**
+   * `connected`: the port is the machine's console (stdio: its output goes there, and console input
+   * when the guest's console is hvc); else its output goes to `file`, or nowhere (chardev null).
+   */
+  | { readonly kind: 'console'; readonly connected: boolean; readonly file?: string; readonly append?: boolean }
+  | { readonly kind: 'balloon' };
 
 const SLOTS = 8;
 const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
   'virtio-blk-device': ['drive', 'serial', 'id', 'bus', 'queue-size'],
   'virtio-rng-device': ['id', 'bus', 'rng'],
+  'virtio-balloon-device': ['id', 'bus'],
   'virtio-serial-device': ['id', 'bus', 'max_ports'],
   'virtio-console-device': ['id', 'bus', 'chardev'],
   virtconsole: ['id', 'bus', 'chardev', 'name', 'nr'],
 };
+
+/** -object types a virtio-rng-device's rng= may name, and the properties each takes. */
+const RNG_OBJECTS: Record<string, readonly string[]> = {
+  'rng-builtin': ['qom-type', 'id'],
+  'rng-random': ['qom-type', 'id', 'filename'],
+};
+/** What rng-random may read: the host's cryptographic source, which wkvm reads through Web Crypto. */
+const RNG_RANDOM_FILES = ['/dev/urandom', '/dev/random'];
+/** -chardev backends, and the properties each takes. */
+const CHARDEV_BACKENDS: Record<string, readonly string[]> = {
+  null: ['backend', 'id'],
+  stdio: ['backend', 'id', 'mux', 'signal'],
+  file: ['backend', 'id', 'path', 'append'],
+};
+
+/** The -object entropy sources by id, checked. */
+function planRngObjects(objects: VirtioOptions['objects']): Set<string> {
+  const ids = new Set<string>();
+  for (const object of objects ?? []) {
+    const type = object['qom-type'] ?? '';
+    const where = `-object ${type}`;
+    const allowed = RNG_OBJECTS[type];
+    if (allowed === undefined) throw new VirtioConfigError(where, `unsupported object type (wkvm has ${Object.keys(RNG_OBJECTS).join(', ')})`);
+    for (const key of Object.keys(object)) if (!allowed.includes(key)) throw new VirtioConfigError(where, `property '${key}' is not supported`);
+    const id = object.id;
+    if (id === undefined || id === '') throw new VirtioConfigError(where, 'id=ID is required');
+    if (ids.has(id)) throw new VirtioConfigError(where, `duplicate object id '${id}'`);
+    const file = object.filename;
+    if (file !== undefined && !RNG_RANDOM_FILES.includes(file)) {
+      throw new VirtioConfigError(where, `filename=${file}: wkvm's entropy is the host's cryptographic source; give ${RNG_RANDOM_FILES.join(' or ')}`);
+    }
+    ids.add(id);
+  }
+  return ids;
+}
+
+/** The -chardev options by id, checked. */
+function planChardevs(chardevs: VirtioOptions['chardevs']): Map<string, Readonly<Record<string, string>>> {
+  const byId = new Map<string, Readonly<Record<string, string>>>();
+  for (const chardev of chardevs ?? []) {
+    const backend = chardev.backend ?? '';
+    const where = `-chardev ${backend}`;
+    const allowed = CHARDEV_BACKENDS[backend];
+    if (allowed === undefined) throw new VirtioConfigError(where, `unsupported backend (wkvm has ${Object.keys(CHARDEV_BACKENDS).join(', ')})`);
+    for (const key of Object.keys(chardev)) if (!allowed.includes(key)) throw new VirtioConfigError(where, `property '${key}' is not supported`);
+    const id = chardev.id;
+    if (id === undefined || id === '') throw new VirtioConfigError(where, 'id=ID is required');
+    if (byId.has(id)) throw new VirtioConfigError(where, `duplicate chardev id '${id}'`);
+    if (backend === 'file' && (chardev.path ?? '') === '') throw new VirtioConfigError(where, 'path=FILE is required');
+    byId.set(id, chardev);
+  }
+  return byId;
+}
+
+/** Where a console port's chardev= sends it: the machine's console (no chardev, or stdio), a file, or nowhere. */
+function consoleTarget(where: string, id: string | undefined, chardevs: Map<string, Readonly<Record<string, string>>>):
+  { connected: boolean; file?: string; append?: boolean } {
+  if (id === undefined) return { connected: true };
+  const chardev = chardevs.get(id);
+  if (chardev === undefined) throw new VirtioConfigError(where, `no -chardev with id=${id}`);
+  if (chardev.backend === 'stdio') return { connected: true };
+  if (chardev.backend === 'file') return { connected: false, file: chardev.path!, append: chardev.append === 'on' };
+  return { connected: false };
+}
 
 /** queue-size=N in decimal, by QEMU's rule (isBlkQueueSize; seg_max is two less). */
 function parseQueueSize(where: string, text: string): number {
@@ -78,6 +155,8 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     if (drivesById.has(id)) throw new VirtioConfigError(where, `duplicate drive id '${id}'`);
     drivesById.set(id, drive);
   });
+  const rngObjects = planRngObjects(options.objects);
+  const chardevs = planChardevs(options.chardevs);
   let lastSerial: { connected: boolean; index: number } | null = null;
   for (const device of options.devices) {
     const driver = device.driver ?? '';
@@ -106,20 +185,24 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
         break;
       }
       case 'virtio-rng-device':
+        if (device.rng !== undefined && !rngObjects.has(device.rng)) throw new VirtioConfigError(where, `no -object rng-builtin or rng-random with id=${device.rng}`);
         plan.push({ kind: 'rng' });
+        break;
+      case 'virtio-balloon-device':
+        plan.push({ kind: 'balloon' });
         break;
       case 'virtio-serial-device':
         lastSerial = { connected: false, index: plan.length };
         plan.push({ kind: 'console', connected: false });
         break;
       case 'virtio-console-device':
-        plan.push({ kind: 'console', connected: true });
+        plan.push({ kind: 'console', ...consoleTarget(where, device.chardev, chardevs) });
         break;
       case 'virtconsole':
         if (lastSerial === null) throw new VirtioConfigError(where, 'needs a virtio-serial-device before it');
         if (lastSerial.connected) throw new VirtioConfigError(where, 'this virtio-serial-device has no MULTIPORT: one virtconsole per device');
         lastSerial.connected = true;
-        plan[lastSerial.index] = { kind: 'console', connected: true };
+        plan[lastSerial.index] = { kind: 'console', ...consoleTarget(where, device.chardev, chardevs) };
         break;
     }
   }
@@ -138,7 +221,7 @@ export function slotForDevice(n: number): number {
 /** What attaching needs from the machine. */
 export interface VirtioMachine {
   readonly virtioSlots: readonly VirtioMmioTransport[];
-  readonly config: { readonly append?: string; readonly console: { write(bytes: Uint8Array): void } };
+  readonly config: { readonly append?: string; readonly memoryBytes?: number; readonly console: { write(bytes: Uint8Array): void } };
   /** Sends console input to `handler` instead of the UART (null: back to the UART). */
   routeConsoleInput(handler: ((bytes: Uint8Array) => void) | null): void;
 }
@@ -154,8 +237,10 @@ export interface VirtioAttachment {
 export async function attachVirtioDevices(machine: VirtioMachine, options: VirtioOptions, log?: (message: string) => void): Promise<VirtioAttachment> {
   const plan = planVirtioDevices(options);
   const devices: VirtioDevice[] = [];
+  const fileOutputs: number[] = [];
   const close = async () => {
     await Promise.allSettled(devices.map((d) => d.close?.()));
+    for (const fd of fileOutputs.splice(0)) closeSync(fd);
   };
   let console: VirtioConsole | null = null;
   try {
@@ -172,8 +257,11 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
         case 'rng':
           device = new VirtioRng();
           break;
+        case 'balloon':
+          device = new VirtioBalloon({ ram: machine.config.memoryBytes === undefined ? undefined : { base: DRAM_BASE, size: machine.config.memoryBytes } });
+          break;
         case 'console': {
-          const port = new VirtioConsole({ output: item.connected ? (bytes) => machine.config.console.write(bytes) : () => {} });
+          const port = new VirtioConsole({ output: consoleOutput(item, machine, fileOutputs) });
           if (item.connected && console === null) console = port;
           device = port;
           break;
@@ -191,6 +279,22 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
     machine.routeConsoleInput((bytes) => port.receive(bytes));
   }
   return { devices, console, close };
+}
+
+/** A console port's output: the machine's console, a -chardev file (opened here, as QEMU truncates it unless append=on), or nowhere. */
+function consoleOutput(item: Extract<VirtioDevicePlan, { kind: 'console' }>, machine: VirtioMachine, fileOutputs: number[]): (bytes: Uint8Array) => void {
+  if (item.connected) return (bytes) => machine.config.console.write(bytes);
+  if (item.file === undefined) return () => {};
+  let fd: number;
+  try {
+    fd = openSync(item.file, item.append ? 'a' : 'w');
+  } catch (error) {
+    throw new VirtioConfigError(`-chardev file,path=${item.file}`, `cannot open: ${(error as Error).message}`);
+  }
+  fileOutputs.push(fd);
+  return (bytes) => {
+    writeSync(fd, bytes);
+  };
 }
 
 async function openDrive(item: Extract<VirtioDevicePlan, { kind: 'blk' }>): Promise<DiskImage> {

@@ -68,9 +68,12 @@ export const Feature = {
 export const TRANSPORT_FEATURES = Feature.version1 | Feature.ringEventIdx | Feature.ringIndirectDesc;
 
 export const DeviceId = {
+  network: 1,
   block: 2,
   console: 3,
   entropy: 4,
+  balloon: 5,
+  ninePTransport: 9,
 } as const;
 
 /** Queues per transport: queue records in the core are allotted 8 per slot. */

@@ -5,6 +5,7 @@ export { DescriptorChain, type Segment } from './chain.js';
 export type { VirtioDevice, VirtioDeviceContext } from './device.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk.js';
 export { VirtioRng } from './rng.js';
+export { VirtioBalloon, BALLOON_PAGE_SIZE, type VirtioBalloonOptions } from './balloon.js';
 export { VirtioConsole, guestConsoleIsHvc } from './console.js';
 export { VirtqueueError, VirtioRequestError, VirtioConfigError } from './errors.js';
 export {

@@ -1,15 +1,17 @@
 // From -drive/-device options to devices in slots: QEMU's spellings, its slot order, and clear errors.
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NullIrqLine } from '../../../host/devices/device.js';
 import {
   attachVirtioDevices, planVirtioDevices, slotForDevice, guestConsoleIsHvc, VirtioConfigError, VirtioMmioTransport,
-  VirtioBlk, VirtioConsole, VirtioRng, type VirtioMachine, type VirtioOptions,
+  VirtioBlk, VirtioConsole, VirtioRng, VirtioBalloon, type VirtioMachine, type VirtioOptions,
 } from '../../../host/devices/virtio/index.js';
 import { DiskImageError } from '../../../host/block/index.js';
-import { createTestVm } from './helpers.js';
+import { createTestVm, RAM } from './helpers.js';
+import { MockSplitQueue } from '../../mocks/split_queue.js';
+import { MockVirtioDriver } from '../../mocks/virtio_driver.js';
 
 const opts = (o: Partial<VirtioOptions>): VirtioOptions => ({ drives: [], devices: [], ...o });
 let dir: string | null = null;
@@ -41,13 +43,31 @@ describe('planning devices from options', () => {
     }
   });
 
+  it('sends a console port where its -chardev says: stdio is the machine console, null nowhere, file a file', () => {
+    const chardevs = [{ backend: 'null', id: 'n' }, { backend: 'stdio', id: 's', mux: 'on' }, { backend: 'file', id: 'f', path: '/tmp/x.log' },
+      { backend: 'file', id: 'fa', path: '/tmp/y.log', append: 'on' }];
+    const port = (chardev: string) => planVirtioDevices(opts({ chardevs, devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole', chardev }] }))[0];
+    expect(port('n')).toEqual({ kind: 'console', connected: false });
+    expect(port('s')).toEqual({ kind: 'console', connected: true });
+    expect(port('f')).toEqual({ kind: 'console', connected: false, file: '/tmp/x.log', append: false });
+    expect(port('fa')).toEqual({ kind: 'console', connected: false, file: '/tmp/y.log', append: true });
+    expect(planVirtioDevices(opts({ chardevs, devices: [{ driver: 'virtio-console-device', chardev: 'n' }] }))).toEqual([{ kind: 'console', connected: false }]);
+  });
+
+  it('takes QEMU\'s entropy objects for virtio-rng-device,rng=ID, and plans a balloon', () => {
+    const objects = [{ 'qom-type': 'rng-builtin', id: 'r0' }, { 'qom-type': 'rng-random', id: 'r1', filename: '/dev/urandom' }];
+    expect(planVirtioDevices(opts({
+      objects, devices: [{ driver: 'virtio-rng-device', rng: 'r0' }, { driver: 'virtio-rng-device', rng: 'r1' }, { driver: 'virtio-balloon-device' }],
+    }))).toEqual([{ kind: 'rng' }, { kind: 'rng' }, { kind: 'balloon' }]);
+  });
+
   it('applies -snapshot to every drive', () => {
     const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
     expect(plan[0]).toMatchObject({ snapshot: true });
   });
 
   it('joins virtconsole to the virtio-serial-device before it; virtio-console-device is both at once', () => {
-    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole', chardev: 'c0' }] })))
+    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole' }] })))
       .toEqual([{ kind: 'console', connected: true }]);
     expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }] }))).toEqual([{ kind: 'console', connected: false }]);
     expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-console-device' }] }))).toEqual([{ kind: 'console', connected: true }]);
@@ -70,6 +90,14 @@ describe('planning devices from options', () => {
     ['an unknown property', opts({ devices: [{ driver: 'virtio-rng-device', 'queue-size': '8' }] }), /property 'queue-size'/],
     ['virtconsole alone', opts({ devices: [{ driver: 'virtconsole' }] }), /needs a virtio-serial-device/],
     ['two virtconsoles on one serial device', opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole' }, { driver: 'virtconsole' }] }), /one virtconsole/],
+    ['rng= naming no object', opts({ devices: [{ driver: 'virtio-rng-device', rng: 'r9' }] }), /no -object rng-builtin or rng-random with id=r9/],
+    ['an object wkvm has not', opts({ objects: [{ 'qom-type': 'memory-backend-ram', id: 'm' }] }), /-object memory-backend-ram: unsupported object type/],
+    ['an object without id', opts({ objects: [{ 'qom-type': 'rng-builtin' }] }), /id=ID is required/],
+    ['rng-random from another file', opts({ objects: [{ 'qom-type': 'rng-random', id: 'r', filename: '/etc/passwd' }] }), /filename=\/etc\/passwd/],
+    ['chardev= naming no chardev', opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole', chardev: 'c9' }] }), /no -chardev with id=c9/],
+    ['a chardev backend wkvm has not', opts({ chardevs: [{ backend: 'socket', id: 's', path: '/tmp/s' }] }), /-chardev socket: unsupported backend/],
+    ['a file chardev without path', opts({ chardevs: [{ backend: 'file', id: 'f' }] }), /path=FILE is required/],
+    ['duplicate chardev ids', opts({ chardevs: [{ backend: 'null', id: 'c' }, { backend: 'null', id: 'c' }] }), /duplicate chardev id 'c'/],
     ['nine devices', opts({ devices: Array.from({ length: 9 }, () => ({ driver: 'virtio-rng-device' })) }), /8 virtio-mmio slots/],
   ] as const)('refuses %s', (_name, options, message) => {
     expect(() => planVirtioDevices(options)).toThrow(VirtioConfigError);
@@ -100,7 +128,7 @@ describe('attaching to a machine', () => {
       config: { append, console: { write: (bytes) => written.push(...bytes) } },
       routeConsoleInput: (handler) => (route = handler),
     };
-    return { machine, written, route: () => route };
+    return { machine, written, route: () => route, vm: t.vm };
   }
 
   it('plugs devices into slots 7, 6, 5 and routes console input to an hvc guest console', async () => {
@@ -126,6 +154,29 @@ describe('attaching to a machine', () => {
     const attached = await attachVirtioDevices(machine, opts({ devices: [{ driver: 'virtio-console-device' }] }));
     expect(route()).toBeNull();
     await attached.close();
+  });
+
+  it('writes a file chardev\'s port output to its file, and plugs a balloon', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wkvm-attach-'));
+    const log = join(dir, 'port.log');
+    const { machine, written, vm } = await fakeMachine('console=ttyS0');
+    const attached = await attachVirtioDevices(machine, opts({
+      chardevs: [{ backend: 'file', id: 'f', path: log }],
+      devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole', chardev: 'f' }, { driver: 'virtio-balloon-device' }],
+    }));
+    expect(machine.virtioSlots[7]!.plugged).toBeInstanceOf(VirtioConsole);
+    expect(machine.virtioSlots[6]!.plugged).toBeInstanceOf(VirtioBalloon);
+    // The guest transmits on the port's queue 1.
+    const driver = new MockVirtioDriver(machine.virtioSlots[7]!);
+    const rx = MockSplitQueue.at(vm, RAM, 8);
+    const tx = MockSplitQueue.at(vm, RAM + 0x1000, 8);
+    driver.bringUp([rx, tx]);
+    vm.guestMemory(RAM + 0x10000, 11).set(new TextEncoder().encode('to the file'));
+    tx.addChain([{ addr: RAM + 0x10000, len: 11 }]);
+    driver.notify(1);
+    await attached.close();
+    expect(await readFile(log, 'utf8')).toBe('to the file');
+    expect(written).toEqual([]);
   });
 
   it('reports a missing image as a DiskImageError', async () => {
