@@ -1,6 +1,7 @@
 // QEMU-style command line: single-dash long options (`--x` means `-x`), `key=value,` sub-options with
 // `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
 import type { DriveSpec } from '../devices/virtio/attach.js';
+import { CpuModelError, isaForCpu } from '../kvm/isa.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -38,6 +39,8 @@ export interface RunOptions {
   jit: boolean;
   /** -accel tcg,jit-threshold=N */
   jitThreshold?: number;
+  /** -cpu: the ISA string the device tree advertises (default: the core's, CORE_ISA). */
+  isa?: string;
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
   rtcBase: 'utc' | 'localtime' | { readonly epochMs: number };
 }
@@ -65,7 +68,7 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   display: (_o, v) => acceptOnly('display', v, ['none']),
   monitor: (_o, v) => acceptOnly('monitor', v, ['none']),
   accel: (o, v) => parseAccel(o, v),
-  cpu: (_o, v) => acceptOnly('cpu', v.split(',')[0]!, ['rv64', 'max']),
+  cpu: (o, v) => (o.isa = parseCpu(v)),
   rtc: (o, v) => (o.rtcBase = parseRtc(v)),
   // The VM's name titles QEMU's windows and names its process; a console VMM has neither.
   name: () => {},
@@ -170,6 +173,15 @@ const MACHINE_PROPERTY_VALUES: Readonly<Record<string, readonly string[] | null>
   'suppress-vmdesc': null,
   accel: ['tcg', 'kvm'],
 };
+
+function parseCpu(value: string): string {
+  try {
+    return isaForCpu(value);
+  } catch (error) {
+    if (error instanceof CpuModelError) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 function parseMachine(options: RunOptions, value: string): void {
   const kv = parseKeyValues(value, 'type', 'machine');

@@ -85,6 +85,7 @@ async function runMachine(options: RunOptions): Promise<number> {
       jit: options.jit,
       jitThreshold: options.jitThreshold,
       rtcOffsetNs,
+      isa: options.isa,
     });
     const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
     console.start();
@@ -109,13 +110,13 @@ async function dumpDeviceTree(options: RunOptions, bios: string, file: string): 
   if (options.kernel !== undefined || bios !== 'none') {
     const machine = await VirtMachine.create({
       memoryBytes: options.memoryBytes, smp: options.smp, bios, kernel: options.kernel, initrd: options.initrd,
-      append: options.append, dtb: options.dtb, console: { write: () => undefined },
+      append: options.append, dtb: options.dtb, isa: options.isa, console: { write: () => undefined },
     });
     tree = machine.deviceTree;
   } else {
     if (options.initrd !== undefined) throw new UsageError('-initrd needs -kernel');
     tree = options.dtb !== undefined ? readFileOr(options.dtb, '-dtb')
-      : boardDeviceTree({ smp: options.smp, memoryBytes: options.memoryBytes, append: options.append });
+      : boardDeviceTree({ smp: options.smp, memoryBytes: options.memoryBytes, append: options.append, isa: options.isa });
   }
   try {
     writeFileSync(file, tree);

@@ -29,3 +29,43 @@ function isaExtensions(isa: string): Set<string> {
   for (const extension of multi) if (extension !== '') extensions.add(extension);
   return extensions;
 }
+
+/** The extensions of CORE_ISA a `-cpu` property may turn off (QEMU's property names, any case). */
+const OPTIONAL_EXTENSIONS = ['sstc', 'zihintpause', 'zba', 'zbb', 'zbc', 'zbs'];
+/** QEMU CPU properties for extensions wkvm has not: `=false` is what wkvm is; `=true` cannot be had. */
+const ABSENT_EXTENSIONS = ['h', 'v', 'zicbom', 'zicboz', 'svpbmt', 'svnapot', 'svinval', 'zfh', 'zfhmin', 'zicond', 'zawrs', 'zkn', 'zks', 'zbkb', 'zbkc', 'zbkx'];
+
+/** -cpu: a model or property wkvm's CPU cannot be. */
+export class CpuModelError extends Error {
+  override readonly name = 'CpuModelError';
+}
+
+/**
+ * The ISA string a `-cpu MODEL[,ext=on|off,...]` option gives the guest to see: `rv64`/`max` are the
+ * core's whole ISA, `sifive-u54` plain RV64GC (the shared guest's README uses both), and a property
+ * set false drops its extension from what the device tree advertises (Linux then leaves it unused:
+ * sstc=false makes it program the timer through SBI). The core still decodes such an instruction if a
+ * program uses it anyway.
+ */
+export function isaForCpu(option: string): string {
+  const [model = '', ...properties] = option.split(',');
+  const extensions = model === 'sifive-u54' ? new Set<string>() : model === 'rv64' || model === 'max' ? new Set(OPTIONAL_EXTENSIONS) : null;
+  if (extensions === null) throw new CpuModelError(`-cpu ${model}: unsupported CPU model (wkvm has rv64, max, sifive-u54)`);
+  for (const property of properties) {
+    const [rawKey = '', value = 'on'] = property.split('=');
+    const key = rawKey.toLowerCase();
+    if (!OPTIONAL_EXTENSIONS.includes(key) && !ABSENT_EXTENSIONS.includes(key)) {
+      throw new CpuModelError(`-cpu ${property}: unsupported CPU property (wkvm knows ${[...OPTIONAL_EXTENSIONS, ...ABSENT_EXTENSIONS].join(', ')})`);
+    }
+    const enabled = ['on', 'true', 'yes'].includes(value) ? true : ['off', 'false', 'no'].includes(value) ? false : null;
+    if (enabled === null) throw new CpuModelError(`-cpu ${property}: expected on/off or true/false`);
+    if (OPTIONAL_EXTENSIONS.includes(key)) {
+      if (enabled) extensions.add(key);
+      else extensions.delete(key);
+    } else if (enabled) {
+      throw new CpuModelError(`-cpu ${property}: wkvm's CPU does not implement ${key}`);
+    }
+  }
+  // CORE_ISA's own order, so the default -cpu rv64 gives exactly CORE_ISA.
+  return CORE_ISA.split('_').filter((part, index) => index === 0 || !OPTIONAL_EXTENSIONS.includes(part) || extensions.has(part)).join('_');
+}

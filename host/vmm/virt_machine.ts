@@ -56,6 +56,8 @@ export interface VirtMachineConfig {
   readonly sliceInstructions?: number;
   /** Added to the host's UTC time for what the RTC reads (-rtc base=); default 0. */
   readonly rtcOffsetNs?: bigint;
+  /** The harts' `riscv,isa` in the generated device tree (-cpu); default the core's, CORE_ISA. */
+  readonly isa?: string;
   /** Translate hot guest code to WebAssembly (-accel tcg,jit=on|off); default on. */
   readonly jit?: boolean;
   /** Times a block start runs interpreted before it is translated (-accel tcg,jit-threshold=N). */
@@ -107,9 +109,11 @@ function warnOfMissingExtensions(tree: FdtTree, name: string, log: DebugLog): vo
  * initrd, and, as QEMU (7.1 and later) passes, 32 random bytes in /chosen/rng-seed, so the guest's RNG
  * is ready early in boot instead of waiting for entropy.
  */
-export function boardDeviceTree(options: { smp: number; memoryBytes: number; append?: string; initrd?: { start: number; end: number } }): Uint8Array {
+export function boardDeviceTree(options: {
+  smp: number; memoryBytes: number; append?: string; initrd?: { start: number; end: number }; isa?: string;
+}): Uint8Array {
   return buildVirtDeviceTree({
-    numHarts: options.smp, memoryBytes: options.memoryBytes, bootargs: options.append, initrd: options.initrd, isa: VIRT_ISA,
+    numHarts: options.smp, memoryBytes: options.memoryBytes, bootargs: options.append, initrd: options.initrd, isa: options.isa ?? VIRT_ISA,
     rngSeed: crypto.getRandomValues(new Uint8Array(32)),
   });
 }
@@ -285,7 +289,7 @@ export class VirtMachine {
       warnOfMissingExtensions(tree, inputName(config.dtb), config.log ?? ((line) => console.error(`wkvm: ${line}`)));
       dtb = dtbBytes;
     } else {
-      dtb = boardDeviceTree({ smp, memoryBytes: config.memoryBytes, append: config.append, initrd });
+      dtb = boardDeviceTree({ smp, memoryBytes: config.memoryBytes, append: config.append, initrd, isa: config.isa });
     }
     // QEMU places the DTB at the top of RAM (below 3 GiB), 2 MiB aligned.
     const dtbAddr = Math.floor((Math.min(ramEnd, 3072 * MiB) - dtb.length) / (2 * MiB)) * (2 * MiB);

@@ -139,6 +139,14 @@ describe('wkvm run -machine', () => {
     expect(end! - start!).toBe(readFileSync(initrd).length);
   });
 
+  it('-cpu shapes the ISA the device tree advertises, as the shared guest README\'s lines use it', async () => {
+    const path = join(scratch, 'cpu.dtb');
+    const result = await runWkvm(['run', '-M', 'virt,dumpdtb=' + path, '-cpu', 'rv64,h=false,sstc=false,Zihintpause=false']);
+    expect(result.status).toBe(0);
+    expect(parseFdt(readFileSync(path)).root.find('/cpus/cpu@0')!.string('riscv,isa')).toBe('rv64imafdc_zicsr_zifencei_zba_zbb_zbc_zbs');
+    expectOneLineError(await runWkvm(['run', '-cpu', 'rv64,v=on', '-kernel', 'test/guest/hello/hello.elf']), /-cpu v=on: wkvm's CPU does not implement v/);
+  });
+
   it('refuses what the board does not have, and properties it does not know', async () => {
     expectOneLineError(await runWkvm(['run', '-M', 'virt,aia=aplic-imsic', '-kernel', 'test/guest/hello/hello.elf']), /-machine aia=aplic-imsic: not supported \(wkvm's virt machine has aia=none\)/);
     expectOneLineError(await runWkvm(['run', '-M', 'virt,aclint=on', '-kernel', 'test/guest/hello/hello.elf']), /aclint=on: not supported/);
