@@ -33,6 +33,10 @@ export interface RunOptions {
   objects: Array<Record<string, string>>;
   /** -chardev BACKEND,id=ID,...: `backend` plus properties. */
   chardevs: Array<Record<string, string>>;
+  /** -netdev TYPE,id=ID,...: `type` plus properties. */
+  netdevs: Array<Record<string, string>>;
+  /** -nic TYPE[,...]: a netdev and its NIC in one (`type` plus properties); -nic none / -net none: none. */
+  nics: Array<Record<string, string>>;
   debug: string[];
   debugLog?: string;
   /** -accel tcg,jit=on|off: translate hot guest code to WebAssembly (default on). */
@@ -62,6 +66,10 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   device: (o, v) => o.devices.push(parseDevice(v)),
   object: (o, v) => o.objects.push(parseKeyValues(v, 'qom-type', 'object')),
   chardev: (o, v) => o.chardevs.push(parseKeyValues(v, 'backend', 'chardev')),
+  netdev: (o, v) => o.netdevs.push(parseKeyValues(v, 'type', 'netdev')),
+  nic: (o, v) => o.nics.push(parseKeyValues(v, 'type', 'nic')),
+  // The legacy -net: only `none` (the virt board has no default NIC anyway); use -nic or -netdev.
+  net: (_o, v) => acceptOnly('net', v, ['none']),
   d: (o, v) => o.debug.push(...v.split(',')),
   D: (o, v) => (o.debugLog = v),
   serial: (_o, v) => acceptOnly('serial', v, ['mon:stdio', 'stdio']),
@@ -98,6 +106,8 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     devices: [],
     objects: [],
     chardevs: [],
+    netdevs: [],
+    nics: [],
     debug: [],
     jit: true,
     rtcBase: 'utc',

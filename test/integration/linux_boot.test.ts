@@ -88,6 +88,22 @@ describe('Linux guest boot', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
+  it('gives the guest a virtio-net NIC on the user network: eth0 up, the gateway answers ping, DHCP leases 10.0.2.15', async () => {
+    const result = await runWkvm([...bootArgs('none', 'shell').map((arg) => (arg.startsWith('console=') ? `${arg} guest.ip=10.0.2.15/24` : arg)),
+      '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-device,netdev=n0', '-nic', 'user,mac=52:54:00:00:00:02'], {
+      input: [
+        { after: 'root@rvguest:/# ', send: 'ping -c 2 10.0.2.2 | grep -c "bytes from" | sed "s/^/PONGS-/"\n' },
+        { after: '\nPONGS-', send: 'ip link set eth1 up; udhcpc -i eth1 -n -q -t 5 -s /bin/true 2>&1 | grep -o "lease of [0-9.]* obtained" | sed "s/$/-DONE/"\n' },
+        { after: 'obtained-DONE', send: 'exit\n' },
+      ],
+    });
+    expect(result.stdout).toContain('guest: eth0 up mac=52:54:00:12:34:56 ip=10.0.2.15/24');
+    expect(result.stdout).toMatch(/\nPONGS-2/);
+    expect(result.stdout).toContain('lease of 10.0.2.15 obtained-DONE');
+    expect(result.stderr).toMatch(/user network 'nic0': the guest reaches 10\.0\.2\.2 .* no NAT yet/);
+    expect(result.status, result.stderr).toBe(0);
+  });
+
   it('answers an interactive shell through piped stdin', async () => {
     const prompt = 'root@rvguest:/# ';
     const before = Math.floor(Date.now() / 1000);

@@ -9,6 +9,9 @@ import type { VirtioDevice } from './device.js';
 import { VirtioConfigError } from './errors.js';
 import { VirtioRng } from './rng.js';
 import { VirtioBalloon } from './balloon.js';
+import { VirtioNet } from './net.js';
+import { DEFAULT_MAC, MacAddressError, parseMacAddress } from '../../net/mac.js';
+import { UserNetBackend } from '../../net/user.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { VirtioMmioTransport } from './transport.js';
@@ -34,6 +37,10 @@ export interface VirtioOptions {
   readonly objects?: ReadonlyArray<Readonly<Record<string, string>>>;
   /** -chardev options (`backend` plus properties): where a virtconsole's chardev= sends its output. */
   readonly chardevs?: ReadonlyArray<Readonly<Record<string, string>>>;
+  /** -netdev options (`type` plus properties), for virtio-net-device,netdev=ID. */
+  readonly netdevs?: ReadonlyArray<Readonly<Record<string, string>>>;
+  /** -nic options (`type` plus properties): a netdev with its virtio-net device; type none adds nothing. */
+  readonly nics?: ReadonlyArray<Readonly<Record<string, string>>>;
   /**
    * Not a command-line option: lets a caller put a layer between each opened drive and its virtio-blk
    * device (interop tests record the guest's writes with RecordingDiskImage). The returned image is
@@ -54,13 +61,16 @@ export type VirtioDevicePlan =
    * when the guest's console is hvc); else its output goes to `file`, or nowhere (chardev null).
    */
   | { readonly kind: 'console'; readonly connected: boolean; readonly file?: string; readonly append?: boolean }
-  | { readonly kind: 'balloon' };
+  | { readonly kind: 'balloon' }
+  /** A virtio-net device on QEMU's user network (10.0.2.0/24: ARP, ping and DHCP from 10.0.2.2; no NAT yet). */
+  | { readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean };
 
 const SLOTS = 8;
 const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
   'virtio-blk-device': ['drive', 'serial', 'id', 'bus', 'queue-size'],
   'virtio-rng-device': ['id', 'bus', 'rng'],
   'virtio-balloon-device': ['id', 'bus'],
+  'virtio-net-device': ['id', 'bus', 'netdev', 'mac'],
   'virtio-serial-device': ['id', 'bus', 'max_ports'],
   'virtio-console-device': ['id', 'bus', 'chardev'],
   virtconsole: ['id', 'bus', 'chardev', 'name', 'nr'],
@@ -79,6 +89,46 @@ const CHARDEV_BACKENDS: Record<string, readonly string[]> = {
   stdio: ['backend', 'id', 'mux', 'signal'],
   file: ['backend', 'id', 'path', 'append'],
 };
+
+/** -netdev types, and the properties each takes (ipv4/ipv6 only as what wkvm's user network is). */
+const NETDEV_TYPES: Record<string, readonly string[]> = {
+  user: ['type', 'id', 'restrict', 'ipv4', 'ipv6'],
+};
+/** -nic takes a netdev's properties plus the NIC's. */
+const NIC_PROPERTIES = ['model', 'mac'];
+
+/** A -netdev (or -nic) user's properties, checked: whether it asked to be isolated (restrict=on). */
+function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>, extra: readonly string[]): boolean {
+  const type = netdev.type ?? '';
+  const allowed = NETDEV_TYPES[type];
+  if (allowed === undefined) throw new VirtioConfigError(where, `unsupported network backend '${type}' (wkvm has ${Object.keys(NETDEV_TYPES).join(', ')})`);
+  for (const key of Object.keys(netdev)) {
+    if (allowed.includes(key) || extra.includes(key)) continue;
+    const why = key === 'hostfwd' || key === 'guestfwd' ? ' (wkvm\'s user network has no NAT to forward through yet)' : '';
+    throw new VirtioConfigError(where, `property '${key}' is not supported${why}`);
+  }
+  if (netdev.ipv4 !== undefined && !['on', 'true'].includes(netdev.ipv4)) throw new VirtioConfigError(where, 'ipv4=off: wkvm\'s user network is IPv4');
+  if (netdev.ipv6 !== undefined && !['off', 'false'].includes(netdev.ipv6)) throw new VirtioConfigError(where, 'ipv6: wkvm\'s user network has no IPv6 (give ipv6=off)');
+  return ['on', 'true', 'yes'].includes(netdev.restrict ?? 'off');
+}
+
+/**
+ * A NIC's MAC: mac= if given, else QEMU's default with the count of NICs that took the default before
+ * added to its last byte (52:54:00:12:34:56, ...:57, ...).
+ */
+function nicMac(where: string, text: string | undefined, defaults: { count: number }): Uint8Array {
+  if (text === undefined) {
+    const mac = Uint8Array.from(DEFAULT_MAC);
+    mac[5] = (mac[5]! + defaults.count++) & 0xff;
+    return mac;
+  }
+  try {
+    return parseMacAddress(text);
+  } catch (error) {
+    if (error instanceof MacAddressError) throw new VirtioConfigError(where, `mac=${text}: ${error.message}`);
+    throw error;
+  }
+}
 
 /** The -object entropy sources by id, checked. */
 function planRngObjects(objects: VirtioOptions['objects']): Set<string> {
@@ -157,6 +207,16 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   });
   const rngObjects = planRngObjects(options.objects);
   const chardevs = planChardevs(options.chardevs);
+  const netdevs = new Map<string, { restrict: boolean; used: boolean }>();
+  for (const netdev of options.netdevs ?? []) {
+    const where = `-netdev ${netdev.type ?? ''}`;
+    const restrict = checkUserNetdev(where, netdev, []);
+    const id = netdev.id;
+    if (id === undefined || id === '') throw new VirtioConfigError(where, 'id=ID is required');
+    if (netdevs.has(id)) throw new VirtioConfigError(where, `duplicate netdev id '${id}'`);
+    netdevs.set(id, { restrict, used: false });
+  }
+  const defaultMacs = { count: 0 };
   let lastSerial: { connected: boolean; index: number } | null = null;
   for (const device of options.devices) {
     const driver = device.driver ?? '';
@@ -191,6 +251,16 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
       case 'virtio-balloon-device':
         plan.push({ kind: 'balloon' });
         break;
+      case 'virtio-net-device': {
+        const id = device.netdev;
+        if (id === undefined) throw new VirtioConfigError(where, 'netdev=ID is required');
+        const netdev = netdevs.get(id);
+        if (netdev === undefined) throw new VirtioConfigError(where, `no -netdev with id=${id}`);
+        if (netdev.used) throw new VirtioConfigError(where, `netdev '${id}' is already in use by another device`);
+        netdev.used = true;
+        plan.push({ kind: 'net', netdev: id, mac: nicMac(where, device.mac, defaultMacs), restrict: netdev.restrict });
+        break;
+      }
       case 'virtio-serial-device':
         lastSerial = { connected: false, index: plan.length };
         plan.push({ kind: 'console', connected: false });
@@ -209,6 +279,15 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   for (const [id, drive] of drivesById) {
     if (drive.if === 'virtio') plan.push({ kind: 'blk', drive, name: id, snapshot: snapshotAll || drive.snapshot === true });
   }
+  (options.nics ?? []).forEach((nic, index) => {
+    const where = `-nic ${nic.type ?? ''}`;
+    if (nic.type === 'none') return;
+    const restrict = checkUserNetdev(where, nic, NIC_PROPERTIES);
+    if (nic.model !== undefined && nic.model !== 'virtio-net-device' && nic.model !== 'virtio') {
+      throw new VirtioConfigError(where, `model=${nic.model}: the virt machine's NIC is virtio-net-device`);
+    }
+    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), restrict });
+  });
   if (plan.length > SLOTS) throw new VirtioConfigError('-device', `${plan.length} virtio devices, but the virt machine has ${SLOTS} virtio-mmio slots`);
   return plan;
 }
@@ -257,6 +336,11 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
         case 'rng':
           device = new VirtioRng();
           break;
+        case 'net': {
+          if (!item.restrict) log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: wkvm's user network has no NAT yet`);
+          device = new VirtioNet({ backend: new UserNetBackend({ restrict: item.restrict }), mac: item.mac, id: item.netdev, log });
+          break;
+        }
         case 'balloon':
           device = new VirtioBalloon({ ram: machine.config.memoryBytes === undefined ? undefined : { base: DRAM_BASE, size: machine.config.memoryBytes } });
           break;

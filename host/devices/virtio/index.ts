@@ -6,6 +6,7 @@ export type { VirtioDevice, VirtioDeviceContext } from './device.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk.js';
 export { VirtioRng } from './rng.js';
 export { VirtioBalloon, BALLOON_PAGE_SIZE, type VirtioBalloonOptions } from './balloon.js';
+export { VirtioNet, type VirtioNetOptions, type NetBackend } from './net.js';
 export { VirtioConsole, guestConsoleIsHvc } from './console.js';
 export { VirtqueueError, VirtioRequestError, VirtioConfigError } from './errors.js';
 export {

@@ -61,6 +61,19 @@ describe('planning devices from options', () => {
     }))).toEqual([{ kind: 'rng' }, { kind: 'rng' }, { kind: 'balloon' }]);
   });
 
+  it('makes NICs from -netdev user + virtio-net-device and from -nic user, with QEMU\'s MACs; -nic none adds nothing', () => {
+    const plan = planVirtioDevices(opts({
+      netdevs: [{ type: 'user', id: 'n0', restrict: 'on' }],
+      devices: [{ driver: 'virtio-net-device', netdev: 'n0' }],
+      nics: [{ type: 'none' }, { type: 'user', mac: '02:00:00:00:00:07', model: 'virtio-net-device' }, { type: 'user' }],
+    }));
+    expect(plan.map((p) => p.kind)).toEqual(['net', 'net', 'net']);
+    expect(plan.map((p) => (p.kind === 'net' ? [...p.mac].map((b) => b.toString(16)).join(':') : ''))).toEqual([
+      '52:54:0:12:34:56', '2:0:0:0:0:7', '52:54:0:12:34:57',
+    ]);
+    expect(plan.map((p) => p.kind === 'net' && p.restrict)).toEqual([true, false, false]);
+  });
+
   it('applies -snapshot to every drive', () => {
     const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
     expect(plan[0]).toMatchObject({ snapshot: true });
@@ -86,7 +99,14 @@ describe('planning devices from options', () => {
       devices: [{ driver: 'virtio-blk-device', drive: 'x' }, { driver: 'virtio-blk-device', drive: 'x' }],
     }), /already in use/],
     ['a device for an if=virtio drive', opts({ drives: [{ file: 'a', if: 'virtio', id: 'x' }], devices: [{ driver: 'virtio-blk-device', drive: 'x' }] }), /use if=none/],
-    ['an unknown device', opts({ devices: [{ driver: 'virtio-net-device' }] }), /unknown or unsupported device/],
+    ['an unknown device', opts({ devices: [{ driver: 'virtio-gpu-device' }] }), /unknown or unsupported device/],
+    ['a NIC without netdev=', opts({ devices: [{ driver: 'virtio-net-device' }] }), /netdev=ID is required/],
+    ['a NIC for a missing netdev', opts({ devices: [{ driver: 'virtio-net-device', netdev: 'n9' }] }), /no -netdev with id=n9/],
+    ['a netdev used twice', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n' }, { driver: 'virtio-net-device', netdev: 'n' }] }), /already in use/],
+    ['a network backend wkvm has not', opts({ netdevs: [{ type: 'tap', id: 'n', ifname: 'tap0' }] }), /unsupported network backend 'tap'/],
+    ['port forwarding', opts({ nics: [{ type: 'user', hostfwd: 'tcp::2222-:22' }] }), /'hostfwd' is not supported \(wkvm's user network has no NAT/],
+    ['a bad MAC', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n', mac: '52:54:00:12:34' }] }), /mac=52:54:00:12:34/],
+    ['another NIC model', opts({ nics: [{ type: 'user', model: 'e1000' }] }), /model=e1000: the virt machine's NIC is virtio-net-device/],
     ['an unknown property', opts({ devices: [{ driver: 'virtio-rng-device', 'queue-size': '8' }] }), /property 'queue-size'/],
     ['virtconsole alone', opts({ devices: [{ driver: 'virtconsole' }] }), /needs a virtio-serial-device/],
     ['two virtconsoles on one serial device', opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole' }, { driver: 'virtconsole' }] }), /one virtconsole/],
