@@ -37,6 +37,8 @@ export interface RunOptions {
   netdevs: Array<Record<string, string>>;
   /** -nic TYPE[,...]: a netdev and its NIC in one (`type` plus properties); -nic none / -net none: none. */
   nics: Array<Record<string, string>>;
+  /** -fsdev local,id=ID,path=DIR,...: `fsdriver` plus properties. */
+  fsdevs: Array<Record<string, string>>;
   debug: string[];
   debugLog?: string;
   /** -accel tcg,jit=on|off: translate hot guest code to WebAssembly (default on). */
@@ -68,6 +70,7 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   chardev: (o, v) => o.chardevs.push(parseKeyValues(v, 'backend', 'chardev')),
   netdev: (o, v) => o.netdevs.push(parseKeyValues(v, 'type', 'netdev')),
   nic: (o, v) => o.nics.push(parseKeyValues(v, 'type', 'nic')),
+  fsdev: (o, v) => o.fsdevs.push(parseKeyValues(v, 'fsdriver', 'fsdev')),
   // The legacy -net: only `none` (the virt board has no default NIC anyway); use -nic or -netdev.
   net: (_o, v) => acceptOnly('net', v, ['none']),
   d: (o, v) => o.debug.push(...v.split(',')),
@@ -108,6 +111,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     chardevs: [],
     netdevs: [],
     nics: [],
+    fsdevs: [],
     debug: [],
     jit: true,
     rtcBase: 'utc',

@@ -1,7 +1,7 @@
 // Boots the shared Linux 6.1 guest (../shared/guest) in both boot paths and drives its modes.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
@@ -101,6 +101,23 @@ describe('Linux guest boot', () => {
     expect(result.stdout).toMatch(/\nPONGS-2/);
     expect(result.stdout).toContain('lease of 10.0.2.15 obtained-DONE');
     expect(result.stderr).toMatch(/user network 'nic0': the guest reaches 10\.0\.2\.2 .* no NAT yet/);
+    expect(result.status, result.stderr).toBe(0);
+  });
+
+  it('shares a host directory over virtio-9p: the guest mounts it by tag, reads a host file and writes one back', async () => {
+    const share = mkdtempSync(join(tmpdir(), 'wkvm-9p-'));
+    writeFileSync(join(share, 'host.txt'), 'from the host\n');
+    const result = await runWkvm([...bootArgs('none', 'shell'),
+      '-fsdev', `local,id=fs0,path=${share},security_model=none`, '-device', 'virtio-9p-device,fsdev=fs0,mount_tag=host0'], {
+      input: [
+        { after: 'root@rvguest:/# ', send: 'mkdir /mnt/h && mount -t 9p -o trans=virtio host0 /mnt/h && sed "s/^/READ-/" /mnt/h/host.txt\n' },
+        { after: '\nREAD-', send: 'mkdir /mnt/h/sub && echo from the guest > /mnt/h/sub/guest.txt && mv /mnt/h/sub/guest.txt /mnt/h/g.txt && echo W$((1+1))RITTEN\n' },
+        { after: 'W2RITTEN', send: 'exit\n' },
+      ],
+    });
+    expect(result.stdout).toContain('READ-from the host');
+    expect(readFileSync(join(share, 'g.txt'), 'utf8')).toBe('from the guest\n');
+    expect(existsSync(join(share, 'sub'))).toBe(true);
     expect(result.status, result.stderr).toBe(0);
   });
 

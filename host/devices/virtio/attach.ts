@@ -10,6 +10,8 @@ import { VirtioConfigError } from './errors.js';
 import { VirtioRng } from './rng.js';
 import { VirtioBalloon } from './balloon.js';
 import { VirtioNet } from './net.js';
+import { NINE_P_MAX_TAG_LENGTH, Virtio9p } from './p9.js';
+import { LocalBackend } from './p9_local.js';
 import { DEFAULT_MAC, MacAddressError, parseMacAddress } from '../../net/mac.js';
 import { UserNetBackend } from '../../net/user.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
@@ -41,6 +43,8 @@ export interface VirtioOptions {
   readonly netdevs?: ReadonlyArray<Readonly<Record<string, string>>>;
   /** -nic options (`type` plus properties): a netdev with its virtio-net device; type none adds nothing. */
   readonly nics?: ReadonlyArray<Readonly<Record<string, string>>>;
+  /** -fsdev options (`fsdriver` plus properties): host directories for virtio-9p-device,fsdev=ID. */
+  readonly fsdevs?: ReadonlyArray<Readonly<Record<string, string>>>;
   /**
    * Not a command-line option: lets a caller put a layer between each opened drive and its virtio-blk
    * device (interop tests record the guest's writes with RecordingDiskImage). The returned image is
@@ -63,7 +67,9 @@ export type VirtioDevicePlan =
   | { readonly kind: 'console'; readonly connected: boolean; readonly file?: string; readonly append?: boolean }
   | { readonly kind: 'balloon' }
   /** A virtio-net device on QEMU's user network (10.0.2.0/24: ARP, ping and DHCP from 10.0.2.2; no NAT yet). */
-  | { readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean };
+  | { readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean }
+  /** A host directory shared over virtio-9p (9P2000.L), mounted in the guest by its tag. */
+  | { readonly kind: '9p'; readonly id: string; readonly path: string; readonly readOnly: boolean; readonly mountTag: string };
 
 const SLOTS = 8;
 const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
@@ -71,6 +77,7 @@ const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
   'virtio-rng-device': ['id', 'bus', 'rng'],
   'virtio-balloon-device': ['id', 'bus'],
   'virtio-net-device': ['id', 'bus', 'netdev', 'mac'],
+  'virtio-9p-device': ['id', 'bus', 'fsdev', 'mount_tag'],
   'virtio-serial-device': ['id', 'bus', 'max_ports'],
   'virtio-console-device': ['id', 'bus', 'chardev'],
   virtconsole: ['id', 'bus', 'chardev', 'name', 'nr'],
@@ -128,6 +135,45 @@ function nicMac(where: string, text: string | undefined, defaults: { count: numb
     if (error instanceof MacAddressError) throw new VirtioConfigError(where, `mac=${text}: ${error.message}`);
     throw error;
   }
+}
+
+/**
+ * -fsdev local's properties. The security models only say how the guest's owners and modes are kept:
+ * `none` and `passthrough` as the host has them, which is what wkvm does (it never changes a file's
+ * owner); `mapped` keeps them in extended attributes, which Node cannot write, so it is refused.
+ */
+const FSDEV_PROPERTIES = ['fsdriver', 'id', 'path', 'security_model', 'readonly', 'writeout', 'fmode', 'dmode'];
+const SECURITY_MODELS = ['none', 'passthrough'];
+
+/** The -fsdev options by id, checked. */
+function planFsdevs(fsdevs: VirtioOptions['fsdevs']): Map<string, { path: string; readOnly: boolean; used: boolean }> {
+  const byId = new Map<string, { path: string; readOnly: boolean; used: boolean }>();
+  for (const fsdev of fsdevs ?? []) {
+    const where = `-fsdev ${fsdev.fsdriver ?? ''}`;
+    if (fsdev.fsdriver !== 'local') throw new VirtioConfigError(where, 'unsupported fsdev driver (wkvm has local)');
+    for (const key of Object.keys(fsdev)) if (!FSDEV_PROPERTIES.includes(key)) throw new VirtioConfigError(where, `property '${key}' is not supported`);
+    const id = fsdev.id;
+    if (id === undefined || id === '') throw new VirtioConfigError(where, 'id=ID is required');
+    if (byId.has(id)) throw new VirtioConfigError(where, `duplicate fsdev id '${id}'`);
+    if ((fsdev.path ?? '') === '') throw new VirtioConfigError(where, 'path=DIR is required');
+    const model = fsdev.security_model;
+    if (model === undefined) throw new VirtioConfigError(where, `security_model= is required (wkvm has ${SECURITY_MODELS.join(', ')})`);
+    if (!SECURITY_MODELS.includes(model)) {
+      throw new VirtioConfigError(where, `security_model=${model}: not supported (wkvm has ${SECURITY_MODELS.join(', ')}: mapped needs extended attributes Node cannot write)`);
+    }
+    byId.set(id, { path: fsdev.path!, readOnly: ['on', 'true', 'yes'].includes(fsdev.readonly ?? 'off'), used: false });
+  }
+  return byId;
+}
+
+/** The -netdev or -fsdev a device's `key=ID` names, marked used: each backs one device. */
+function claimBackend<T extends { used: boolean }>(where: string, key: string, id: string | undefined, byId: Map<string, T>): T {
+  if (id === undefined) throw new VirtioConfigError(where, `${key}=ID is required`);
+  const backend = byId.get(id);
+  if (backend === undefined) throw new VirtioConfigError(where, `no -${key} with id=${id}`);
+  if (backend.used) throw new VirtioConfigError(where, `${key} '${id}' is already in use by another device`);
+  backend.used = true;
+  return backend;
 }
 
 /** The -object entropy sources by id, checked. */
@@ -217,6 +263,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     netdevs.set(id, { restrict, used: false });
   }
   const defaultMacs = { count: 0 };
+  const fsdevs = planFsdevs(options.fsdevs);
   let lastSerial: { connected: boolean; index: number } | null = null;
   for (const device of options.devices) {
     const driver = device.driver ?? '';
@@ -251,14 +298,17 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
       case 'virtio-balloon-device':
         plan.push({ kind: 'balloon' });
         break;
+      case 'virtio-9p-device': {
+        const mountTag = device.mount_tag;
+        if (mountTag === undefined || mountTag === '') throw new VirtioConfigError(where, 'mount_tag=TAG is required');
+        if (new TextEncoder().encode(mountTag).length > NINE_P_MAX_TAG_LENGTH) throw new VirtioConfigError(where, `mount_tag: at most ${NINE_P_MAX_TAG_LENGTH} bytes`);
+        const fsdev = claimBackend(where, 'fsdev', device.fsdev, fsdevs);
+        plan.push({ kind: '9p', id: device.fsdev!, path: fsdev.path, readOnly: fsdev.readOnly, mountTag });
+        break;
+      }
       case 'virtio-net-device': {
-        const id = device.netdev;
-        if (id === undefined) throw new VirtioConfigError(where, 'netdev=ID is required');
-        const netdev = netdevs.get(id);
-        if (netdev === undefined) throw new VirtioConfigError(where, `no -netdev with id=${id}`);
-        if (netdev.used) throw new VirtioConfigError(where, `netdev '${id}' is already in use by another device`);
-        netdev.used = true;
-        plan.push({ kind: 'net', netdev: id, mac: nicMac(where, device.mac, defaultMacs), restrict: netdev.restrict });
+        const netdev = claimBackend(where, 'netdev', device.netdev, netdevs);
+        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), restrict: netdev.restrict });
         break;
       }
       case 'virtio-serial-device':
@@ -339,6 +389,11 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
         case 'net': {
           if (!item.restrict) log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: wkvm's user network has no NAT yet`);
           device = new VirtioNet({ backend: new UserNetBackend({ restrict: item.restrict }), mac: item.mac, id: item.netdev, log });
+          break;
+        }
+        case '9p': {
+          const backend = await LocalBackend.open({ root: item.path, readOnly: item.readOnly });
+          device = new Virtio9p({ backend, mountTag: item.mountTag, id: item.id, log });
           break;
         }
         case 'balloon':

@@ -7,6 +7,8 @@ export { VirtioBlk, type VirtioBlkOptions } from './blk.js';
 export { VirtioRng } from './rng.js';
 export { VirtioBalloon, BALLOON_PAGE_SIZE, type VirtioBalloonOptions } from './balloon.js';
 export { VirtioNet, type VirtioNetOptions, type NetBackend } from './net.js';
+export { Virtio9p, type Virtio9pOptions } from './p9.js';
+export type { NinePBackend } from './p9_backend.js';
 export { VirtioConsole, guestConsoleIsHvc } from './console.js';
 export { VirtqueueError, VirtioRequestError, VirtioConfigError } from './errors.js';
 export {

@@ -74,6 +74,13 @@ describe('planning devices from options', () => {
     expect(plan.map((p) => p.kind === 'net' && p.restrict)).toEqual([true, false, false]);
   });
 
+  it('shares a host directory over virtio-9p by its mount tag, read-only when the -fsdev says so', () => {
+    expect(planVirtioDevices(opts({
+      fsdevs: [{ fsdriver: 'local', id: 'fs0', path: '/srv/share', security_model: 'none', readonly: 'on' }],
+      devices: [{ driver: 'virtio-9p-device', fsdev: 'fs0', mount_tag: 'host0' }],
+    }))).toEqual([{ kind: '9p', id: 'fs0', path: '/srv/share', readOnly: true, mountTag: 'host0' }]);
+  });
+
   it('applies -snapshot to every drive', () => {
     const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
     expect(plan[0]).toMatchObject({ snapshot: true });
@@ -100,6 +107,12 @@ describe('planning devices from options', () => {
     }), /already in use/],
     ['a device for an if=virtio drive', opts({ drives: [{ file: 'a', if: 'virtio', id: 'x' }], devices: [{ driver: 'virtio-blk-device', drive: 'x' }] }), /use if=none/],
     ['an unknown device', opts({ devices: [{ driver: 'virtio-gpu-device' }] }), /unknown or unsupported device/],
+    ['a 9p device without fsdev=', opts({ devices: [{ driver: 'virtio-9p-device', mount_tag: 't' }] }), /fsdev=ID is required/],
+    ['a 9p device without mount_tag=', opts({ fsdevs: [{ fsdriver: 'local', id: 'f', path: '/tmp', security_model: 'none' }], devices: [{ driver: 'virtio-9p-device', fsdev: 'f' }] }), /mount_tag=TAG is required/],
+    ['a 9p device for a missing fsdev', opts({ devices: [{ driver: 'virtio-9p-device', fsdev: 'f', mount_tag: 't' }] }), /no -fsdev with id=f/],
+    ['security_model=mapped', opts({ fsdevs: [{ fsdriver: 'local', id: 'f', path: '/tmp', security_model: 'mapped' }] }), /security_model=mapped: not supported/],
+    ['an fsdev without path', opts({ fsdevs: [{ fsdriver: 'local', id: 'f', security_model: 'none' }] }), /path=DIR is required/],
+    ['an fsdev driver wkvm has not', opts({ fsdevs: [{ fsdriver: 'proxy', id: 'f', sock_fd: '3' }] }), /unsupported fsdev driver/],
     ['a NIC without netdev=', opts({ devices: [{ driver: 'virtio-net-device' }] }), /netdev=ID is required/],
     ['a NIC for a missing netdev', opts({ devices: [{ driver: 'virtio-net-device', netdev: 'n9' }] }), /no -netdev with id=n9/],
     ['a netdev used twice', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n' }, { driver: 'virtio-net-device', netdev: 'n' }] }), /already in use/],
