@@ -83,6 +83,14 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   rtc: (o, v) => (o.rtcBase = parseRtc(v)),
   // The VM's name titles QEMU's windows and names its process; a console VMM has neither.
   name: () => {},
+  // The virt board has no VGA, parallel port or keyboard, and no boot order to choose.
+  vga: (_o, v) => acceptOnly('vga', v, ['none']),
+  parallel: (_o, v) => acceptOnly('parallel', v, ['none']),
+  k: () => {},
+  boot: () => {},
+  gdb: () => {
+    throw new UsageError('-gdb: the gdb stub is not implemented');
+  },
 };
 
 const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
@@ -94,6 +102,11 @@ const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
   S: () => {
     throw new UsageError('-S: the gdb stub is not implemented');
   },
+  s: () => {
+    throw new UsageError('-s: the gdb stub is not implemented');
+  },
+  // wkvm's board has only the devices the command line asks for (and the UART, RTC and test device).
+  nodefaults: () => {},
 };
 
 export function parseRunArgs(argv: readonly string[]): RunOptions {

@@ -85,6 +85,12 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     expectOneLineError(await runWkvm(['run', '-accel', 'tcg,speed=max', '-kernel', 'test/guest/hello/hello.elf']), /invalid parameter 'speed'/);
   });
 
+  it('the gdb stub, however it is asked for', async () => {
+    for (const args of [['-s'], ['-S'], ['-gdb', 'tcp::1234']]) {
+      expectOneLineError(await runWkvm(['run', ...args, '-kernel', 'test/guest/hello/hello.elf']), /the gdb stub is not implemented/);
+    }
+  });
+
   it('a bad -rtc option', async () => {
     expectOneLineError(await runWkvm(['run', '-rtc', 'base=2006-02-30', '-kernel', 'test/guest/hello/hello.elf']), /base=2006-02-30: expected utc, localtime or a date/);
     expectOneLineError(await runWkvm(['run', '-rtc', 'base=yesterday', '-kernel', 'test/guest/hello/hello.elf']), /base=yesterday: expected/);
@@ -100,9 +106,10 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     }
   });
 
-  it('accepts QEMU double-dash spellings, and options with nothing to do here (-name, -enable-kvm, -rtc base=utc)', async () => {
+  it('accepts QEMU double-dash spellings, and options with nothing to do here (-name, -enable-kvm, -rtc base=utc, -vga none, -nodefaults, -net none, ...)', async () => {
     const result = await runWkvm(['run', '--machine', 'virt', '--m', '64M', '--bios', 'none', '--kernel', 'test/guest/hello/hello.elf', '--nographic',
-      '-name', 'guest=vm1,process=vm1', '-enable-kvm', '-rtc', 'base=utc,driftfix=slew']);
+      '-name', 'guest=vm1,process=vm1', '-enable-kvm', '-rtc', 'base=utc,driftfix=slew', '-vga', 'none', '-parallel', 'none',
+      '-nodefaults', '-net', 'none', '-nic', 'none', '-k', 'en-us', '-boot', 'n']);
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('hello: done');
   });
