@@ -32,6 +32,8 @@ function isaExtensions(isa: string): Set<string> {
 
 /** The extensions of CORE_ISA a `-cpu` property may turn off (QEMU's property names, any case). */
 const OPTIONAL_EXTENSIONS = ['sstc', 'zihintpause', 'zba', 'zbb', 'zbc', 'zbs'];
+/** QEMU CPU properties for what wkvm's CPU always has: `=true` is what it is; `=false` cannot be had. */
+const BUILT_IN = ['i', 'm', 'a', 'f', 'd', 'c', 's', 'u', 'zicsr', 'zifencei', 'zicntr', 'zihpm', 'counters', 'mmu', 'pmp'];
 /** QEMU CPU properties for extensions wkvm has not: `=false` is what wkvm is; `=true` cannot be had. */
 const ABSENT_EXTENSIONS = ['h', 'v', 'zicbom', 'zicboz', 'svpbmt', 'svnapot', 'svinval', 'zfh', 'zfhmin', 'zicond', 'zawrs', 'zkn', 'zks', 'zbkb', 'zbkc', 'zbkx'];
 
@@ -54,14 +56,20 @@ export function isaForCpu(option: string): string {
   for (const property of properties) {
     const [rawKey = '', value = 'on'] = property.split('=');
     const key = rawKey.toLowerCase();
-    if (!OPTIONAL_EXTENSIONS.includes(key) && !ABSENT_EXTENSIONS.includes(key)) {
-      throw new CpuModelError(`-cpu ${property}: unsupported CPU property (wkvm knows ${[...OPTIONAL_EXTENSIONS, ...ABSENT_EXTENSIONS].join(', ')})`);
+    if (key === 'priv_spec') {
+      if (value !== 'v1.12.0') throw new CpuModelError(`-cpu ${property}: wkvm implements privileged spec v1.12.0`);
+      continue;
+    }
+    if (!OPTIONAL_EXTENSIONS.includes(key) && !ABSENT_EXTENSIONS.includes(key) && !BUILT_IN.includes(key)) {
+      throw new CpuModelError(`-cpu ${property}: unsupported CPU property (wkvm knows priv_spec, ${[...BUILT_IN, ...OPTIONAL_EXTENSIONS, ...ABSENT_EXTENSIONS].join(', ')})`);
     }
     const enabled = ['on', 'true', 'yes'].includes(value) ? true : ['off', 'false', 'no'].includes(value) ? false : null;
     if (enabled === null) throw new CpuModelError(`-cpu ${property}: expected on/off or true/false`);
     if (OPTIONAL_EXTENSIONS.includes(key)) {
       if (enabled) extensions.add(key);
       else extensions.delete(key);
+    } else if (BUILT_IN.includes(key)) {
+      if (!enabled) throw new CpuModelError(`-cpu ${property}: wkvm's CPU always has ${key}`);
     } else if (enabled) {
       throw new CpuModelError(`-cpu ${property}: wkvm's CPU does not implement ${key}`);
     }

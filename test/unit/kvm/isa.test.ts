@@ -27,13 +27,16 @@ describe('isaForCpu (-cpu)', () => {
     expect(isaForCpu('rv64,h=false,sstc=false,Zihintpause=false')).toBe('rv64imafdc_zicsr_zifencei_zba_zbb_zbc_zbs');
     expect(isaForCpu('rv64,zba=off,zbb=off,zbc=off,zbs=off')).toBe('rv64imafdc_zicsr_zifencei_zihintpause_sstc');
     expect(isaForCpu('sifive-u54,zbb=on')).toBe('rv64imafdc_zicsr_zifencei_zbb');
+    expect(isaForCpu('rv64,pmp=true,mmu=on,Zifencei=true,c=true,priv_spec=v1.12.0')).toBe(CORE_ISA);
   });
 
   it('refuses models and extensions wkvm has not, and properties it does not know', () => {
     expect(() => isaForCpu('thead-c906')).toThrow(/-cpu thead-c906: unsupported CPU model/);
     expect(() => isaForCpu('rv64,v=true')).toThrow(/does not implement v/);
     expect(() => isaForCpu('rv64,h=on')).toThrow(/does not implement h/);
-    expect(() => isaForCpu('rv64,pmp=false')).toThrow(/pmp=false: unsupported CPU property/);
+    expect(() => isaForCpu('rv64,vlen=128')).toThrow(/vlen=128: unsupported CPU property/);
+    expect(() => isaForCpu('rv64,mmu=false')).toThrow(/always has mmu/);
+    expect(() => isaForCpu('rv64,priv_spec=v1.10.0')).toThrow(/privileged spec v1\.12\.0/);
     expect(() => isaForCpu('rv64,sstc=maybe')).toThrow(/expected on\/off/);
     expect(() => isaForCpu('rv64,sstc=maybe')).toThrow(CpuModelError);
   });
