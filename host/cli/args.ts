@@ -251,7 +251,19 @@ function parseSmp(value: string): number {
   return n;
 }
 
-const DRIVE_KEYS = new Set(['file', 'format', 'if', 'id', 'cache', 'readonly', 'snapshot', 'media', 'index']);
+const DRIVE_KEYS = new Set(['file', 'format', 'if', 'id', 'cache', 'readonly', 'snapshot', 'media', 'index', 'serial']);
+/**
+ * -drive parameters about how the host does the I/O, which the guest cannot tell apart, with the
+ * values wkvm takes: its own I/O thread serves every aio=, a discard always frees what the image can
+ * (what a guest reads there afterwards is undefined either way), and errors go to the guest (report).
+ */
+const DRIVE_HOST_KEYS: Record<string, readonly string[]> = {
+  aio: ['threads', 'native', 'io_uring'],
+  discard: ['ignore', 'off', 'unmap', 'on'],
+  'detect-zeroes': ['off', 'on', 'unmap'],
+  werror: ['report'],
+  rerror: ['report'],
+};
 
 function parseOnOff(key: string, value: string): boolean {
   if (value === 'on' || value === 'true' || value === 'yes') return true;
@@ -261,8 +273,13 @@ function parseOnOff(key: string, value: string): boolean {
 
 function parseDrive(value: string): DriveOption {
   const kv = parseKeyValues(value, null, 'drive');
-  for (const key of Object.keys(kv)) {
-    if (!DRIVE_KEYS.has(key)) throw new UsageError(`-drive: invalid parameter '${key}'`);
+  for (const [key, setting] of Object.entries(kv)) {
+    const values = DRIVE_HOST_KEYS[key];
+    if (values !== undefined) {
+      if (!values.includes(setting)) throw new UsageError(`-drive ${key}=${setting}: not supported (wkvm takes ${values.join(', ')})`);
+    } else if (!DRIVE_KEYS.has(key)) {
+      throw new UsageError(`-drive: invalid parameter '${key}'`);
+    }
   }
   if (!kv.file) throw new UsageError('-drive: file=FILE is required');
   return {
@@ -273,6 +290,7 @@ function parseDrive(value: string): DriveOption {
     cache: kv.cache,
     readonly: kv.readonly !== undefined ? parseOnOff('readonly', kv.readonly) : undefined,
     snapshot: kv.snapshot !== undefined ? parseOnOff('snapshot', kv.snapshot) : undefined,
+    serial: kv.serial,
   };
 }
 

@@ -27,6 +27,8 @@ export interface DriveSpec {
   readonly cache?: string;
   readonly readonly?: boolean;
   readonly snapshot?: boolean;
+  /** What GET_ID answers (QEMU's legacy -drive serial=; -device virtio-blk-device,serial= wins). */
+  readonly serial?: string;
 }
 
 export interface VirtioOptions {
@@ -286,7 +288,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
         used.add(id);
         const queueSize = device['queue-size'] === undefined ? undefined : parseQueueSize(where, device['queue-size']);
         plan.push({
-          kind: 'blk', drive, name: id, serial: device.serial, snapshot: snapshotAll || drive.snapshot === true,
+          kind: 'blk', drive, name: id, serial: device.serial ?? drive.serial, snapshot: snapshotAll || drive.snapshot === true,
           ...(queueSize === undefined ? {} : { queueSize }),
         });
         break;
@@ -327,7 +329,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     }
   }
   for (const [id, drive] of drivesById) {
-    if (drive.if === 'virtio') plan.push({ kind: 'blk', drive, name: id, snapshot: snapshotAll || drive.snapshot === true });
+    if (drive.if === 'virtio') plan.push({ kind: 'blk', drive, name: id, serial: drive.serial, snapshot: snapshotAll || drive.snapshot === true });
   }
   (options.nics ?? []).forEach((nic, index) => {
     const where = `-nic ${nic.type ?? ''}`;
