@@ -22,6 +22,7 @@ import type { SmpRunner } from './smp_runner.js';
 import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
 import { parseFdt, type FdtTree } from './fdt/reader.js';
+import { ensureChild, fdtString, fdtU64, serializeFdt } from './fdt/edit.js';
 import { isElf, parseElf, type ElfImage } from './loader/elf.js';
 import { parseLinuxImage, describeForeignKernel, checkKernelPlausible } from './loader/linux_image.js';
 import { LoadError } from './loader/errors.js';
@@ -84,6 +85,22 @@ const MiB = 1024 * 1024;
 /** The harts' ISA as the device tree states it: the core's. */
 export const VIRT_ISA = CORE_ISA;
 const DEFAULT_SLICE = 1_000_000;
+
+/**
+ * A -dtb blob with the command line and the initrd's place put into its /chosen, as QEMU does with one:
+ * whoever dumped it had another -append, or none, and the initrd lands where this machine puts it.
+ * Unchanged when there is neither.
+ */
+function withBootChoices(tree: FdtTree, blob: Uint8Array, append: string | undefined, initrd: { start: number; end: number } | undefined): Uint8Array {
+  if ((append ?? '') === '' && initrd === undefined) return blob;
+  const chosen = ensureChild(tree.root, 'chosen');
+  if (append !== undefined && append !== '') chosen.properties.set('bootargs', fdtString(append));
+  if (initrd !== undefined) {
+    chosen.properties.set('linux,initrd-start', fdtU64(initrd.start));
+    chosen.properties.set('linux,initrd-end', fdtU64(initrd.end));
+  }
+  return serializeFdt(tree);
+}
 
 /**
  * A device tree given with -dtb may promise the guest extensions this CPU lacks (QEMU's names `h`): the
@@ -287,7 +304,7 @@ export class VirtMachine {
         throw new LoadError(inputName(config.dtb), `not a valid device-tree blob: ${(error as Error).message}`);
       }
       warnOfMissingExtensions(tree, inputName(config.dtb), config.log ?? ((line) => console.error(`wkvm: ${line}`)));
-      dtb = dtbBytes;
+      dtb = withBootChoices(tree, dtbBytes, config.append, initrd);
     } else {
       dtb = boardDeviceTree({ smp, memoryBytes: config.memoryBytes, append: config.append, initrd, isa: config.isa });
     }

@@ -73,6 +73,17 @@ describe('Linux guest boot', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
+  it('puts -append and the initrd\'s place into a -dtb\'s /chosen, as QEMU does', async () => {
+    const dtb = join(mkdtempSync(join(tmpdir(), 'wkvm-dtb-')), 'shell.dtb');
+    // A tree dumped for another command line (shell mode) and without an initrd.
+    const dump = await runWkvm(['run', '-M', `virt,dumpdtb=${dtb}`, '-m', '256M', '-append', 'console=ttyS0 guest.mode=shell']);
+    expect(dump.status).toBe(0);
+    const result = await runWkvm([...bootArgs('none', 'poweroff'), '-dtb', dtb]);
+    expect(result.stdout).toMatch(/Kernel command line: console=ttyS0 earlycon=sbi guest\.mode=poweroff/);
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status, result.stderr).toBe(0);
+  });
+
   it('takes the shared guest README\'s optional virtio devices in QEMU\'s spelling, and the guest binds each', async () => {
     const result = await runWkvm([...bootArgs(FIRMWARES[1]![1], 'shell'),
       '-object', 'rng-builtin,id=rng0', '-device', 'virtio-rng-device,rng=rng0',
