@@ -45,6 +45,8 @@ export interface RunOptions {
   jit: boolean;
   /** -accel tcg,jit-threshold=N */
   jitThreshold?: number;
+  /** -serial: where the UART (the machine console) goes: the terminal, nowhere, or a file. */
+  serial: { readonly kind: 'stdio' } | { readonly kind: 'null' } | { readonly kind: 'file'; readonly path: string };
   /** -cpu: the ISA string the device tree advertises (default: the core's, CORE_ISA). */
   isa?: string;
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
@@ -75,7 +77,7 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   net: (_o, v) => acceptOnly('net', v, ['none']),
   d: (o, v) => o.debug.push(...v.split(',')),
   D: (o, v) => (o.debugLog = v),
-  serial: (_o, v) => acceptOnly('serial', v, ['mon:stdio', 'stdio']),
+  serial: (o, v) => (o.serial = parseSerial(v)),
   display: (_o, v) => acceptOnly('display', v, ['none']),
   monitor: (_o, v) => acceptOnly('monitor', v, ['none']),
   accel: (o, v) => parseAccel(o, v),
@@ -128,6 +130,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     debug: [],
     jit: true,
     rtcBase: 'utc',
+    serial: { kind: 'stdio' },
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -200,6 +203,13 @@ const MACHINE_PROPERTY_VALUES: Readonly<Record<string, readonly string[] | null>
   'suppress-vmdesc': null,
   accel: ['tcg', 'kvm'],
 };
+
+function parseSerial(value: string): RunOptions['serial'] {
+  if (value === 'stdio' || value === 'mon:stdio') return { kind: 'stdio' };
+  if (value === 'null' || value === 'none') return { kind: 'null' };
+  if (value.startsWith('file:') && value.length > 5) return { kind: 'file', path: value.slice(5) };
+  throw new UsageError(`-serial ${value}: not supported (wkvm takes stdio, mon:stdio, null, none, file:PATH)`);
+}
 
 function parseCpu(value: string): string {
   try {

@@ -1,6 +1,6 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
 // serial console on stdio and exits with the guest's status.
-import { openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
 import { VirtMachine, MachineError, boardDeviceTree } from '../vmm/virt_machine.js';
@@ -22,7 +22,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-netdev user,id=ID[,restrict=on] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC] | -nic none]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-d exits,jit] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
-                [-rtc base=utc|localtime|2006-06-17T16:01:21]
+                [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|null|file:PATH]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
 cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;
 
@@ -67,12 +67,39 @@ async function runMachine(options: RunOptions): Promise<number> {
   if (options.dumpDtb !== undefined) return dumpDeviceTree(options, bios, options.dumpDtb);
   // Fixed once, so the RTC runs on across the guest's reboots as QEMU's does.
   const rtcOffsetNs = rtcOffset(options.rtcBase);
+  // -serial file: opened (truncated) once, so the output of every boot after a reboot is kept.
+  const serialFile = options.serial.kind === 'file' ? openSerialFile(options.serial.path) : null;
+  try {
+    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile);
+  } finally {
+    if (serialFile !== null) closeSync(serialFile);
+  }
+}
+
+/** Output without a terminal: -serial null drops it, -serial file:PATH appends it to the file. */
+class SerialSink {
+  constructor(private readonly fd: number | null) {}
+  start(): void {}
+  stop(): void {}
+  write(bytes: Uint8Array): void {
+    if (this.fd !== null) writeSync(this.fd, bytes);
+  }
+}
+
+function openSerialFile(path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (error) {
+    throw new UsageError(`-serial file:${path}: cannot open: ${(error as Error).message}`);
+  }
+}
+
+async function runBoots(options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null): Promise<number> {
   for (;;) {
     let machine: VirtMachine | null = null;
-    const console = new StdioConsole({
-      input: (bytes) => machine?.consoleInput(bytes),
-      quit: () => machine?.stop(0),
-    });
+    const console = options.serial.kind === 'stdio'
+      ? new StdioConsole({ input: (bytes) => machine?.consoleInput(bytes), quit: () => machine?.stop(0) })
+      : new SerialSink(serialFile);
     machine = await VirtMachine.create({
       memoryBytes: options.memoryBytes,
       smp: options.smp,

@@ -85,6 +85,18 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
     expectOneLineError(await runWkvm(['run', '-accel', 'tcg,speed=max', '-kernel', 'test/guest/hello/hello.elf']), /invalid parameter 'speed'/);
   });
 
+  it('-serial file:PATH takes the console\'s output, -serial null drops it; other backends are refused', async () => {
+    const log = join(scratch, 'serial.log');
+    const toFile = await runWkvm(['run', '-m', '64M', '-kernel', 'test/guest/hello/hello.elf', '-serial', `file:${log}`]);
+    expect(toFile.status).toBe(0);
+    expect(toFile.stdout).not.toContain('hello: done');
+    expect(readFileSync(log, 'utf8')).toContain('hello: done');
+    const dropped = await runWkvm(['run', '-m', '64M', '-kernel', 'test/guest/hello/hello.elf', '-serial', 'null']);
+    expect(dropped.status).toBe(0);
+    expect(dropped.stdout).not.toContain('hello');
+    expectOneLineError(await runWkvm(['run', '-serial', 'pty', '-kernel', 'test/guest/hello/hello.elf']), /-serial pty: not supported/);
+  });
+
   it('the gdb stub, however it is asked for', async () => {
     for (const args of [['-s'], ['-S'], ['-gdb', 'tcp::1234']]) {
       expectOneLineError(await runWkvm(['run', ...args, '-kernel', 'test/guest/hello/hello.elf']), /the gdb stub is not implemented/);
