@@ -254,11 +254,26 @@ export function parseMemory(value: string): number {
   return bytes;
 }
 
+/**
+ * -smp [cpus=]N[,sockets=S][,dies=D][,clusters=C][,cores=K][,threads=T][,maxcpus=M]: the harts, N, or as
+ * QEMU counts them without N, the product of the topology (which the virt board's harts do not show).
+ */
 function parseSmp(value: string): number {
   const kv = parseKeyValues(value, 'cpus', 'smp');
-  const n = Number(kv.cpus);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`-smp ${value}: the number of CPUs must be a positive integer`);
-  return n;
+  const count = (key: string): number => {
+    const text = kv[key];
+    if (text === undefined) return 1;
+    const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`-smp ${key}=${text}: expected a positive integer`);
+    return n;
+  };
+  for (const key of Object.keys(kv)) {
+    if (!['cpus', 'sockets', 'dies', 'clusters', 'cores', 'threads', 'maxcpus'].includes(key)) throw new UsageError(`-smp: invalid parameter '${key}'`);
+  }
+  const topology = count('sockets') * count('dies') * count('clusters') * count('cores') * count('threads');
+  const cpus = kv.cpus !== undefined ? count('cpus') : topology;
+  if (kv.maxcpus !== undefined && count('maxcpus') < cpus) throw new UsageError(`-smp ${value}: maxcpus is below the CPU count ${cpus}`);
+  return cpus;
 }
 
 const DRIVE_KEYS = new Set(['file', 'format', 'if', 'id', 'cache', 'readonly', 'snapshot', 'media', 'index', 'serial']);

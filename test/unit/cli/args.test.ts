@@ -19,3 +19,17 @@ describe('-drive', () => {
     expect(() => parseRunArgs(['-drive', 'file=d.img,if=virtio,bps=1000'])).toThrow(/invalid parameter 'bps'/);
   });
 });
+
+describe('-smp', () => {
+  it('counts harts as QEMU does: N, or the product of the topology without it', () => {
+    expect(parseRunArgs(['-smp', '3']).smp).toBe(3);
+    expect(parseRunArgs(['-smp', 'cpus=2,maxcpus=4']).smp).toBe(2);
+    expect(parseRunArgs(['-smp', 'sockets=2,cores=2,threads=1']).smp).toBe(4);
+  });
+
+  it('refuses counts that are not positive integers, maxcpus below the count, and unknown parameters', () => {
+    expect(() => parseRunArgs(['-smp', '0'])).toThrow(/cpus=0: expected a positive integer/);
+    expect(() => parseRunArgs(['-smp', '2,maxcpus=1'])).toThrow(/maxcpus is below the CPU count 2/);
+    expect(() => parseRunArgs(['-smp', '2,books=1'])).toThrow(/invalid parameter 'books'/);
+  });
+});
