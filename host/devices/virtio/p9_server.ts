@@ -14,6 +14,11 @@ import {
 
 /** Linux's limit on names per Twalk (P9_MAXWELEM). */
 const MAX_WALK_NAMES = 16;
+/**
+ * Fids a guest may hold at once. Linux keeps one per cached dentry, so a tree walk holds many; the cap
+ * only stops a guest that never clunks from growing the VMM's memory without bound.
+ */
+export const MAX_FIDS = 65536;
 /** Twrite's fields before the data: header, fid[4], offset[8], count[4]. */
 const WRITE_HEADER_SIZE = HEADER_SIZE + 16;
 
@@ -220,6 +225,7 @@ export class NinePServer {
     r.string(); // aname: there is one export per device
     if (afid !== NOFID) throw new NinePError(Errno.EINVAL, 'authentication is not supported');
     if (this.fids.has(fid)) throw new NinePError(Errno.EINVAL, `fid ${fid} in use`);
+    this.roomForFid();
     const qid = await this.qidAt('');
     this.fids.set(fid, { path: '', qid, file: null, openedDirectory: false, listing: null });
     return reply().qid(qid).finish();
@@ -234,6 +240,7 @@ export class NinePServer {
     for (let i = 0; i < count; i++) names.push(r.string());
     const existing = this.fids.get(newFid);
     if (existing !== undefined && existing !== from) throw new NinePError(Errno.EINVAL, `fid ${newFid} in use`);
+    if (existing === undefined) this.roomForFid();
     // Walking an open fid onto itself would drop its open file.
     if (existing === from) this.unopened(from);
     let path = from.path;
@@ -307,6 +314,10 @@ export class NinePServer {
     const truncate = (flags & OpenFlag.truncate) !== 0;
     if ((write || truncate) && this.backend.readOnly) throw new NinePError(Errno.EROFS);
     return { read: access !== OpenFlag.writeOnly, write, truncate, sync: (flags & OpenFlag.sync) === OpenFlag.sync };
+  }
+
+  private roomForFid(): void {
+    if (this.fids.size >= MAX_FIDS) throw new NinePError(Errno.ENFILE, `${MAX_FIDS} fids in use`);
   }
 
   private unopened(fid: Fid): void {

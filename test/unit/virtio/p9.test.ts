@@ -9,6 +9,7 @@ import { NullIrqLine } from '../../../host/devices/device.js';
 import { VirtioMmioTransport } from '../../../host/devices/virtio/transport.js';
 import { Virtio9p, NinePFeature, NINE_P_MAX_MESSAGE_SIZE } from '../../../host/devices/virtio/p9.js';
 import { LocalBackend } from '../../../host/devices/virtio/p9_local.js';
+import { MAX_FIDS, NinePServer } from '../../../host/devices/virtio/p9_server.js';
 import { VirtioConfigError } from '../../../host/devices/virtio/errors.js';
 import {
   Errno, NOFID, P9ProtocolError, P9Reader, P9Type, P9Writer, QidType, VERSION_9P2000_L, lerror, readHeader, type Qid,
@@ -445,6 +446,29 @@ describe('virtio-9p keeps the guest inside the export', () => {
     await settle();
     expect(queue.usedIdx()).toBe(usedBefore);
     expect(t.vm.guestMemory(REPLY, 256).every((b) => b === 0xcc)).toBe(true);
+  });
+});
+
+describe('the 9P server\'s limits', () => {
+  it('refuses a fid past MAX_FIDS with ENFILE, and takes one again after a clunk', async () => {
+    const share = await mkdtemp(join(tmpdir(), 'wkvm-9p-fids-'));
+    try {
+      const server = new NinePServer({ backend: await LocalBackend.open({ root: share }), maxMessageSize: 8192 });
+      const send = async (message: Uint8Array) => new P9Reader((await server.handle(message, 8192))!, 0);
+      const typeOf = (r: P9Reader) => { r.u32(); return r.u8(); };
+      expect(typeOf(await send(new P9Writer(P9Type.Tattach, 0, 64).u32(0).u32(NOFID).string('').string('').finish()))).toBe(P9Type.Tattach + 1);
+      // Walks with no names clone fid 0.
+      const walk = (fid: number) => send(new P9Writer(P9Type.Twalk, 1, 16).u32(0).u32(fid).u16(0).finish());
+      for (let fid = 1; fid < MAX_FIDS; fid++) await walk(fid);
+      const refused = await walk(MAX_FIDS);
+      expect(typeOf(refused)).toBe(P9Type.Rlerror);
+      refused.u16();
+      expect(refused.u32()).toBe(Errno.ENFILE);
+      await send(new P9Writer(P9Type.Tclunk, 2, 8).u32(5).finish());
+      expect(typeOf(await walk(MAX_FIDS))).toBe(P9Type.Twalk + 1);
+    } finally {
+      await rm(share, { recursive: true, force: true });
+    }
   });
 });
 
