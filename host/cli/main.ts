@@ -10,7 +10,7 @@ import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../de
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 
-const DEBUG_ITEMS = ['exits', 'jit'];
+const DEBUG_ITEMS = ['exits', 'jit', 'guest_errors'];
 
 const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-snapshot]
@@ -21,7 +21,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-netdev user,id=ID[,restrict=on] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC] | -nic none]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
-                [-d exits,jit] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
+                [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
                 [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|null|file:PATH]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
 cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;

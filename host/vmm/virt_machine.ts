@@ -193,9 +193,14 @@ export class VirtMachine {
     this.vcpu = vcpus[0]!;
     this.wallClock = monotonicWallClock(config.rtcOffsetNs ?? 0n);
     this.consoleIsHvc = guestConsoleIsHvc(config.append);
-    this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b) });
-    this.rtc = new GoldfishRtc({ irq: this.irqLine(VIRT_IRQ.rtc), clock: this.wallClock, onDeadlineChange: (ns) => this.scheduleRtcAlarm(ns) });
+    // -d guest_errors: a guest's wrong device accesses are logged, as QEMU's LOG_GUEST_ERROR.
+    const onGuestError = config.debug?.includes('guest_errors') ? (message: string) => this.log(`guest error: ${message}`) : undefined;
+    this.uart = new Uart16550({ irq: this.irqLine(VIRT_IRQ.uart0), onTransmit: (b) => this.consoleBuffer.push(b), onGuestError });
+    this.rtc = new GoldfishRtc({
+      irq: this.irqLine(VIRT_IRQ.rtc), clock: this.wallClock, onDeadlineChange: (ns) => this.scheduleRtcAlarm(ns), onGuestError,
+    });
     this.finisher = new SifiveTest({
+      onGuestError,
       onSystemEvent: (event) => {
         this.outcome = event.type === 'poweroff' ? { kind: 'poweroff', status: event.status } : { kind: 'reset' };
       },

@@ -190,6 +190,18 @@ describe('wkvm run: diagnostics', () => {
     expect(result.stderr).toMatch(/vcpu [01] appears stuck in a fault loop: instruction access fault at pc 0x1000/);
   });
 
+  it('logs a guest\'s wrong device accesses with -d guest_errors, and stays quiet without it', async () => {
+    // Writes 0x1234 to the finisher (not a command), then 0x5555 (power off, status 0).
+    const path = join(scratch, 'guest-error.bin');
+    writeFileSync(path, program([...li(5, 0x100000), ...li(6, 0x1234), asm.sw(6, 5, 0), ...li(6, 0x5555), asm.sw(6, 5, 0), 0x0000006f]));
+    const logged = await runWkvm(['run', '-bios', 'none', '-kernel', path, '-nographic', '-d', 'guest_errors']);
+    expect(logged.status).toBe(0);
+    expect(logged.stderr).toMatch(/guest error: test: 4-byte write of 0x1234 at offset 0x0 is not a finisher command/);
+    const quiet = await runWkvm(['run', '-bios', 'none', '-kernel', path, '-nographic']);
+    expect(quiet.status).toBe(0);
+    expect(quiet.stderr).not.toMatch(/guest error/);
+  });
+
   it('traces exits with -d exits', async () => {
     const log = join(scratch, 'exits.log');
     const result = await runWkvm(['run', '-kernel', 'test/guest/hello/hello.elf', '-d', 'exits', '-D', log, '-nographic']);
