@@ -173,6 +173,9 @@ export function splitSubOptions(text: string): string[] {
   return parts;
 }
 
+/** Suboptions that may be given more than once (-netdev user,hostfwd=...,hostfwd=...). */
+const REPEATABLE_KEYS: ReadonlySet<string> = new Set(['hostfwd']);
+
 export function parseKeyValues(text: string, impliedKey: string | null, what: string): Record<string, string> {
   const out: Record<string, string> = {};
   splitSubOptions(text).forEach((part, index) => {
@@ -182,7 +185,10 @@ export function parseKeyValues(text: string, impliedKey: string | null, what: st
       if (index === 0 && impliedKey !== null) out[impliedKey] = part;
       else throw new UsageError(`-${what}: '${part}' is not of the form key=value`);
     } else {
-      out[part.slice(0, eq)] = part.slice(eq + 1);
+      const key = part.slice(0, eq);
+      const value = part.slice(eq + 1);
+      // A key QEMU takes several times keeps every value, joined by newlines (which no value holds).
+      out[key] = REPEATABLE_KEYS.has(key) && out[key] !== undefined ? `${out[key]}\n${value}` : value;
     }
   });
   return out;

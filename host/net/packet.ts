@@ -1,4 +1,4 @@
-// Byte-level Ethernet, ARP, IPv4, ICMP and UDP (RFC 826, 791, 792, 768) for the user network backend:
+// Byte-level Ethernet, ARP, IPv4, ICMP, UDP and TCP (RFC 826, 791, 792, 768, 793) for the user network backend:
 // parsing that refuses whatever it cannot fully account for, and building replies with their checksums.
 // IPv4 addresses are unsigned 32-bit numbers, 10.0.2.2 = 0x0a000202.
 
@@ -6,12 +6,16 @@ export const ETHERNET_HEADER_SIZE = 14;
 export const IPV4_HEADER_SIZE = 20;
 export const UDP_HEADER_SIZE = 8;
 export const ICMP_HEADER_SIZE = 8;
+export const TCP_HEADER_SIZE = 20;
 export const ARP_PACKET_SIZE = 28;
 /** The shortest frame on a real wire (without FCS); replies are padded to it, as a NIC would. */
 const ETHERNET_MIN_FRAME = 60;
 
 export const EtherType = { ipv4: 0x0800, arp: 0x0806 } as const;
-export const IpProtocol = { icmp: 1, udp: 17 } as const;
+export const IpProtocol = { icmp: 1, tcp: 6, udp: 17 } as const;
+export const TcpFlag = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10 } as const;
+/** TCP option kinds: end of list, no-operation, maximum segment size. */
+const TcpOption = { end: 0, nop: 1, mss: 2 } as const;
 export const ArpOp = { request: 1, reply: 2 } as const;
 export const IcmpType = { echoReply: 0, echoRequest: 8 } as const;
 
@@ -174,5 +178,84 @@ export function udpFrame(route: Ipv4Route, sourcePort: number, destinationPort: 
   const checksum = internetChecksum(frame, at, length, pseudoHeaderSum(route.source, route.destination, IpProtocol.udp, length));
   // A computed zero is sent as all ones: zero means "no checksum" in UDP.
   writeU16(frame, at + 6, checksum === 0 ? 0xffff : checksum);
+  return frame;
+}
+
+/** The TCP header fields wkvm reads and writes (no urgent pointer). */
+export interface TcpFields {
+  readonly sourcePort: number;
+  readonly destinationPort: number;
+  readonly seq: number;
+  readonly ack: number;
+  readonly flags: number;
+  readonly window: number;
+}
+
+/** A received TCP segment with a consistent header and a correct checksum. */
+export interface TcpSegment extends TcpFields {
+  /** The maximum segment size option, or null without one. */
+  readonly mss: number | null;
+  readonly dataAt: number;
+  readonly dataLength: number;
+}
+
+export function parseTcp(frame: Uint8Array, ip: Ipv4Datagram): TcpSegment | null {
+  if (ip.protocol !== IpProtocol.tcp || ip.payloadLength < TCP_HEADER_SIZE) return null;
+  const at = ip.payloadAt;
+  const headerLength = (frame[at + 12]! >>> 4) * 4;
+  if (headerLength < TCP_HEADER_SIZE || headerLength > ip.payloadLength) return null;
+  const pseudo = pseudoHeaderSum(ip.source, ip.destination, IpProtocol.tcp, ip.payloadLength);
+  if (onesComplementSum(frame, at, ip.payloadLength, pseudo) !== 0xffff) return null;
+  let mss: number | null = null;
+  for (let i = at + TCP_HEADER_SIZE; i < at + headerLength;) {
+    const kind = frame[i]!;
+    if (kind === TcpOption.end) break;
+    if (kind === TcpOption.nop) {
+      i++;
+      continue;
+    }
+    const length = frame[i + 1] ?? 0;
+    if (length < 2 || i + length > at + headerLength) return null;
+    if (kind === TcpOption.mss && length === 4) mss = readU16(frame, i + 2);
+    i += length;
+  }
+  return {
+    sourcePort: readU16(frame, at),
+    destinationPort: readU16(frame, at + 2),
+    seq: readIpv4(frame, at + 4),
+    ack: readIpv4(frame, at + 8),
+    flags: frame[at + 13]! & 0x3f,
+    window: readU16(frame, at + 14),
+    mss,
+    dataAt: at + headerLength,
+    dataLength: ip.payloadLength - headerLength,
+  };
+}
+
+/** The header fields of a TCP segment to build; `mss` adds that option (sent with SYNs). */
+export interface TcpHeader extends TcpFields {
+  readonly mss?: number;
+}
+
+/** A TCP frame with `data` copied in and its checksum set. */
+export function tcpFrame(route: Ipv4Route, header: TcpHeader, data: Uint8Array, id: number): Uint8Array {
+  const headerLength = TCP_HEADER_SIZE + (header.mss === undefined ? 0 : 4);
+  const length = headerLength + data.length;
+  const frame = ipv4Frame(route, IpProtocol.tcp, length, id);
+  const at = IPV4_PAYLOAD_AT;
+  writeU16(frame, at, header.sourcePort);
+  writeU16(frame, at + 2, header.destinationPort);
+  writeIpv4(frame, at + 4, header.seq >>> 0);
+  writeIpv4(frame, at + 8, header.ack >>> 0);
+  frame[at + 12] = (headerLength / 4) << 4;
+  frame[at + 13] = header.flags;
+  writeU16(frame, at + 14, header.window);
+  if (header.mss !== undefined) {
+    frame[at + TCP_HEADER_SIZE] = TcpOption.mss;
+    frame[at + TCP_HEADER_SIZE + 1] = 4;
+    writeU16(frame, at + TCP_HEADER_SIZE + 2, header.mss);
+  }
+  frame.set(data, at + headerLength);
+  writeU16(frame, at + 16, internetChecksum(frame, at, length, pseudoHeaderSum(route.source, route.destination, IpProtocol.tcp, length)));
   return frame;
 }

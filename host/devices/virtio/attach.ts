@@ -14,6 +14,8 @@ import { NINE_P_MAX_TAG_LENGTH, Virtio9p } from './p9.js';
 import { LocalBackend } from './p9_local.js';
 import { DEFAULT_MAC, MacAddressError, parseMacAddress } from '../../net/mac.js';
 import { UserNetBackend } from '../../net/user.js';
+import { HostForwardError, parseHostForward, type HostForward } from '../../net/nat.js';
+import { NodeNatSockets } from '../../net/nat_node.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { VirtioMmioTransport } from './transport.js';
@@ -68,8 +70,14 @@ export type VirtioDevicePlan =
    */
   | { readonly kind: 'console'; readonly connected: boolean; readonly file?: string; readonly append?: boolean }
   | { readonly kind: 'balloon' }
-  /** A virtio-net device on QEMU's user network (10.0.2.0/24: ARP, ping and DHCP from 10.0.2.2; no NAT yet). */
-  | { readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean }
+  /**
+   * A virtio-net device on QEMU's user network (10.0.2.0/24: ARP, ping and DHCP from 10.0.2.2; NAT through
+   * host sockets unless restrict=on; hostfwd rules).
+   */
+  | {
+    readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean;
+    readonly hostForwards: readonly HostForward[];
+  }
   /** A host directory shared over virtio-9p (9P2000.L), mounted in the guest by its tag. */
   | { readonly kind: '9p'; readonly id: string; readonly path: string; readonly readOnly: boolean; readonly mountTag: string };
 
@@ -101,24 +109,38 @@ const CHARDEV_BACKENDS: Record<string, readonly string[]> = {
 
 /** -netdev types, and the properties each takes (ipv4/ipv6 only as what wkvm's user network is). */
 const NETDEV_TYPES: Record<string, readonly string[]> = {
-  user: ['type', 'id', 'restrict', 'ipv4', 'ipv6'],
+  user: ['type', 'id', 'restrict', 'ipv4', 'ipv6', 'hostfwd'],
 };
 /** -nic takes a netdev's properties plus the NIC's. */
 const NIC_PROPERTIES = ['model', 'mac'];
 
-/** A -netdev (or -nic) user's properties, checked: whether it asked to be isolated (restrict=on). */
-function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>, extra: readonly string[]): boolean {
+/** What a -netdev (or -nic) user asks for: isolation (restrict=on) and port forwarding. */
+interface UserNetdevPlan {
+  readonly restrict: boolean;
+  readonly hostForwards: readonly HostForward[];
+}
+
+/** A -netdev (or -nic) user's properties, checked. Several hostfwd= come joined by newlines (see the CLI). */
+function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>, extra: readonly string[]): UserNetdevPlan {
   const type = netdev.type ?? '';
   const allowed = NETDEV_TYPES[type];
   if (allowed === undefined) throw new VirtioConfigError(where, `unsupported network backend '${type}' (wkvm has ${Object.keys(NETDEV_TYPES).join(', ')})`);
   for (const key of Object.keys(netdev)) {
     if (allowed.includes(key) || extra.includes(key)) continue;
-    const why = key === 'hostfwd' || key === 'guestfwd' ? ' (wkvm\'s user network has no NAT to forward through yet)' : '';
+    const why = key === 'guestfwd' ? ' (wkvm\'s user network forwards host ports to the guest: hostfwd)' : '';
     throw new VirtioConfigError(where, `property '${key}' is not supported${why}`);
   }
   if (netdev.ipv4 !== undefined && !['on', 'true'].includes(netdev.ipv4)) throw new VirtioConfigError(where, 'ipv4=off: wkvm\'s user network is IPv4');
   if (netdev.ipv6 !== undefined && !['off', 'false'].includes(netdev.ipv6)) throw new VirtioConfigError(where, 'ipv6: wkvm\'s user network has no IPv6 (give ipv6=off)');
-  return ['on', 'true', 'yes'].includes(netdev.restrict ?? 'off');
+  const hostForwards = (netdev.hostfwd ?? '').split('\n').filter((rule) => rule !== '').map((rule) => {
+    try {
+      return parseHostForward(rule);
+    } catch (error) {
+      if (error instanceof HostForwardError) throw new VirtioConfigError(where, error.message);
+      throw error;
+    }
+  });
+  return { restrict: ['on', 'true', 'yes'].includes(netdev.restrict ?? 'off'), hostForwards };
 }
 
 /**
@@ -255,14 +277,14 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   });
   const rngObjects = planRngObjects(options.objects);
   const chardevs = planChardevs(options.chardevs);
-  const netdevs = new Map<string, { restrict: boolean; used: boolean }>();
+  const netdevs = new Map<string, UserNetdevPlan & { used: boolean }>();
   for (const netdev of options.netdevs ?? []) {
     const where = `-netdev ${netdev.type ?? ''}`;
-    const restrict = checkUserNetdev(where, netdev, []);
+    const user = checkUserNetdev(where, netdev, []);
     const id = netdev.id;
     if (id === undefined || id === '') throw new VirtioConfigError(where, 'id=ID is required');
     if (netdevs.has(id)) throw new VirtioConfigError(where, `duplicate netdev id '${id}'`);
-    netdevs.set(id, { restrict, used: false });
+    netdevs.set(id, { ...user, used: false });
   }
   const defaultMacs = { count: 0 };
   const fsdevs = planFsdevs(options.fsdevs);
@@ -310,7 +332,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
       }
       case 'virtio-net-device': {
         const netdev = claimBackend(where, 'netdev', device.netdev, netdevs);
-        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), restrict: netdev.restrict });
+        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), restrict: netdev.restrict, hostForwards: netdev.hostForwards });
         break;
       }
       case 'virtio-serial-device':
@@ -334,11 +356,11 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   (options.nics ?? []).forEach((nic, index) => {
     const where = `-nic ${nic.type ?? ''}`;
     if (nic.type === 'none') return;
-    const restrict = checkUserNetdev(where, nic, NIC_PROPERTIES);
+    const user = checkUserNetdev(where, nic, NIC_PROPERTIES);
     if (nic.model !== undefined && nic.model !== 'virtio-net-device' && nic.model !== 'virtio') {
       throw new VirtioConfigError(where, `model=${nic.model}: the virt machine's NIC is virtio-net-device`);
     }
-    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), restrict });
+    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), ...user });
   });
   if (plan.length > SLOTS) throw new VirtioConfigError('-device', `${plan.length} virtio devices, but the virt machine has ${SLOTS} virtio-mmio slots`);
   return plan;
@@ -389,8 +411,13 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
           device = new VirtioRng();
           break;
         case 'net': {
-          if (!item.restrict) log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: wkvm's user network has no NAT yet`);
-          device = new VirtioNet({ backend: new UserNetBackend({ restrict: item.restrict }), mac: item.mac, id: item.netdev, log });
+          const backend = new UserNetBackend({
+            restrict: item.restrict, sockets: new NodeNatSockets(), hostForwards: item.hostForwards, ...(log === undefined ? {} : { log }),
+          });
+          if (!item.restrict && !backend.providesNat) {
+            log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: no NAT sockets`);
+          }
+          device = new VirtioNet({ backend, mac: item.mac, id: item.netdev, log });
           break;
         }
         case '9p': {

@@ -2,36 +2,9 @@
 // field by field, with checksums recomputed independently of the backend's own code.
 import { describe, it, expect, beforeEach } from 'vitest';
 import { UserNetBackend, USER_NET_PROVIDES_NAT } from '../../../host/net/user.js';
-
-const GUEST_MAC = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
-const HOST_MAC = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
-const DNS_MAC = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x03];
-const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
-const GUEST_IP = [10, 0, 2, 15];
-const HOST_IP = [10, 0, 2, 2];
-const DNS_IP = [10, 0, 2, 3];
-
-/** RFC 1071, written out again here so that a wrong checksum in the backend cannot hide. */
-function checksumOf(bytes: number[] | Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < bytes.length; i += 2) sum += (bytes[i]! << 8) + (bytes[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return ~sum & 0xffff;
-}
-
-const u16 = (v: number): number[] => [(v >> 8) & 0xff, v & 0xff];
-
-function ethernet(dst: number[], etherType: number, payload: number[]): Uint8Array {
-  return Uint8Array.from([...dst, ...GUEST_MAC, ...u16(etherType), ...payload]);
-}
-
-function ipv4Packet(src: number[], dst: number[], protocol: number, payload: number[], fragment = 0): number[] {
-  const header = [0x45, 0, ...u16(20 + payload.length), 0x12, 0x34, ...u16(fragment), 64, protocol, 0, 0, ...src, ...dst];
-  const sum = checksumOf(header);
-  header[10] = sum >> 8;
-  header[11] = sum & 0xff;
-  return [...header, ...payload];
-}
+import {
+  BROADCAST, DNS_IP, DNS_MAC, GUEST_IP, GUEST_MAC, HOST_IP, HOST_MAC, checksumOf, ethernet, ipv4Packet, u16,
+} from './frames.js';
 
 function arpRequest(targetIp: number[], senderIp = GUEST_IP): Uint8Array {
   return ethernet(BROADCAST, 0x0806, [0, 1, 8, 0, 6, 4, 0, 1, ...GUEST_MAC, ...senderIp, 0, 0, 0, 0, 0, 0, ...targetIp]);
@@ -120,9 +93,10 @@ beforeEach(() => {
 });
 
 describe('user network backend', () => {
-  it('says it does not provide NAT, whatever restrict is', () => {
-    expect(USER_NET_PROVIDES_NAT).toBe(false);
+  it('provides NAT only with host sockets and restrict off', () => {
+    expect(USER_NET_PROVIDES_NAT).toBe(true);
     expect(new UserNetBackend({ restrict: false }).providesNat).toBe(false);
+    expect(backend.providesNat).toBe(false);
     expect(backend.restrict).toBe(true);
   });
 

@@ -74,6 +74,22 @@ describe('planning devices from options', () => {
     expect(plan.map((p) => p.kind === 'net' && p.restrict)).toEqual([true, false, false]);
   });
 
+  it('takes QEMU\'s hostfwd rules, several per user network, the guest address defaulting to 10.0.2.15\'s 0', () => {
+    const plan = planVirtioDevices(opts({
+      netdevs: [{ type: 'user', id: 'n0', hostfwd: 'tcp:127.0.0.1:2222-10.0.2.16:22\n::8080-:80' }],
+      devices: [{ driver: 'virtio-net-device', netdev: 'n0' }],
+      nics: [{ type: 'user', restrict: 'on', hostfwd: 'tcp::5555-:5' }],
+    }));
+    expect(plan.map((p) => (p.kind === 'net' ? p.hostForwards : null))).toEqual([
+      [
+        { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestAddress: 0x0a000210, guestPort: 22 },
+        { protocol: 'tcp', hostAddress: '', hostPort: 8080, guestAddress: 0, guestPort: 80 },
+      ],
+      [{ protocol: 'tcp', hostAddress: '', hostPort: 5555, guestAddress: 0, guestPort: 5 }],
+    ]);
+    expect(plan.map((p) => p.kind === 'net' && p.restrict)).toEqual([false, true]);
+  });
+
   it('shares a host directory over virtio-9p by its mount tag, read-only when the -fsdev says so', () => {
     expect(planVirtioDevices(opts({
       fsdevs: [{ fsdriver: 'local', id: 'fs0', path: '/srv/share', security_model: 'none', readonly: 'on' }],
@@ -117,7 +133,10 @@ describe('planning devices from options', () => {
     ['a NIC for a missing netdev', opts({ devices: [{ driver: 'virtio-net-device', netdev: 'n9' }] }), /no -netdev with id=n9/],
     ['a netdev used twice', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n' }, { driver: 'virtio-net-device', netdev: 'n' }] }), /already in use/],
     ['a network backend wkvm has not', opts({ netdevs: [{ type: 'tap', id: 'n', ifname: 'tap0' }] }), /unsupported network backend 'tap'/],
-    ['port forwarding', opts({ nics: [{ type: 'user', hostfwd: 'tcp::2222-:22' }] }), /'hostfwd' is not supported \(wkvm's user network has no NAT/],
+    ['UDP port forwarding', opts({ nics: [{ type: 'user', hostfwd: 'udp::5353-:53' }] }), /hostfwd=udp::5353-:53: only tcp is forwarded/],
+    ['a bad hostfwd guest port', opts({ netdevs: [{ type: 'user', id: 'n', hostfwd: 'tcp::2222-:0' }] }), /bad guest port '0'/],
+    ['a malformed hostfwd', opts({ nics: [{ type: 'user', hostfwd: '2222:22' }] }), /expected tcp:\[HOSTADDR\]:HOSTPORT/],
+    ['guestfwd', opts({ nics: [{ type: 'user', guestfwd: 'tcp:10.0.2.100:80-cmd:x' }] }), /property 'guestfwd' is not supported/],
     ['a bad MAC', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n', mac: '52:54:00:12:34' }] }), /mac=52:54:00:12:34/],
     ['another NIC model', opts({ nics: [{ type: 'user', model: 'e1000' }] }), /model=e1000: the virt machine's NIC is virtio-net-device/],
     ['an unknown property', opts({ devices: [{ driver: 'virtio-rng-device', 'queue-size': '8' }] }), /property 'queue-size'/],
