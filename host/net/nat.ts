@@ -12,11 +12,15 @@ export interface NatStreamEvents {
   end(): void;
   /** Refused, reset or failed: the guest's side is reset too. */
   failed(reason: string): void;
+  /** What was written has gone out (the host socket's buffer emptied): the guest may send again. */
+  drained(): void;
 }
 
 /** A host TCP connection. Node sockets must be half-open capable (allowHalfOpen). */
 export interface NatStream {
   write(bytes: Uint8Array): void;
+  /** Bytes written and not yet handed to the host's network (Node's writableLength). */
+  readonly bufferedBytes: number;
   /** Sends FIN once written data has gone. */
   end(): void;
   /** Drops the connection (a reset). */

@@ -38,12 +38,16 @@ function wrap(socket: Socket): NatStream {
     },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
+    get bufferedBytes() {
+      return socket.writableLength;
+    },
   };
 }
 
 function listenTo(socket: Socket, events: NatStreamEvents): void {
   socket.on('data', (chunk: Buffer) => events.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
   socket.on('end', () => events.end());
+  socket.on('drain', () => events.drained());
   socket.on('error', (error: Error) => events.failed(error.message));
 }
 

@@ -8,7 +8,10 @@
 import type { NatStream, NatStreamEvents } from './nat.js';
 import { TcpFlag, type TcpHeader, type TcpSegment } from './packet.js';
 
-/** The window this endpoint advertises; the host socket buffers what the guest sends. */
+/**
+ * The most this endpoint lets the guest send ahead: what the host socket has not yet passed on counts
+ * against it, so a guest cannot fill the VMM's memory faster than the host's network drains it.
+ */
 const OUR_WINDOW = 0xffff;
 /** The MSS this endpoint advertises and the most it sends per segment (Ethernet's 1500 - 40). */
 export const TCP_MAX_SEGMENT = 1460;
@@ -118,6 +121,11 @@ export class TcpConnection implements NatStreamEvents {
     this.pump();
   }
 
+  drained(): void {
+    // The window the guest last heard of may have been closed: tell it that it is open again.
+    if (this.state === 'established' && !this.guestFin) this.sendAck();
+  }
+
   failed(reason: string): void {
     if (this.state === 'closed') return;
     this.hooks.log?.(`user net: TCP connection reset (${reason})`);
@@ -218,7 +226,7 @@ export class TcpConnection implements NatStreamEvents {
   }
 
   private takeData(segment: TcpSegment, data: Uint8Array): void {
-    const fin = (segment.flags & TcpFlag.fin) !== 0;
+    let fin = (segment.flags & TcpFlag.fin) !== 0;
     if (data.length === 0 && !fin) return;
     let bytes = data;
     // A retransmission overlapping what arrived already is trimmed; anything after a gap is dropped.
@@ -233,6 +241,12 @@ export class TcpConnection implements NatStreamEvents {
         return;
       }
       bytes = bytes.subarray(early);
+    }
+    // A guest that sends past the window it was given has the excess dropped (it resends it later).
+    const room = this.window();
+    if (bytes.length > room) {
+      bytes = bytes.subarray(0, room);
+      fin = false;
     }
     if (bytes.length > 0) {
       this.stream?.write(bytes.slice());
@@ -275,12 +289,12 @@ export class TcpConnection implements NatStreamEvents {
       const size = Math.min(this.mss, buffered - offset, room);
       if (size <= 0) break;
       const data = this.buf.slice(this.bufStart + offset, this.bufStart + offset + size);
-      this.hooks.output({ flags: TcpFlag.ack | TcpFlag.psh, seq: this.sndNxt, ack: this.rcvNxt, window: OUR_WINDOW, data });
+      this.hooks.output({ flags: TcpFlag.ack | TcpFlag.psh, seq: this.sndNxt, ack: this.rcvNxt, window: this.window(), data });
       this.sndNxt = (this.sndNxt + size) >>> 0;
       offset += size;
     }
     if (offset >= buffered && this.hostEnded && !this.finSent) {
-      this.hooks.output({ flags: TcpFlag.fin | TcpFlag.ack, seq: this.sndNxt, ack: this.rcvNxt, window: OUR_WINDOW });
+      this.hooks.output({ flags: TcpFlag.fin | TcpFlag.ack, seq: this.sndNxt, ack: this.rcvNxt, window: this.window() });
       this.sndNxt = (this.sndNxt + 1) >>> 0;
       this.finSent = true;
     }
@@ -294,13 +308,17 @@ export class TcpConnection implements NatStreamEvents {
 
   private sendSyn(): void {
     const flags = this.state === 'syn-sent' ? TcpFlag.syn : TcpFlag.syn | TcpFlag.ack;
-    this.hooks.output({ flags, seq: this.iss, ack: this.state === 'syn-sent' ? 0 : this.rcvNxt, window: OUR_WINDOW, mss: TCP_MAX_SEGMENT });
+    this.hooks.output({ flags, seq: this.iss, ack: this.state === 'syn-sent' ? 0 : this.rcvNxt, window: this.window(), mss: TCP_MAX_SEGMENT });
     this.sndNxt = (this.iss + 1) >>> 0;
     this.startTimer();
   }
 
+  private window(): number {
+    return Math.max(0, OUR_WINDOW - (this.stream?.bufferedBytes ?? 0));
+  }
+
   private sendAck(): void {
-    this.hooks.output({ flags: TcpFlag.ack, seq: this.sndNxt, ack: this.rcvNxt, window: OUR_WINDOW });
+    this.hooks.output({ flags: TcpFlag.ack, seq: this.sndNxt, ack: this.rcvNxt, window: this.window() });
   }
 
   private startTimer(): void {

@@ -322,6 +322,44 @@ describe('user network NAT: TCP from the guest', () => {
     expect(await guest.nextTcp()).toMatchObject({ flags: RST, seq: iss + 12 });
   });
 
+  it('lets the guest send only what the host socket has passed on: the window shrinks, excess is dropped, drain reopens it', async () => {
+    const written: string[] = [];
+    let buffered = 0;
+    let events: Parameters<NatSockets['connect']>[2] | null = null;
+    const sockets: NatSockets = {
+      dnsServer: '127.0.0.1',
+      udp: () => ({ send: () => {}, close: () => {} }),
+      listen: () => ({ ready: Promise.resolve(0), close: () => {} }),
+      connect: (_host, _port, heard) => {
+        events = heard;
+        queueMicrotask(() => heard.connected());
+        return {
+          write: (data) => written.push(Buffer.from(data).toString()),
+          get bufferedBytes() { return buffered; },
+          end: () => {}, destroy: () => {}, pause: () => {}, resume: () => {},
+        };
+      },
+    };
+    const guest = await natGuest({ sockets });
+    const seg = (s: Omit<GuestTcp, 'dst' | 'srcPort' | 'dstPort'>): void => guest.send(guestTcp({ ...flow, dstPort: 9, ...s }));
+    seg({ seq: 100, ack: 0, flags: SYN, mss: 1460 });
+    const synAck = await guest.nextTcp();
+    expect(synAck.window).toBe(0xffff);
+    const iss = synAck.seq;
+    seg({ seq: 101, ack: iss + 1, flags: ACK });
+    // The host socket now holds 0xfffa bytes it could not pass on: 5 bytes of window are left.
+    buffered = 0xfffa;
+    seg({ seq: 101, ack: iss + 1, flags: ACK | PSH, data: bytes('abcdefgh') });
+    expect(await guest.nextTcp()).toMatchObject({ flags: ACK, ack: 106, window: 5 });
+    expect(written).toEqual(['abcde']);
+    buffered = 0;
+    events!.drained();
+    expect(await guest.nextTcp()).toMatchObject({ flags: ACK, ack: 106, window: 0xffff });
+    seg({ seq: 106, ack: iss + 1, flags: ACK | PSH, data: bytes('fgh') });
+    expect(await guest.nextTcp()).toMatchObject({ flags: ACK, ack: 109 });
+    expect(written).toEqual(['abcde', 'fgh']);
+  });
+
   it('resets a connection to a closed port', async () => {
     const port = await closedPort();
     const guest = await natGuest();
