@@ -31,6 +31,12 @@ const DHCP_POOL_SIZE = 16;
 const LEASE_SECONDS = 86400;
 /** Replies waiting for the microtask that delivers them; a ping flood beyond this loses replies. */
 const MAX_OUTBOX = 256;
+/**
+ * Host sockets the guest may hold open at once through the NAT. Each is a host file descriptor; past
+ * these a new UDP flow is dropped and a new TCP connection reset, as a host out of descriptors would.
+ */
+export const MAX_UDP_FLOWS = 256;
+export const MAX_TCP_CONNECTIONS = 512;
 
 /** Whether this backend can forward traffic beyond 10.0.2.2/10.0.2.3: yes, given host sockets. */
 export const USER_NET_PROVIDES_NAT = true;
@@ -249,7 +255,7 @@ export class UserNetBackend implements NetBackend {
     let flow = this.udpFlows.get(key);
     if (flow === undefined) {
       const host = this.hostTarget(ip.destination, udp.destinationPort);
-      if (host === null) return;
+      if (host === null || this.udpFlows.size >= MAX_UDP_FLOWS) return;
       const created: UdpFlow = {
         socket: this.sockets!.udp((data, from, fromPort) => this.udpFromHost(created, data, from, fromPort)),
         guest: ip.source, guestPort: udp.sourcePort, remote: ip.destination, remotePort: udp.destinationPort, host, hostPort: udp.destinationPort, timer: null,
@@ -322,7 +328,8 @@ export class UserNetBackend implements NetBackend {
     }
     const hooks = this.tcpHooks(key, ip.source, segment.sourcePort, ip.destination, segment.destinationPort);
     const host = this.providesNat ? this.hostTarget(ip.destination, segment.destinationPort) : null;
-    if ((segment.flags & (TcpFlag.syn | TcpFlag.ack | TcpFlag.rst)) !== TcpFlag.syn || host === null) {
+    const full = this.tcpConnections.size >= MAX_TCP_CONNECTIONS;
+    if ((segment.flags & (TcpFlag.syn | TcpFlag.ack | TcpFlag.rst)) !== TcpFlag.syn || host === null || full) {
       const reset = resetFor(segment);
       if (reset !== null) hooks.output(reset);
       return;

@@ -5,7 +5,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { UserNetBackend } from '../../../host/net/user.js';
+import { MAX_TCP_CONNECTIONS, UserNetBackend } from '../../../host/net/user.js';
 import { NodeNatSockets, nameserverOf } from '../../../host/net/nat_node.js';
 import { parseHostForward, type NatSockets } from '../../../host/net/nat.js';
 import { parseKeyValues } from '../../../host/cli/args.js';
@@ -358,6 +358,27 @@ describe('user network NAT: TCP from the guest', () => {
     seg({ seq: 106, ack: iss + 1, flags: ACK | PSH, data: bytes('fgh') });
     expect(await guest.nextTcp()).toMatchObject({ flags: ACK, ack: 109 });
     expect(written).toEqual(['abcde', 'fgh']);
+  });
+
+  it('resets connections past MAX_TCP_CONNECTIONS instead of opening more host sockets', async () => {
+    let opened = 0;
+    const sockets: NatSockets = {
+      dnsServer: '127.0.0.1',
+      udp: () => ({ send: () => {}, close: () => {} }),
+      listen: () => ({ ready: Promise.resolve(0), close: () => {} }),
+      connect: () => {
+        opened++;
+        return { write: () => {}, bufferedBytes: 0, end: () => {}, destroy: () => {}, pause: () => {}, resume: () => {} };
+      },
+    };
+    const guest = await natGuest({ sockets });
+    for (let port = 0; port < MAX_TCP_CONNECTIONS; port++) {
+      guest.send(guestTcp({ dst: HOST_IP, srcPort: 20000 + port, dstPort: 80, seq: 1, ack: 0, flags: SYN, mss: 1460 }));
+    }
+    expect(opened).toBe(MAX_TCP_CONNECTIONS);
+    guest.send(guestTcp({ dst: HOST_IP, srcPort: 19999, dstPort: 80, seq: 1, ack: 0, flags: SYN, mss: 1460 }));
+    expect(await guest.nextTcp()).toMatchObject({ flags: RST | ACK, ack: 2, dstPort: 19999 });
+    expect(opened).toBe(MAX_TCP_CONNECTIONS);
   });
 
   it('resets a connection to a closed port', async () => {
