@@ -73,6 +73,7 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   netdev: (o, v) => o.netdevs.push(parseKeyValues(v, 'type', 'netdev')),
   nic: (o, v) => o.nics.push(parseKeyValues(v, 'type', 'nic')),
   fsdev: (o, v) => o.fsdevs.push(parseKeyValues(v, 'fsdriver', 'fsdev')),
+  virtfs: parseVirtfs,
   // The legacy -net: only `none` (the virt board has no default NIC anyway); use -nic or -netdev.
   net: (_o, v) => acceptOnly('net', v, ['none']),
   d: (o, v) => o.debug.push(...v.split(',')),
@@ -209,6 +210,18 @@ const MACHINE_PROPERTY_VALUES: Readonly<Record<string, readonly string[] | null>
   'suppress-vmdesc': null,
   accel: ['tcg', 'kvm'],
 };
+
+/**
+ * -virtfs local,path=DIR,mount_tag=TAG,security_model=M[,id=ID][,readonly=on]: QEMU's shorthand for an
+ * -fsdev and the virtio-9p-device that exports it.
+ */
+function parseVirtfs(options: RunOptions, value: string): void {
+  const { mount_tag: mountTag, ...fsdev } = parseKeyValues(value, 'fsdriver', 'virtfs');
+  if (mountTag === undefined) throw new UsageError('-virtfs: mount_tag=TAG is required');
+  const id = fsdev.id ?? `virtfs${options.fsdevs.length}`;
+  options.fsdevs.push({ ...fsdev, id });
+  options.devices.push({ driver: 'virtio-9p-device', fsdev: id, mount_tag: mountTag });
+}
 
 function parseSerial(value: string): RunOptions['serial'] {
   if (value === 'stdio' || value === 'mon:stdio') return { kind: 'stdio' };

@@ -21,6 +21,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
+                [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
                 [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
                 [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|null|file:PATH]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
