@@ -6,6 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Hypervisor, type Vm, type Vcpu } from '../../../host/kvm/index.js';
 import { program } from '../../helpers/asm.js';
+import { xorshift32 } from '../../helpers/xorshift.js';
 import * as layout from '../../../assembly/abi/layout.js';
 
 const RAM = 0x8000_0000;
@@ -26,17 +27,9 @@ const jType = (offset: number, rd: number) =>
   ((((offset >> 20) & 1) << 31) | (((offset >> 1) & 0x3ff) << 21) | (((offset >> 11) & 1) << 20) |
     (((offset >> 12) & 0xff) << 12) | (rd << 7) | 0x6f) >>> 0;
 
-/** A small deterministic generator (xorshift32), so a failure names a seed that reproduces it. */
+/** The random-program generator: xorshift32 (test/helpers/xorshift.ts) and picks from it. */
 function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
+  const next = xorshift32(seed);
   return { next, below: (n: number) => next() % n, pick: <T>(items: readonly T[]) => items[next() % items.length]! };
 }
 
