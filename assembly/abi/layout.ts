@@ -34,6 +34,7 @@ export const MACHINE_FLAG_SBI_IN_CORE = 1; // S-mode ECALL is an SBI call served
 export const MACHINE_FLAG_CLINT = 2; // the CLINT is emulated in the core at CLINT_BASE
 export const MACHINE_FLAG_PLIC = 4; // the PLIC is emulated in the core at PLIC_BASE
 export const MACHINE_FLAG_JIT = 8; // hot blocks are translated to WebAssembly (the host supplies jitCompile)
+export const MACHINE_FLAG_GUEST_DEBUG = 16; // EBREAK exits to the host (a debugger's breakpoint), as KVM_GUESTDBG_USE_SW_BP
 // Memory slots: KVM_SET_USER_MEMORY_REGION. Guest-physical ranges backed by host (WASM) memory.
 export const MACHINE_STOP = MACHINE + 0x18; // i32 SMP: set by the VMM to make every vCPU worker return
 export const MACHINE_JIT_THRESHOLD = MACHINE + 0x1c; // i32 times a block start is reached before it is translated (MACHINE_FLAG_JIT)
@@ -260,6 +261,7 @@ export const EXIT_HALT = 3; // WFI with no interrupt pending (the host sleeps un
 export const EXIT_SYSTEM_EVENT = 4; // SBI SRST: shutdown or reset
 export const EXIT_INTERNAL_ERROR = 5; // the core cannot continue (see RUN_INTERNAL_ERROR)
 export const EXIT_HART_STOPPED = 6; // SBI HSM: this hart is stopped (or not yet started)
+export const EXIT_DEBUG = 7; // EBREAK under MACHINE_FLAG_GUEST_DEBUG: HART_PC is the EBREAK's, not retired
 
 export const SYSTEM_EVENT_SHUTDOWN = 0;
 export const SYSTEM_EVENT_RESET = 1;

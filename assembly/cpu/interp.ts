@@ -10,7 +10,7 @@ import {
   RUN_PENDING_LEN, RUN_MMIO_FAULT, RUN_SBI_PENDING, RUN_SBI_RET, RUN_BUDGET_USED, RUN_INTERNAL_ERROR,
   RUN_ERROR_DATA, MACHINE_RVC_READY, MACHINE_FENCE_WORD, MACHINE_FLAGS, MACHINE_FLAG_SBI_IN_CORE, RVC_TABLE, TLB_LOAD, TLB_STORE,
   TLB_FETCH, TLB_ADDEND, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
-  EXIT_HALT, EXIT_INTERNAL_ERROR, EXIT_HART_STOPPED, INTERNAL_ERROR_NO_RVC_TABLE, HART_STATE_STARTED,
+  EXIT_HALT, EXIT_INTERNAL_ERROR, EXIT_HART_STOPPED, EXIT_DEBUG, MACHINE_FLAG_GUEST_DEBUG, INTERNAL_ERROR_NO_RVC_TABLE, HART_STATE_STARTED,
   HART_STATE_STOPPED, HART_STATE_START_PENDING, FLUSH_REQ_TLB, FLUSH_REQ_ICACHE, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
   LOAD_KIND_I64, LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, CSR_MENVCFG,
 } from "../abi/layout";
@@ -446,6 +446,10 @@ export function runHart(budget: i32): i32 {
             }
           } else if (action == REDIRECT) {
             pc = load<u64>(hart + HART_PC);
+          } else if (action == EXIT_DEBUG) {
+            // Stopped at the breakpoint, which has not run: the debugger sees pc there.
+            store<u64>(hart + HART_PC, pc);
+            return finish(instretBase, executed - 1, action);
           } else {
             store<u64>(hart + HART_PC, pc + len);
             if (action == EXIT_HALT && effectiveMip() & csr64(CSR_MIE)) {
@@ -762,7 +766,10 @@ function execSystem(insn: u32, pc: u64, len: u64): i32 {
         enterTrap(CAUSE_ECALL_U + <u64>priv, 0, pc, false);
         return REDIRECT;
       }
-      case 0x001: enterTrap(CAUSE_BREAKPOINT, 0, pc, false); return REDIRECT; // EBREAK (mtval 0, as QEMU)
+      case 0x001: // EBREAK (mtval 0, as QEMU); a debugger's breakpoint when the host debugs the guest
+        if ((load<i32>(MACHINE_FLAGS) & MACHINE_FLAG_GUEST_DEBUG) != 0) return EXIT_DEBUG;
+        enterTrap(CAUSE_BREAKPOINT, 0, pc, false);
+        return REDIRECT;
       case 0x302: { // MRET
         if (priv != PRIV_M) { illegal(insn, pc, len); return REDIRECT; }
         let s = csr64(CSR_MSTATUS);

@@ -47,6 +47,10 @@ export interface RunOptions {
   jitThreshold?: number;
   /** -serial: where the UART (the machine console) goes: the terminal, nowhere, or a file. */
   serial: { readonly kind: 'stdio' } | { readonly kind: 'null' } | { readonly kind: 'file'; readonly path: string };
+  /** -gdb DEV (-s: tcp::1234): where the gdb stub listens. */
+  gdb?: string;
+  /** -S: do not start the hart until the debugger says so. */
+  freeze?: boolean;
   /** -cpu: the ISA string the device tree advertises (default: the core's, CORE_ISA). */
   isa?: string;
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
@@ -91,9 +95,7 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   parallel: (_o, v) => acceptOnly('parallel', v, ['none']),
   k: () => {},
   boot: () => {},
-  gdb: () => {
-    throw new UsageError('-gdb: the gdb stub is not implemented');
-  },
+  gdb: (o, v) => (o.gdb = v),
 };
 
 const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
@@ -102,12 +104,9 @@ const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
   snapshot: (o) => (o.snapshot = true),
   // -accel kvm: wkvm's core is the accelerator (see parseAccel).
   'enable-kvm': () => {},
-  S: () => {
-    throw new UsageError('-S: the gdb stub is not implemented');
-  },
-  s: () => {
-    throw new UsageError('-s: the gdb stub is not implemented');
-  },
+  // -S: the hart waits for the debugger's first continue; -s: -gdb tcp::1234.
+  S: (o) => (o.freeze = true),
+  s: (o) => (o.gdb = 'tcp::1234'),
   // wkvm's board has only the devices the command line asks for (and the UART, RTC and test device).
   nodefaults: () => {},
 };

@@ -4,6 +4,7 @@ import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'nod
 import { parseRunArgs, UsageError, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
 import { VirtMachine, MachineError, boardDeviceTree } from '../vmm/virt_machine.js';
+import { GdbStub, GdbStubError, parseGdbDevice } from './gdbstub.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../devices/virtio/index.js';
@@ -22,7 +23,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
-                [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
+                [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
                 [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|null|file:PATH]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
 cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;
@@ -68,11 +69,18 @@ async function runMachine(options: RunOptions): Promise<number> {
   if (options.dumpDtb !== undefined) return dumpDeviceTree(options, bios, options.dumpDtb);
   // Fixed once, so the RTC runs on across the guest's reboots as QEMU's does.
   const rtcOffsetNs = rtcOffset(options.rtcBase);
+  if (options.freeze && options.gdb === undefined) throw new UsageError('-S: nothing would start the hart without a debugger (add -s or -gdb tcp::PORT)');
   // -serial file: opened (truncated) once, so the output of every boot after a reboot is kept.
   const serialFile = options.serial.kind === 'file' ? openSerialFile(options.serial.path) : null;
+  let gdb: GdbStub | null = null;
   try {
-    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile);
+    if (options.gdb !== undefined) {
+      const { host, port } = parseGdbDevice(options.gdb);
+      gdb = await GdbStub.listen(host, port, options.freeze ?? false);
+    }
+    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb);
   } finally {
+    gdb?.close();
     if (serialFile !== null) closeSync(serialFile);
   }
 }
@@ -95,7 +103,9 @@ function openSerialFile(path: string): number {
   }
 }
 
-async function runBoots(options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null): Promise<number> {
+async function runBoots(
+  options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null, gdb: GdbStub | null,
+): Promise<number> {
   for (;;) {
     let machine: VirtMachine | null = null;
     const console = options.serial.kind === 'stdio'
@@ -116,7 +126,9 @@ async function runBoots(options: RunOptions, bios: string, rtcOffsetNs: bigint, 
       jitThreshold: options.jitThreshold,
       rtcOffsetNs,
       isa: options.isa,
+      ...(gdb === null ? {} : { debugger: gdb }),
     });
+    gdb?.attach(machine);
     const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
     console.start();
     try {
@@ -172,7 +184,7 @@ function rtcOffset(base: RunOptions['rtcBase']): bigint {
 }
 
 function fail(error: unknown): number {
-  if (error instanceof UsageError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
+  if (error instanceof UsageError || error instanceof GdbStubError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
       error instanceof VirtioConfigError || error instanceof DiskImageError) {
     const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
     process.stderr.write(`wkvm: ${error.message}${pc}\n`);

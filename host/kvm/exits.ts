@@ -23,6 +23,12 @@ export type VcpuExit =
   | { readonly reason: 'budget' }
   /** SBI HSM: this hart is stopped (or not started yet). Wait until another hart starts it. */
   | { readonly reason: 'hart-stopped' }
+  /**
+   * An EBREAK while the VM debugs its guest (`createVm({ guestDebug: true })`, KVM_SET_GUEST_DEBUG's
+   * software breakpoints): `vcpu.pc` is the EBREAK's, which has not run. Resuming runs it (a guest's own
+   * EBREAK), unless the debugger has put back the instruction it replaced.
+   */
+  | { readonly reason: 'debug' }
   /** The core cannot go on (a bug, or a VM set up wrongly). The vCPU must not be run again. */
   | { readonly reason: 'internal-error'; readonly message: string };
 

@@ -201,6 +201,8 @@ export class Vcpu {
         };
       case layout.EXIT_HART_STOPPED:
         return STOPPED_EXIT;
+      case layout.EXIT_DEBUG:
+        return DEBUG_EXIT;
       case layout.EXIT_INTERNAL_ERROR: {
         this.failed = true;
         const kind = v.getInt32(b + layout.RUN_INTERNAL_ERROR, true);
@@ -216,6 +218,7 @@ export class Vcpu {
 const BUDGET_EXIT: VcpuExit = Object.freeze({ reason: 'budget' });
 const HALT_EXIT: VcpuExit = Object.freeze({ reason: 'halt' });
 const STOPPED_EXIT: VcpuExit = Object.freeze({ reason: 'hart-stopped' });
+const DEBUG_EXIT: VcpuExit = Object.freeze({ reason: 'debug' });
 
 const INTERNAL_ERRORS: Record<number, string> = {
   [layout.INTERNAL_ERROR_NO_RVC_TABLE]: 'the VM was not initialised (no compressed-instruction table)',

@@ -14,6 +14,12 @@ export interface VmOptions {
   /** The clock behind mtime, in timebase ticks; default the host's monotonic clock. */
   readonly clock?: TickClock;
   /** Translate hot blocks of guest code to WebAssembly (assembly/jit). Default true. */
+  /**
+   * Debug the guest (KVM_SET_GUEST_DEBUG with software breakpoints): EBREAK exits to the host ('debug')
+   * instead of trapping in the guest, and no code is translated, so breakpoints written into guest code
+   * always take effect. Default false.
+   */
+  readonly guestDebug?: boolean;
   readonly jit?: boolean;
   /** Times a block start runs interpreted before it is translated, 1 to 65535; default JIT_DEFAULT_THRESHOLD. */
   readonly jitThreshold?: number;
@@ -92,7 +98,9 @@ export class Vm {
     let flags = 0;
     if (options.sbiInCore) flags |= layout.MACHINE_FLAG_SBI_IN_CORE;
     if (options.irqchip ?? true) flags |= layout.MACHINE_FLAG_CLINT | layout.MACHINE_FLAG_PLIC;
-    if (options.jit ?? true) flags |= layout.MACHINE_FLAG_JIT;
+    // A debugger writes its breakpoints into guest code, which translations made before would not see.
+    if ((options.jit ?? true) && !options.guestDebug) flags |= layout.MACHINE_FLAG_JIT;
+    if (options.guestDebug) flags |= layout.MACHINE_FLAG_GUEST_DEBUG;
     this.core.initMachine(vcpus, flags);
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_THRESHOLD >> 2] = threshold;
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_BATCH >> 2] = batch;

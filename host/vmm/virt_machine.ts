@@ -59,6 +59,12 @@ export interface VirtMachineConfig {
   readonly rtcOffsetNs?: bigint;
   /** The harts' `riscv,isa` in the generated device tree (-cpu); default the core's, CORE_ISA. */
   readonly isa?: string;
+  /**
+   * A debugger driving the boot hart (the CLI's gdb stub): the VM is made with guestDebug (EBREAK exits,
+   * nothing translated) and the run loop asks it before each slice whether to run, step or wait.
+   * Only with one hart.
+   */
+  readonly debugger?: GuestDebugger;
   /** Translate hot guest code to WebAssembly (-accel tcg,jit=on|off); default on. */
   readonly jit?: boolean;
   /** Times a block start runs interpreted before it is translated (-accel tcg,jit-threshold=N). */
@@ -85,6 +91,20 @@ const MiB = 1024 * 1024;
 /** The harts' ISA as the device tree states it: the core's. */
 export const VIRT_ISA = CORE_ISA;
 const DEFAULT_SLICE = 1_000_000;
+/** Slices under a debugger: short, so gdb's Ctrl-C stops the hart promptly. */
+const DEBUG_SLICE = 10_000;
+
+/** How the run loop and a debugger of the boot hart take turns (see VirtMachineConfig.debugger). */
+export interface GuestDebugger {
+  /** Resolves when the hart may run: 'continue' for a slice, 'step' for one instruction. Waits while the debugger holds it. */
+  nextRun(): Promise<'continue' | 'step'>;
+  /** The hart stopped: at an EBREAK (a breakpoint), after a step, or because the debugger asked (interruptRequested). */
+  stopped(reason: 'breakpoint' | 'step' | 'interrupt'): void;
+  /** The debugger wants the running hart stopped (gdb's Ctrl-C). */
+  readonly interruptRequested: boolean;
+  /** The guest powered off or reset. */
+  ended(outcome: MachineOutcome): void;
+}
 
 /**
  * A -dtb blob with the command line and the initrd's place put into its /chosen, as QEMU does with one:
@@ -257,7 +277,8 @@ export class VirtMachine {
     const sbiInCore = biosBytes === null && linux !== null;
 
     const hypervisor = config.hypervisor ?? (await Hypervisor.create());
-    const vm = hypervisor.createVm({ vcpus: smp, sbiInCore, jit: config.jit, jitThreshold: config.jitThreshold });
+    if (config.debugger !== undefined && smp > 1) throw new MachineError(`the gdb stub debugs one hart: give -smp 1, not ${smp}`);
+    const vm = hypervisor.createVm({ vcpus: smp, sbiInCore, jit: config.jit, jitThreshold: config.jitThreshold, guestDebug: config.debugger !== undefined });
     const vcpus = Array.from({ length: smp }, (_, id) => vm.createVcpu(id));
     const machine = new VirtMachine(config, vm, vcpus);
     machine.mapRam(elf);
@@ -477,10 +498,20 @@ export class VirtMachine {
     const traceExits = this.config.debug?.includes('exits') ?? false;
     const faultLoops = new FaultLoopDetector(this.vcpu, (line) => log(`warning: ${line}`));
     let lastYield = performance.now();
+    const debug = this.config.debugger;
     try {
       while (this.outcome === null) {
         const ioInFlight = this.ioInFlight();
-        const exit = this.vcpu.run(ioInFlight ? IO_WAIT_SLICE : slice);
+        let exit: VcpuExit;
+        if (debug === undefined) {
+          exit = this.vcpu.run(ioInFlight ? IO_WAIT_SLICE : slice);
+        } else {
+          if (debug.interruptRequested) debug.stopped('interrupt');
+          const mode = await debug.nextRun();
+          exit = mode === 'step' ? this.stepInstruction() : this.vcpu.run(Math.min(ioInFlight ? IO_WAIT_SLICE : slice, DEBUG_SLICE));
+          if (exit.reason === 'debug') debug.stopped('breakpoint');
+          else if (mode === 'step') debug.stopped('step');
+        }
         if (traceExits && exit.reason !== 'budget') log(describeExit(this.vcpu, exit));
         faultLoops.afterSlice(this.vcpu.lastRunInstructions);
         if (exit.reason === 'hart-stopped') {
@@ -505,7 +536,21 @@ export class VirtMachine {
       this.flushConsole();
       this.scheduleRtcAlarm(null);
     }
+    debug?.ended(this.outcome);
     return this.outcome;
+  }
+
+  /**
+   * One instruction for the debugger's step: a load or store to a device, or an SBI call, exits before it
+   * retires, so those exits are served and the hart run again until the instruction has retired.
+   */
+  private stepInstruction(): VcpuExit {
+    const before = this.vcpu.instructionsRetired;
+    for (;;) {
+      const exit = this.vcpu.run(1);
+      if (this.vcpu.instructionsRetired !== before || (exit.reason !== 'mmio' && exit.reason !== 'sbi')) return exit;
+      this.handleExit(this.vcpu, exit);
+    }
   }
 
   /** True while a device has I/O in flight whose completion the event loop must deliver. */
@@ -570,6 +615,7 @@ export class VirtMachine {
       case 'budget':
       case 'halt':
       case 'hart-stopped':
+      case 'debug':
         return;
       case 'mmio':
         if (exit.isWrite) {

@@ -158,7 +158,8 @@ describe('Linux guest boot', () => {
           fromGuest += chunk.toString();
         });
         socket.on('error', () => {});
-        await once(socket, 'close');
+        // 'close' comes after an 'error' too (a refused try); events.once would reject on the error instead.
+        await new Promise((resolve) => socket.once('close', resolve));
       }
     })();
     try {

@@ -9,8 +9,8 @@ beforeAll(async () => {
   hv = await Hypervisor.create();
 });
 
-function vmWithProgram(words: number[], options: { sbiInCore?: boolean } = {}) {
-  const vm = hv.createVm({ sbiInCore: options.sbiInCore });
+function vmWithProgram(words: number[], options: { sbiInCore?: boolean; guestDebug?: boolean } = {}) {
+  const vm = hv.createVm({ sbiInCore: options.sbiInCore, guestDebug: options.guestDebug });
   vm.setUserMemoryRegion({ slot: 0, guestPhysAddr: RAM, size: 1 << 20 });
   vm.guestMemory(RAM, words.length * 4).set(program(words));
   const vcpu = vm.createVcpu(0);
@@ -74,6 +74,23 @@ describe('vcpu.run exits', () => {
     expect(vcpu.getRegs().x[10]).toBe(0xffff_ffff_ffff_ffffn);
     expect(vcpu.run(10)).toEqual({ reason: 'budget' });
     expect(vcpu.pc).toBe(BigInt(RAM + 16));
+  });
+
+  it('stops at an EBREAK with a debug exit when the VM debugs its guest, else the guest traps', () => {
+    const EBREAK = 0x0010_0073;
+    const debugged = vmWithProgram([asm.addi(10, 0, 7), EBREAK, asm.addi(10, 10, 1), asm.jal(0, 0)], { guestDebug: true });
+    expect(debugged.vcpu.run(100)).toEqual({ reason: 'debug' });
+    expect(debugged.vcpu.pc).toBe(BigInt(RAM + 4)); // at the EBREAK, which has not run
+    expect(debugged.vcpu.instructionsRetired).toBe(1n);
+    expect(debugged.vcpu.getCsr(0x342)).toBe(0n); // no trap in the guest
+    // The debugger takes its breakpoint out (a nop in its place) and the hart runs on.
+    debugged.vm.guestMemory(RAM + 4, 4).set(program([asm.addi(0, 0, 0)]));
+    expect(debugged.vcpu.run(2)).toEqual({ reason: 'budget' });
+    expect(debugged.vcpu.getRegs().x[10]).toBe(8n);
+    const plain = vmWithProgram([asm.addi(10, 0, 7), EBREAK, asm.jal(0, 0)]);
+    plain.vcpu.setCsr(0x305, BigInt(RAM + 8)); // mtvec: the spin loop
+    expect(plain.vcpu.run(10)).toEqual({ reason: 'budget' });
+    expect(plain.vcpu.getCsr(0x342)).toBe(3n); // mcause: breakpoint
   });
 
   it('turns an MMIO access no device answers into a load access fault', () => {
