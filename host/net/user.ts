@@ -11,9 +11,9 @@ import { DnsRcode, answersItself, buildDnsAnswer, parseDnsQuery, type DnsQuery }
 import type { HostForward, NatDatagramSocket, NatListener, NatSockets, NatStream, NatStreamEvents } from './nat.js';
 import { TcpConnection, resetFor, type TcpConnectionHooks, type TcpOutput } from './tcp.js';
 import {
-  DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpLeasePool, DhcpMessageType, answerDhcp, buildDhcpReply, parseDhcpRequest, type DhcpNetwork,
+  DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpLeasePool, answerDhcp, buildDhcpReply, parseDhcpRequest, type DhcpNetwork,
 } from './dhcp.js';
-import { MAC_LENGTH, formatMacAddress } from './mac.js';
+import { MAC_LENGTH } from './mac.js';
 import {
   ARP_PACKET_SIZE, ArpOp, BROADCAST_IPV4, BROADCAST_MAC, ETHERNET_HEADER_SIZE, EtherType, ICMP_HEADER_SIZE, IPV4_PAYLOAD_AT,
   IcmpType, IpProtocol, TcpFlag, ethernetFrame, formatIpv4, internetChecksum, ipv4, ipv4Frame, onesComplementSum, parseIpv4, parseUdp, readIpv4,
@@ -63,6 +63,7 @@ interface UdpFlow {
 export interface UserNetOptions {
   /** QEMU's restrict=on: the guest is isolated from the outside. Without NAT it is isolated either way. */
   readonly restrict?: boolean;
+  /** Problems the user should hear of (a hostfwd port that cannot be bound). */
   readonly log?: (message: string) => void;
   /** Host sockets for NAT and hostfwd; without them the guest reaches only 10.0.2.2 and 10.0.2.3. */
   readonly sockets?: NatSockets;
@@ -217,7 +218,6 @@ export class UserNetBackend implements NetBackend {
     if (request === null) return;
     const answer = answerDhcp(request, this.pool, USER_NET_HOST);
     if (answer === null) return;
-    if (answer.type === DhcpMessageType.ack) this.log(`user net: DHCP lease ${formatIpv4(answer.yourAddress)} to ${formatMacAddress(request.clientHardware)}`);
     const message = buildDhcpReply(request, answer, this.dhcp);
     // A configured client (renewing) is answered at its address, one still without an address by broadcast;
     // at the Ethernet level the reply goes to the client's own MAC either way.
@@ -356,7 +356,6 @@ export class UserNetBackend implements NetBackend {
       closed: () => {
         this.tcpConnections.delete(key);
       },
-      log: this.log,
     };
   }
 

@@ -53,6 +53,21 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
     expect(result.status, result.stderr).toBe(0);
   }, 150_000);
 
+  it('gets a DHCP lease over virtio-net from U-Boot\'s own driver (-nic user)', async () => {
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
+      '-kernel', UBOOT_SMODE, '-nic', 'user,restrict=on', '-nographic'], {
+      timeoutMs: 60_000,
+      input: [
+        { after: COUNTDOWN, send: ' ' },
+        { after: PROMPT, send: 'setenv autoload no; dhcp; echo DHCP-$filesize-DONE\r' },
+        { after: 'DONE', occurrence: 2, send: 'poweroff\r' },
+      ],
+    });
+    expect(result.stdout).toMatch(/Net:\s+eth0: virtio-net#0/);
+    expect(result.stdout).toMatch(/DHCP client bound to address 10\.0\.2\.15/);
+    expect(result.status, result.stderr).toBe(0);
+  }, 90_000);
+
   it('runs U-Boot as the M-mode firmware (-bios) and reads a file from the guest ext4 image', async () => {
     const image = join(dir, 'rootfs.img');
     copyFileSync(`${SHARED_GUEST}rootfs.ext4`, image);
