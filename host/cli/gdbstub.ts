@@ -46,21 +46,23 @@ export class GdbStub implements GuestDebugger {
   private interrupt = false;
   private readonly breakpoints = new Map<bigint, Uint8Array>();
 
-  private constructor(private readonly server: Server, waitForGdb: boolean) {
+  private server: Server | null = null;
+
+  /** With `waitForGdb` (-S) the hart does not run until gdb continues it. */
+  constructor(waitForGdb: boolean) {
     this.state = waitForGdb ? 'stopped' : 'running';
   }
 
-  /** Listens for gdb. With `waitForGdb` (-S) the hart does not run until gdb continues it. */
-  static async listen(host: string, port: number, waitForGdb: boolean): Promise<GdbStub> {
+  /** Listens for gdb; once a machine is attached, so that gdb never talks to a stub with nothing behind it. */
+  async listen(host: string, port: number): Promise<void> {
     const server = createServer();
-    const stub = new GdbStub(server, waitForGdb);
-    server.on('connection', (socket) => stub.accept(socket));
+    server.on('connection', (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error) => reject(new GdbStubError(`-gdb tcp:${host}:${port}: ${error.message}`)));
       server.listen(port, host, () => resolve());
     });
     // The server keeps the process alive while the hart waits for gdb (-S); close() lets it go.
-    return stub;
+    this.server = server;
   }
 
   /** The machine being debugged (a new one after each guest reboot). */
@@ -71,7 +73,7 @@ export class GdbStub implements GuestDebugger {
 
   close(): void {
     this.socket?.destroy();
-    this.server.close();
+    this.server?.close();
   }
 
   // GuestDebugger: the run loop's side.

@@ -72,13 +72,10 @@ async function runMachine(options: RunOptions): Promise<number> {
   if (options.freeze && options.gdb === undefined) throw new UsageError('-S: nothing would start the hart without a debugger (add -s or -gdb tcp::PORT)');
   // -serial file: opened (truncated) once, so the output of every boot after a reboot is kept.
   const serialFile = options.serial.kind === 'file' ? openSerialFile(options.serial.path) : null;
-  let gdb: GdbStub | null = null;
+  const gdbDevice = options.gdb === undefined ? null : parseGdbDevice(options.gdb);
+  const gdb = gdbDevice === null ? null : new GdbStub(options.freeze ?? false);
   try {
-    if (options.gdb !== undefined) {
-      const { host, port } = parseGdbDevice(options.gdb);
-      gdb = await GdbStub.listen(host, port, options.freeze ?? false);
-    }
-    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb);
+    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb === null ? null : { stub: gdb, ...gdbDevice! });
   } finally {
     gdb?.close();
     if (serialFile !== null) closeSync(serialFile);
@@ -104,8 +101,11 @@ function openSerialFile(path: string): number {
 }
 
 async function runBoots(
-  options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null, gdb: GdbStub | null,
+  options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null,
+  gdbStub: { stub: GdbStub; host: string; port: number } | null,
 ): Promise<number> {
+  const gdb = gdbStub?.stub ?? null;
+  let listening = false;
   for (;;) {
     let machine: VirtMachine | null = null;
     const console = options.serial.kind === 'stdio'
@@ -128,7 +128,11 @@ async function runBoots(
       isa: options.isa,
       ...(gdb === null ? {} : { debugger: gdb }),
     });
-    gdb?.attach(machine);
+    if (gdbStub !== null) {
+      gdbStub.stub.attach(machine);
+      if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
+      listening = true;
+    }
     const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
     console.start();
     try {
