@@ -253,31 +253,49 @@ export class GdbStub implements GuestDebugger {
     return true;
   }
 
+  /** The bytes at virtual `address` the hart can reach, up to the first that is not RAM; null if none is. */
   private readMemory(address: bigint, length: number): Uint8Array | null {
     const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) {
-      const physical = this.translate(address + BigInt(i));
-      const ram = physical === null ? null : this.ram(physical);
-      if (ram === null) return i === 0 ? null : out.subarray(0, i);
-      out[i] = ram[0]!;
+    let done = 0;
+    for (const part of this.guestRam(address, length)) {
+      out.set(part, done);
+      done += part.length;
     }
-    return out;
+    return done === 0 ? null : out.subarray(0, done);
   }
 
+  /** Writes `bytes` at virtual `address`, as far as RAM goes; false if it ended before them. */
   private writeMemory(address: bigint, bytes: Uint8Array): boolean {
-    for (let i = 0; i < bytes.length; i++) {
-      const physical = this.translate(address + BigInt(i));
-      const ram = physical === null ? null : this.ram(physical);
-      if (ram === null) return false;
-      ram[0] = bytes[i]!;
+    let done = 0;
+    for (const part of this.guestRam(address, bytes.length)) {
+      part.set(bytes.subarray(done, done + part.length));
+      done += part.length;
     }
-    return true;
+    return done === bytes.length;
   }
 
-  /** One byte of guest RAM at a physical address, as a view; null outside RAM. */
-  private ram(physical: bigint): Uint8Array | null {
+  /**
+   * Views of guest RAM for `length` bytes from virtual `address`, a page per view (one page-table walk
+   * each), ending early at the first page that is not mapped or not RAM.
+   */
+  private guestRam(address: bigint, length: number): Uint8Array[] {
+    const parts: Uint8Array[] = [];
+    for (let done = 0; done < length;) {
+      const at = address + BigInt(done);
+      const inPage = Math.min(length - done, 4096 - Number(at & 0xfffn));
+      const physical = this.translate(at);
+      const view = physical === null ? null : this.ram(physical, inPage);
+      if (view === null) break;
+      parts.push(view);
+      done += inPage;
+    }
+    return parts;
+  }
+
+  /** `length` bytes of guest RAM at a physical address, as a view; null outside RAM. */
+  private ram(physical: bigint, length: number): Uint8Array | null {
     try {
-      return this.machine!.vm.guestMemory(Number(physical), 1);
+      return this.machine!.vm.guestMemory(Number(physical), length);
     } catch {
       return null;
     }
@@ -303,12 +321,8 @@ export class GdbStub implements GuestDebugger {
   }
 
   private readPhysical64(physical: bigint): bigint | null {
-    try {
-      const bytes = this.machine!.vm.guestMemory(Number(physical), 8);
-      return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-    } catch {
-      return null;
-    }
+    const bytes = this.ram(physical, 8);
+    return bytes === null ? null : new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   }
 }
 
