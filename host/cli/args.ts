@@ -2,6 +2,7 @@
 // `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
 import type { DriveSpec } from '../devices/virtio/attach.js';
 import { CpuModelError, isaForCpu } from '../kvm/isa.js';
+import { parseQemuBool } from '../qemu_bool.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -309,9 +310,9 @@ const DRIVE_HOST_KEYS: Record<string, readonly string[]> = {
 };
 
 function parseOnOff(key: string, value: string): boolean {
-  if (value === 'on' || value === 'true' || value === 'yes') return true;
-  if (value === 'off' || value === 'false' || value === 'no') return false;
-  throw new UsageError(`-drive ${key}=${value}: expected on or off`);
+  const on = parseQemuBool(value);
+  if (on === null) throw new UsageError(`-drive ${key}=${value}: expected on or off`);
+  return on;
 }
 
 function parseDrive(value: string): DriveOption {

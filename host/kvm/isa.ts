@@ -1,5 +1,6 @@
 // What the core implements, in the device tree's words: one place for the CPU's capability, the virt
 // board's `riscv,isa` and the FDT writer's default.
+import { parseQemuBool } from '../qemu_bool.js';
 
 /**
  * The ISA the core implements, as a device tree's `riscv,isa` spells it: RV64GC, Zihintpause (PAUSE is
@@ -63,7 +64,7 @@ export function isaForCpu(option: string): string {
     if (!OPTIONAL_EXTENSIONS.includes(key) && !ABSENT_EXTENSIONS.includes(key) && !BUILT_IN.includes(key)) {
       throw new CpuModelError(`-cpu ${property}: unsupported CPU property (wkvm knows priv_spec, ${[...BUILT_IN, ...OPTIONAL_EXTENSIONS, ...ABSENT_EXTENSIONS].join(', ')})`);
     }
-    const enabled = ['on', 'true', 'yes'].includes(value) ? true : ['off', 'false', 'no'].includes(value) ? false : null;
+    const enabled = parseQemuBool(value);
     if (enabled === null) throw new CpuModelError(`-cpu ${property}: expected on/off or true/false`);
     if (OPTIONAL_EXTENSIONS.includes(key)) {
       if (enabled) extensions.add(key);

@@ -17,6 +17,7 @@ import { UserNetBackend } from '../../net/user.js';
 import { HostForwardError, parseHostForward, type HostForward } from '../../net/nat.js';
 import { NodeNatSockets } from '../../net/nat_node.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
+import { parseQemuBool } from '../../qemu_bool.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { VirtioMmioTransport } from './transport.js';
 
@@ -140,7 +141,7 @@ function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>
       throw error;
     }
   });
-  return { restrict: ['on', 'true', 'yes'].includes(netdev.restrict ?? 'off'), hostForwards };
+  return { restrict: parseQemuBool(netdev.restrict ?? 'off') === true, hostForwards };
 }
 
 /**
@@ -185,7 +186,7 @@ function planFsdevs(fsdevs: VirtioOptions['fsdevs']): Map<string, { path: string
     if (!SECURITY_MODELS.includes(model)) {
       throw new VirtioConfigError(where, `security_model=${model}: not supported (wkvm has ${SECURITY_MODELS.join(', ')}: mapped needs extended attributes Node cannot write)`);
     }
-    byId.set(id, { path: fsdev.path!, readOnly: ['on', 'true', 'yes'].includes(fsdev.readonly ?? 'off'), used: false });
+    byId.set(id, { path: fsdev.path!, readOnly: parseQemuBool(fsdev.readonly ?? 'off') === true, used: false });
   }
   return byId;
 }
