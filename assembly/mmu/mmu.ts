@@ -1,4 +1,4 @@
-// Guest-virtual → guest-physical → host translation: memory slots, PMP, the Sv39/Sv48 page-table walk,
+// Guest-virtual → guest-physical → host translation: memory slots, PMP, the Sv39/Sv48/Sv57 page-table walk,
 // and the software TLB that makes the common case a compare and an add.
 //
 // A TLB entry maps one 4 KiB virtual page of one address space to a host address, in one of four sets
@@ -27,6 +27,7 @@ export const ACCESS_STORE = 2;
 const SATP_MODE_BARE: u64 = 0;
 const SATP_MODE_SV39: u64 = 8;
 const SATP_MODE_SV48: u64 = 9;
+const SATP_MODE_SV57: u64 = 10;
 
 const PTE_V: u64 = 1;
 const PTE_R: u64 = 2;
@@ -188,12 +189,12 @@ let walkSuperpage: bool = false;
 let walkPageBits: u64 = 12; // log2 of the size of the page the leaf maps
 
 /**
- * Walks the Sv39/Sv48 page table for `va`. Returns the physical address, or sets `faultCause` (non-zero)
+ * Walks the Sv39/Sv48/Sv57 page table for `va`. Returns the physical address, or sets `faultCause` (non-zero)
  * and returns 0. Sets the A and D bits in hardware (atomically, as QEMU does), so the guest never sees a
  * fault for a clear A/D bit.
  */
 function walkPageTable(va: u64, access: i32, priv: i32, mode: u64, satp: u64): u64 {
-  const levels = mode == SATP_MODE_SV39 ? 3 : 4;
+  const levels = <i32>(mode - SATP_MODE_SV39) + 3; // Sv39 3, Sv48 4, Sv57 5: only supported modes reach here
   const vaBits = 12 + 9 * levels;
   const unused = <u64>(64 - vaBits);
   if (<u64>((<i64>(va << unused)) >> unused) != va) {
@@ -377,6 +378,7 @@ export function onSatpWrite(oldSatp: u64, newSatp: u64): void {
   if ((oldSatp >> 60) != (newSatp >> 60)) tlbFlushAll();
 }
 
+/** Bare, Sv39, Sv48 and Sv57, as QEMU 7.2's RV64 CPUs (Linux 6.1 probes Sv57 first and uses it there). */
 export function satpModeSupported(mode: u64): bool {
-  return mode == SATP_MODE_BARE || mode == SATP_MODE_SV39 || mode == SATP_MODE_SV48;
+  return mode == SATP_MODE_BARE || mode == SATP_MODE_SV39 || mode == SATP_MODE_SV48 || mode == SATP_MODE_SV57;
 }

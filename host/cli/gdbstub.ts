@@ -1,12 +1,13 @@
 // QEMU's gdb stub for the boot hart: `-s` (tcp::1234) or `-gdb tcp:[HOST]:PORT`, and `-S` to wait for
 // gdb's first continue. The GDB remote serial protocol over one TCP connection: registers x0..x31 and
 // pc (target.xml describes them), memory by the hart's virtual addresses (walking satp's page table as
-// the hart would, Sv39 or Sv48; physical when paging is off), continue, step, Ctrl-C, and software
+// the hart would, Sv39, Sv48 or Sv57; physical when paging is off), continue, step, Ctrl-C, and software
 // breakpoints (Z0), which are EBREAKs written into guest memory: the VM runs with guest debugging on, so
 // an EBREAK exits to here instead of trapping in the guest, and nothing is translated that could miss
 // one. Node-only (node:net), like the rest of the CLI.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { GuestDebugger, MachineOutcome, VirtMachine } from '../vmm/virt_machine.js';
+import { guestPhysicalAddress } from '../kvm/guest_page_table.js';
 
 const TARGET_XML = `<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd"><target><architecture>riscv:rv64</architecture>` +
   `<feature name="org.gnu.gdb.riscv.cpu">${
@@ -301,23 +302,9 @@ export class GdbStub implements GuestDebugger {
     }
   }
 
-  /** The physical address the hart reaches at `virtual`: satp's Sv39/Sv48 page table, or none when paging is off. */
+  /** The physical address the hart reaches at `virtual`: satp's page table, or none when paging is off. */
   private translate(virtual: bigint): bigint | null {
-    const satp = this.machine!.vcpu.getCsr(SATP);
-    const mode = satp >> 60n;
-    if (mode === 0n) return virtual;
-    const levels = mode === 9n ? 4 : mode === 8n ? 3 : 0;
-    if (levels === 0) return null;
-    let table = (satp & ((1n << 44n) - 1n)) << 12n;
-    for (let level = levels - 1; level >= 0; level--) {
-      const shift = 12n + 9n * BigInt(level);
-      const entryBytes = this.readPhysical64(table + ((virtual >> shift) & 511n) * 8n);
-      if (entryBytes === null || (entryBytes & 1n) === 0n) return null;
-      const ppn = (entryBytes >> 10n) & ((1n << 44n) - 1n);
-      if ((entryBytes & 0xen) !== 0n) return (ppn << 12n) + (virtual & ((1n << shift) - 1n));
-      table = ppn << 12n;
-    }
-    return null;
+    return guestPhysicalAddress(this.machine!.vcpu.getCsr(SATP), virtual, (physical) => this.readPhysical64(physical));
   }
 
   private readPhysical64(physical: bigint): bigint | null {

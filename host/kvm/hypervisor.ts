@@ -33,7 +33,7 @@ export class Hypervisor {
       maxMemorySlots: layout.MAX_SLOTS,
       maxGuestMemory: 4 * 1024 * 1024 * 1024 - layout.GUEST_RAM - 16 * layout.WASM_PAGE_SIZE,
       isa: CORE_ISA,
-      mmuModes: ['bare', 'sv39', 'sv48'],
+      mmuModes: ['bare', 'sv39', 'sv48', 'sv57'],
       sbiInCore: ['BASE', 'TIME', 'IPI', 'RFENCE', 'HSM', 'SRST'],
       irqchip: true,
       sharedMemory: typeof SharedArrayBuffer !== 'undefined',

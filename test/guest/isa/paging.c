@@ -1,4 +1,4 @@
-/* Sv39 / Sv48 translation (built twice: SV_LEVELS=3 and 4). The program builds its
+/* Sv39 / Sv48 / Sv57 translation (built three times: SV_LEVELS=3, 4 and 5). The program builds its
    own page tables, runs loads/stores/fetches from S and U, and checks the page
    faults (delegated to S) and what the hardware does with PTE A/D bits.
    Expectations are QEMU 7.2's: it sets A and D in the PTE itself (no fault). */
@@ -6,14 +6,17 @@
 #include "trap.h"
 
 #ifndef SV_LEVELS
-#error "build with -DSV_LEVELS=3 (Sv39) or -DSV_LEVELS=4 (Sv48)"
+#error "build with -DSV_LEVELS=3 (Sv39), 4 (Sv48) or 5 (Sv57)"
 #endif
 #if SV_LEVELS == 3
 #define SATP_MODE 8UL
 #define NAME "paging-sv39"
-#else
+#elif SV_LEVELS == 4
 #define SATP_MODE 9UL
 #define NAME "paging-sv48"
+#else
+#define SATP_MODE 10UL
+#define NAME "paging-sv57"
 #endif
 
 #define PTE_V (1UL << 0)
@@ -46,13 +49,24 @@
 #define VA_NONCANONICAL 0x0000004000000000UL  /* bit 38 set, bits 63:39 clear */
 #else
 #define VA_TERA_ALIAS   0x0000008000000000UL  /* 512G leaf -> PA 0 */
+#endif
+#if SV_LEVELS == 4
 #define VA_NONCANONICAL 0x0000800000000000UL  /* bit 47 set, bits 63:48 clear */
+#endif
+#if SV_LEVELS == 5
+#define VA_PETA_ALIAS   0x0001000000000000UL  /* 256T leaf -> PA 0 */
+#define VA_NONCANONICAL 0x0100000000000000UL  /* bit 56 set, bits 63:57 clear */
 #endif
 #define RAM_BASE        0x80000000UL
 
 typedef uint64_t pte_t;
 static pte_t root[512] __attribute__((aligned(4096)));
-#if SV_LEVELS == 4
+#if SV_LEVELS == 5
+static pte_t table_l3[512] __attribute__((aligned(4096)));
+#else
+#define table_l3 root
+#endif
+#if SV_LEVELS >= 4
 static pte_t table_l2[512] __attribute__((aligned(4096)));
 #else
 #define table_l2 root
@@ -81,9 +95,13 @@ static uint64_t run_user(char *fn, uint64_t arg) { return run_in_mode(PRV_U, (ui
 
 static void build_tables(void)
 {
-#if SV_LEVELS == 4
-    root[0] = pointer(table_l2);
-    root[1] = leaf(0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);           /* 512G terapage */
+#if SV_LEVELS == 5
+    root[0] = pointer(table_l3);
+    root[1] = leaf(0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);           /* 256T petapage */
+#endif
+#if SV_LEVELS >= 4
+    table_l3[0] = pointer(table_l2);
+    table_l3[1] = leaf(0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);       /* 512G terapage */
 #endif
     table_l2[0] = leaf(0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);       /* MMIO, 1G */
     table_l2[1] = pointer(table_l1);
@@ -168,9 +186,13 @@ static void test_leaf_sizes(void)
              ram_marker);
     check_eq(4, "S load through 1G page alias", run_in_mode(PRV_S, s_load, VA_GIGA_ALIAS + ram_offset(&ram_marker)),
              ram_marker);
-#if SV_LEVELS == 4
+#if SV_LEVELS >= 4
     check_eq(5, "S load through 512G page alias",
              run_in_mode(PRV_S, s_load, VA_TERA_ALIAS + (uintptr_t)&ram_marker), ram_marker);
+#endif
+#if SV_LEVELS == 5
+    check_eq(5, "S load through 256T page alias",
+             run_in_mode(PRV_S, s_load, VA_PETA_ALIAS + (uintptr_t)&ram_marker), ram_marker);
 #endif
     data_page[3] = 0x4b4b;
     check_eq(6, "S load through 4K page (SUM irrelevant: non-U page)", run_in_mode(PRV_S, s_load, VA_REMAP + 24),
