@@ -20,7 +20,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                          | virtio-serial-device | virtconsole[,chardev=ID] | virtio-console-device[,chardev=ID]]
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
-                [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]
+                [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
                 [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]

@@ -37,6 +37,9 @@ const HTYPE_ETHERNET = 1;
 const FIXED_SIZE = 236;
 const CHADDR_AT = 28;
 const CHADDR_SIZE = 16;
+/** BOOTP's boot file name: 128 bytes, NUL-terminated. */
+const FILE_AT = 108;
+export const BOOT_FILE_MAX = 127;
 const COOKIE_AT = FIXED_SIZE;
 const OPTIONS_AT = FIXED_SIZE + 4;
 const MAGIC_COOKIE = Uint8Array.of(99, 130, 83, 99);
@@ -99,6 +102,8 @@ export interface DhcpNetwork {
   readonly router: number;
   readonly dns: number;
   readonly leaseSeconds: number;
+  /** The boot file a network boot loads from the server (BOOTP's file field), if any. */
+  readonly bootFile?: string;
 }
 
 /** A reply's type and the address it gives (0 for a NAK). */
@@ -122,6 +127,9 @@ export function buildDhcpReply(request: DhcpRequest, answer: DhcpAnswer, network
   }
   writeIpv4(message, 24, request.relayAddress);
   message.set(request.clientHardware.subarray(0, CHADDR_SIZE), CHADDR_AT);
+  if (network.bootFile !== undefined && answer.type !== DhcpMessageType.nak) {
+    message.set(new TextEncoder().encode(network.bootFile).subarray(0, BOOT_FILE_MAX), FILE_AT);
+  }
   message.set(MAGIC_COOKIE, COOKIE_AT);
   let at = OPTIONS_AT;
   const option = (code: number, length: number): number => {

@@ -5,11 +5,13 @@
 // (10.0.2.2 being the host's 127.0.0.1, 10.0.2.3:53 the host's DNS server), TCP terminated here (tcp.ts);
 // the DNS server at 10.0.2.3 answers address queries from the host's own lookup when it can (dns.ts).
 // hostfwd rules forward host TCP ports to the guest, with restrict=on too, as in QEMU. Without sockets
-// nothing goes beyond 10.0.2.2/10.0.2.3. Node-free: it runs in a browser as well.
+// nothing goes beyond 10.0.2.2/10.0.2.3. Given files (tftp=), 10.0.2.2:69 serves them over TFTP (tftp.ts),
+// and DHCP names the boot file (bootfile=). Node-free: it runs in a browser as well.
 import type { FrameReceiver, NetBackend } from './backend.js';
 import { DnsRcode, answersItself, buildDnsAnswer, parseDnsQuery, type DnsQuery } from './dns.js';
 import type { HostForward, NatDatagramSocket, NatListener, NatSockets, NatStream, NatStreamEvents } from './nat.js';
 import { TcpConnection, resetFor, type TcpConnectionHooks, type TcpOutput } from './tcp.js';
+import { TFTP_PORT, TftpServer, type TftpFileSource } from './tftp.js';
 import {
   DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpLeasePool, answerDhcp, buildDhcpReply, parseDhcpRequest, type DhcpNetwork,
 } from './dhcp.js';
@@ -71,6 +73,10 @@ export interface UserNetOptions {
   readonly hostForwards?: readonly HostForward[];
   /** How replies are deferred out of send() (default queueMicrotask). */
   readonly schedule?: (task: () => void) => void;
+  /** QEMU's tftp=: files the TFTP server at 10.0.2.2 serves (restrict=on too: it is the network's own service). */
+  readonly tftp?: TftpFileSource;
+  /** QEMU's bootfile=: the file DHCP replies name for a network boot (BOOTP's file field). */
+  readonly bootFile?: string;
 }
 
 /** slirp's MAC for one of its addresses: 52:55 followed by the address, e.g. 52:55:0a:00:02:02. */
@@ -88,13 +94,7 @@ export class UserNetBackend implements NetBackend {
   readonly providesNat: boolean;
   private readonly hostMac = userNetMacFor(USER_NET_HOST);
   private readonly dnsMac = userNetMacFor(USER_NET_DNS);
-  private readonly dhcp: DhcpNetwork = {
-    server: USER_NET_HOST,
-    netmask: USER_NET_NETMASK,
-    router: USER_NET_HOST,
-    dns: USER_NET_DNS,
-    leaseSeconds: LEASE_SECONDS,
-  };
+  private readonly dhcp: DhcpNetwork;
   private readonly pool = new DhcpLeasePool(USER_NET_DHCP_START, DHCP_POOL_SIZE);
   private readonly schedule: (task: () => void) => void;
   private readonly log: (message: string) => void;
@@ -110,8 +110,25 @@ export class UserNetBackend implements NetBackend {
   private readonly tcpConnections = new Map<string, TcpConnection>();
   private readonly listeners: NatListener[] = [];
   private nextForwardPort = FORWARD_PORT_FIRST;
+  private readonly tftp: TftpServer | null;
 
   constructor(options: UserNetOptions = {}) {
+    this.dhcp = {
+      server: USER_NET_HOST,
+      netmask: USER_NET_NETMASK,
+      router: USER_NET_HOST,
+      dns: USER_NET_DNS,
+      leaseSeconds: LEASE_SECONDS,
+      ...(options.bootFile === undefined ? {} : { bootFile: options.bootFile }),
+    };
+    this.tftp = options.tftp === undefined ? null : new TftpServer({
+      files: options.tftp,
+      send: (guest, guestPort, payload) => {
+        if (this.closed || this.guestMac === null) return;
+        const route = { destinationMac: this.guestMac, sourceMac: this.hostMac, source: USER_NET_HOST, destination: guest };
+        this.reply(udpFrame(route, TFTP_PORT, guestPort, payload, this.ipId()));
+      },
+    });
     this.restrict = options.restrict ?? false;
     this.schedule = options.schedule ?? ((task) => queueMicrotask(task));
     this.log = options.log ?? (() => {});
@@ -133,6 +150,7 @@ export class UserNetBackend implements NetBackend {
     this.closed = true;
     this.receiver = null;
     this.outbox = [];
+    this.tftp?.close();
     for (const listener of this.listeners.splice(0)) listener.close();
     for (const connection of [...this.tcpConnections.values()]) connection.abort();
     this.tcpConnections.clear();
@@ -209,7 +227,9 @@ export class UserNetBackend implements NetBackend {
     const udp = parseUdp(frame, ip);
     if (udp === null) return;
     if (udp.destinationPort === DHCP_SERVER_PORT && udp.sourcePort === DHCP_CLIENT_PORT) this.answerDhcp(frame, ip, udp);
-    else if (this.providesNat) this.forwardUdp(frame, ip, udp);
+    else if (this.tftp !== null && ip.destination === USER_NET_HOST && udp.destinationPort === TFTP_PORT) {
+      if (this.fromGuest(ip)) this.tftp.receive(ip.source, udp.sourcePort, frame.slice(udp.dataAt, udp.dataAt + udp.dataLength));
+    } else if (this.providesNat) this.forwardUdp(frame, ip, udp);
   }
 
   private answerDhcp(frame: Uint8Array, ip: Ipv4Datagram, udp: UdpDatagram): void {

@@ -2,7 +2,7 @@
 // on QEMU. U-Boot drives virtio-blk itself (polling its used ring, no interrupts) and loads Linux from an
 // ext4 file system; these tests skip where the package or mke2fs is missing (CI installs both).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,29 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
     expect(result.status, result.stderr).toBe(0);
   }, 90_000);
 
+  it('loads the boot file DHCP names over TFTP (-netdev user,tftp=DIR,bootfile=FILE), as a network boot does', async () => {
+    const tftpRoot = join(dir, 'tftp');
+    mkdirSync(join(tftpRoot, 'pxe'), { recursive: true });
+    const payload = new Uint8Array(300_000);
+    for (let i = 0, x = 1; i < payload.length; i++) payload[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    writeFileSync(join(tftpRoot, 'pxe', 'payload.bin'), payload);
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
+      '-kernel', UBOOT_SMODE, '-netdev', `user,id=n0,restrict=on,tftp=${tftpRoot},bootfile=pxe/payload.bin`,
+      '-device', 'virtio-net-device,netdev=n0', '-nographic'], {
+      timeoutMs: 60_000,
+      input: [
+        { after: COUNTDOWN, send: ' ' },
+        { after: PROMPT, send: 'dhcp ${loadaddr}; crc32 ${loadaddr} ${filesize}; echo TFTP-DONE\r' },
+        { after: 'TFTP-DONE', occurrence: 2, send: 'poweroff\r' },
+      ],
+    });
+    expect(result.stdout).toMatch(/DHCP client bound to address 10\.0\.2\.15/);
+    expect(result.stdout).toMatch(/Filename 'pxe\/payload\.bin'/);
+    expect(result.stdout).toContain(`Bytes transferred = ${payload.length}`);
+    expect(result.stdout).toMatch(new RegExp(`crc32 for [0-9a-f]+ \\.\\.\\. [0-9a-f]+ ==> ${crc32(payload).toString(16).padStart(8, '0')}`));
+    expect(result.status, result.stderr).toBe(0);
+  }, 90_000);
+
   it('runs U-Boot as the M-mode firmware (-bios) and reads a file from the guest ext4 image', async () => {
     const image = join(dir, 'rootfs.img');
     copyFileSync(`${SHARED_GUEST}rootfs.ext4`, image);
@@ -83,3 +106,13 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 });
+
+/** CRC-32 (IEEE 802.3, reflected), as U-Boot's crc32 command prints it. */
+function crc32(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}

@@ -14,6 +14,8 @@ import { NINE_P_MAX_TAG_LENGTH, Virtio9p } from './p9.js';
 import { LocalBackend } from './p9_local.js';
 import { DEFAULT_MAC, MacAddressError, parseMacAddress } from '../../net/mac.js';
 import { UserNetBackend } from '../../net/user.js';
+import { TftpDirectory } from '../../net/tftp_node.js';
+import { BOOT_FILE_MAX } from '../../net/dhcp.js';
 import { HostForwardError, parseHostForward, type HostForward } from '../../net/nat.js';
 import { NodeNatSockets } from '../../net/nat_node.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
@@ -77,7 +79,7 @@ export type VirtioDevicePlan =
    */
   | {
     readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean;
-    readonly hostForwards: readonly HostForward[];
+    readonly hostForwards: readonly HostForward[]; readonly tftp?: string; readonly bootFile?: string;
   }
   /** A host directory shared over virtio-9p (9P2000.L), mounted in the guest by its tag. */
   | { readonly kind: '9p'; readonly id: string; readonly path: string; readonly readOnly: boolean; readonly mountTag: string };
@@ -110,15 +112,17 @@ const CHARDEV_BACKENDS: Record<string, readonly string[]> = {
 
 /** -netdev types, and the properties each takes (ipv4/ipv6 only as what wkvm's user network is). */
 const NETDEV_TYPES: Record<string, readonly string[]> = {
-  user: ['type', 'id', 'restrict', 'ipv4', 'ipv6', 'hostfwd'],
+  user: ['type', 'id', 'restrict', 'ipv4', 'ipv6', 'hostfwd', 'tftp', 'bootfile'],
 };
 /** -nic takes a netdev's properties plus the NIC's. */
 const NIC_PROPERTIES = ['model', 'mac'];
 
-/** What a -netdev (or -nic) user asks for: isolation (restrict=on) and port forwarding. */
+/** What a -netdev (or -nic) user asks for: isolation (restrict=on), port forwarding, a TFTP directory and boot file. */
 interface UserNetdevPlan {
   readonly restrict: boolean;
   readonly hostForwards: readonly HostForward[];
+  readonly tftp?: string;
+  readonly bootFile?: string;
 }
 
 /** A -netdev (or -nic) user's properties, checked. Several hostfwd= come joined by newlines (see the CLI). */
@@ -141,7 +145,15 @@ function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>
       throw error;
     }
   });
-  return { restrict: parseQemuBool(netdev.restrict ?? 'off') === true, hostForwards };
+  if (netdev.tftp === '') throw new VirtioConfigError(where, 'tftp= needs a directory');
+  if (netdev.bootfile !== undefined && new TextEncoder().encode(netdev.bootfile).length > BOOT_FILE_MAX) {
+    throw new VirtioConfigError(where, `bootfile= is longer than DHCP's ${BOOT_FILE_MAX} bytes`);
+  }
+  return {
+    restrict: parseQemuBool(netdev.restrict ?? 'off') === true, hostForwards,
+    ...(netdev.tftp === undefined ? {} : { tftp: netdev.tftp }),
+    ...(netdev.bootfile === undefined ? {} : { bootFile: netdev.bootfile }),
+  };
 }
 
 /**
@@ -333,7 +345,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
       }
       case 'virtio-net-device': {
         const netdev = claimBackend(where, 'netdev', device.netdev, netdevs);
-        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), restrict: netdev.restrict, hostForwards: netdev.hostForwards });
+        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), ...netdev });
         break;
       }
       case 'virtio-serial-device':
@@ -412,8 +424,12 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
           device = new VirtioRng();
           break;
         case 'net': {
+          const tftp = item.tftp === undefined ? undefined : await TftpDirectory.open(item.tftp).catch((error: Error) => {
+            throw new VirtioConfigError(`-netdev ${item.netdev}`, `tftp=${item.tftp}: ${error.message}`);
+          });
           const backend = new UserNetBackend({
             restrict: item.restrict, sockets: new NodeNatSockets(), hostForwards: item.hostForwards, ...(log === undefined ? {} : { log }),
+            ...(tftp === undefined ? {} : { tftp }), ...(item.bootFile === undefined ? {} : { bootFile: item.bootFile }),
           });
           if (!item.restrict && !backend.providesNat) {
             log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: no NAT sockets`);

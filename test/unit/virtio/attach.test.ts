@@ -97,6 +97,14 @@ describe('planning devices from options', () => {
     }))).toEqual([{ kind: '9p', id: 'fs0', path: '/srv/share', readOnly: true, mountTag: 'host0' }]);
   });
 
+  it('gives the user network its TFTP directory and boot file (-netdev user,tftp=,bootfile=)', () => {
+    const plan = planVirtioDevices(opts({
+      netdevs: [{ type: 'user', id: 'n', tftp: '/srv/tftp', bootfile: 'pxelinux.0' }], devices: [{ driver: 'virtio-net-device', netdev: 'n' }],
+    }));
+    expect(plan[0]).toMatchObject({ kind: 'net', netdev: 'n', tftp: '/srv/tftp', bootFile: 'pxelinux.0', restrict: false });
+    expect(planVirtioDevices(opts({ nics: [{ type: 'user', tftp: '/srv' }] }))[0]).toMatchObject({ kind: 'net', tftp: '/srv' });
+  });
+
   it('applies -snapshot to every drive', () => {
     const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
     expect(plan[0]).toMatchObject({ snapshot: true });
@@ -137,6 +145,8 @@ describe('planning devices from options', () => {
     ['a bad hostfwd guest port', opts({ netdevs: [{ type: 'user', id: 'n', hostfwd: 'tcp::2222-:0' }] }), /bad guest port '0'/],
     ['a malformed hostfwd', opts({ nics: [{ type: 'user', hostfwd: '2222:22' }] }), /expected tcp:\[HOSTADDR\]:HOSTPORT/],
     ['guestfwd', opts({ nics: [{ type: 'user', guestfwd: 'tcp:10.0.2.100:80-cmd:x' }] }), /property 'guestfwd' is not supported/],
+    ['an empty tftp=', opts({ nics: [{ type: 'user', tftp: '' }] }), /tftp= needs a directory/],
+    ['a bootfile= DHCP cannot carry', opts({ nics: [{ type: 'user', tftp: '/srv', bootfile: 'x'.repeat(128) }] }), /bootfile= is longer than DHCP's 127 bytes/],
     ['a bad MAC', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n', mac: '52:54:00:12:34' }] }), /mac=52:54:00:12:34/],
     ['another NIC model', opts({ nics: [{ type: 'user', model: 'e1000' }] }), /model=e1000: the virt machine's NIC is virtio-net-device/],
     ['an unknown property', opts({ devices: [{ driver: 'virtio-rng-device', 'queue-size': '8' }] }), /property 'queue-size'/],
