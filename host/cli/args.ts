@@ -1,6 +1,7 @@
 // QEMU-style command line: single-dash long options (`--x` means `-x`), `key=value,` sub-options with
 // `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
 import type { DriveSpec } from '../devices/virtio/attach.js';
+import { GenericLoaderError, parseGenericLoader, type GenericLoader } from '../vmm/generic_loader.js';
 import { CpuModelError, isaForCpu } from '../kvm/isa.js';
 import { parseQemuBool } from '../qemu_bool.js';
 
@@ -30,6 +31,8 @@ export interface RunOptions {
   snapshot: boolean;
   drives: DriveOption[];
   devices: Array<Record<string, string>>;
+  /** -device loader,...: QEMU's generic loader (files and values into memory, a hart's pc). */
+  loaders: GenericLoader[];
   /** -object TYPE,id=ID,...: `qom-type` plus properties (the virtio layer checks them). */
   objects: Array<Record<string, string>>;
   /** -chardev BACKEND,id=ID,...: `backend` plus properties. */
@@ -72,7 +75,18 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   append: (o, v) => (o.append = v),
   dtb: (o, v) => (o.dtb = v),
   drive: (o, v) => o.drives.push(parseDrive(v)),
-  device: (o, v) => o.devices.push(parseDevice(v)),
+  device: (o, v) => {
+    const device = parseDevice(v);
+    if (device.driver !== 'loader') o.devices.push(device);
+    else {
+      try {
+        o.loaders.push(parseGenericLoader(device));
+      } catch (error) {
+        if (error instanceof GenericLoaderError) throw new UsageError(error.message);
+        throw error;
+      }
+    }
+  },
   object: (o, v) => o.objects.push(parseKeyValues(v, 'qom-type', 'object')),
   chardev: (o, v) => o.chardevs.push(parseKeyValues(v, 'backend', 'chardev')),
   netdev: (o, v) => o.netdevs.push(parseKeyValues(v, 'type', 'netdev')),
@@ -123,6 +137,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     snapshot: false,
     drives: [],
     devices: [],
+    loaders: [],
     objects: [],
     chardevs: [],
     netdevs: [],

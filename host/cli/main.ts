@@ -18,6 +18,8 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
                 [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device[,rng=ID] | virtio-balloon-device
                          | virtio-serial-device | virtconsole[,chardev=ID] | virtio-console-device[,chardev=ID]]
+                [-device loader,file=FILE[,addr=A][,cpu-num=N][,force-raw=on] | loader,addr=A,data=D,data-len=1|2|4|8[,data-be=on]
+                         | loader,addr=A,cpu-num=N]
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]
@@ -126,6 +128,7 @@ async function runBoots(
       jitThreshold: options.jitThreshold,
       rtcOffsetNs,
       isa: options.isa,
+      loaders: options.loaders,
       ...(gdb === null ? {} : { debugger: gdb }),
     });
     if (gdbStub !== null) {

@@ -2,6 +2,7 @@
 // initrd and device tree, and runs the vCPU until the guest powers off. Read it top to bottom from
 // `VirtMachine.create` and `run`, kvmtool style.
 import * as layout from '../../assembly/abi/layout.js';
+import { loaderDataBytes, type GenericLoader } from './generic_loader.js';
 import { Hypervisor } from '../kvm/hypervisor.js';
 import { CORE_ISA, isaExtensionsMissing } from '../kvm/isa.js';
 import type { Vm } from '../kvm/vm.js';
@@ -59,6 +60,8 @@ export interface VirtMachineConfig {
   readonly rtcOffsetNs?: bigint;
   /** The harts' `riscv,isa` in the generated device tree (-cpu); default the core's, CORE_ISA. */
   readonly isa?: string;
+  /** QEMU's generic loaders (-device loader): files and values put into memory, and pcs set, after everything else is loaded. */
+  readonly loaders?: readonly GenericLoader[];
   /**
    * A debugger driving the boot hart (the CLI's gdb stub): the VM is made with guestDebug (EBREAK exits,
    * nothing translated) and the run loop asks it before each slice whether to run, step or wait.
@@ -254,7 +257,15 @@ export class VirtMachine {
     if (config.memoryBytes > maxRamMiB * MiB) {
       throw new MachineError(`-m ${config.memoryBytes / MiB}M: wkvm gives a guest at most ${maxRamMiB}M of RAM (one 32-bit WebAssembly memory)`);
     }
-    if (config.kernel === undefined && config.bios === 'none') throw new MachineError('no kernel given (-kernel FILE) and no firmware (-bios none)');
+    const loaders = config.loaders ?? [];
+    if (config.kernel === undefined && config.bios === 'none' && loaders.length === 0) {
+      throw new MachineError('no kernel given (-kernel FILE), no firmware (-bios none) and nothing for -device loader');
+    }
+    for (const loader of loaders) {
+      if (loader.kind !== 'data' && loader.cpu !== undefined && loader.cpu >= smp) {
+        throw new MachineError(`-device loader: cpu-num=${loader.cpu}, but the machine has ${smp} hart${smp === 1 ? '' : 's'}`);
+      }
+    }
 
     const kernelBytes = config.kernel !== undefined ? await readInput(config.kernel, 'kernel') : null;
     const biosBytes = config.bios !== 'none' ? await readInput(config.bios, 'firmware') : null;
@@ -364,6 +375,7 @@ export class VirtMachine {
       vcpu.setRegs(regs);
       if (sbiInCore) vcpu.enterSupervisor();
     }
+    await machine.applyLoaders(loaders);
     return machine;
   }
 
@@ -391,6 +403,35 @@ export class VirtMachine {
       else this.consoleBuffer.push(event.byte);
     });
     this.bus.register(page, htif);
+  }
+
+  /**
+   * -device loader, in command-line order and after the firmware, kernel and device tree, so a loader may
+   * patch any of them; a loader with cpu-num= then sets that hart's pc (a file's: an ELF's entry, else addr=).
+   */
+  private async applyLoaders(loaders: readonly GenericLoader[]): Promise<void> {
+    for (const loader of loaders) {
+      let pc: number;
+      if (loader.kind === 'data') {
+        this.loadBytes(loader.addr, loaderDataBytes(loader), `-device loader,addr=0x${loader.addr.toString(16)}`);
+        continue;
+      } else if (loader.kind === 'pc') {
+        pc = loader.addr;
+      } else {
+        const name = inputName(loader.file);
+        const bytes = await readInput(loader.file, 'loader file');
+        if (!loader.forceRaw && isElf(bytes)) {
+          const elf = parseElf(bytes, name);
+          this.loadElf(elf, name);
+          pc = elf.entry;
+        } else {
+          if (loader.addr === undefined) throw new LoadError(name, '-device loader: a file that is not ELF needs addr= (or it is an ELF and force-raw=on was given)');
+          this.loadBytes(loader.addr, bytes, name);
+          pc = loader.addr;
+        }
+      }
+      if (loader.cpu !== undefined) this.vcpus[loader.cpu]!.setRegs({ pc: BigInt(pc) });
+    }
   }
 
   private loadElf(elf: ElfImage, path: string): void {

@@ -213,6 +213,53 @@ describe('wkvm run: diagnostics', () => {
   });
 });
 
+describe('wkvm run -device loader (QEMU\'s generic loader)', () => {
+  /** Loads the 32-bit word at 0x80001000 and writes it to the SiFive test finisher: 0x3333 | status << 16 exits with status. */
+  const finisherProgram = program([...li(5, 0x8_0001), asm.slli(5, 5, 12), asm.lw(6, 5, 0), ...li(7, 0x10_0000), asm.sw(6, 7, 0), asm.jal(0, 0)]);
+
+  it('runs an ELF it loads, from its entry, when cpu-num= is given (no -kernel, -bios none)', async () => {
+    const result = await runWkvm(['run', '-M', 'virt', '-bios', 'none', '-nographic', '-device', 'loader,file=test/guest/hello/hello.elf,cpu-num=0']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('hello: done');
+  });
+
+  it('puts raw bytes and data= values into RAM; the hart starts at DRAM as QEMU\'s reset vector jumps there', async () => {
+    const file = join(scratch, 'finisher.bin');
+    writeFileSync(file, finisherProgram);
+    // As QEMU writes data=: the first data-len bytes of the 64-bit value in memory order, so its low bytes,
+    // or with data-be=on its high bytes (the guest's lw then reads 0x00053333).
+    for (const [loader, status] of [['data=0x1200073333,data-len=4', 7], ['data=0x3333050000000000,data-len=4,data-be=on', 5]] as const) {
+      const result = await runWkvm(['run', '-M', 'virt', '-bios', 'none', '-nographic', '-device', `loader,file=${file},addr=0x80000000`,
+        '-device', `loader,addr=0x80001000,${loader}`]);
+      expect(result.status, result.stderr).toBe(status);
+    }
+  });
+
+  it('sets a hart\'s pc with addr= and cpu-num=, and a later loader overwrites an earlier one', async () => {
+    const file = join(scratch, 'finisher-high.bin');
+    writeFileSync(file, finisherProgram);
+    const result = await runWkvm(['run', '-M', 'virt', '-bios', 'none', '-nographic', '-device', `loader,file=${file},addr=0x80400000`,
+      '-device', 'loader,addr=0x80001000,data=0x00013333,data-len=4', '-device', 'loader,addr=0x80001002,data=9,data-len=1',
+      '-device', 'loader,addr=0x80400000,cpu-num=0']);
+    expect(result.status, result.stderr).toBe(9);
+  });
+
+  it.each([
+    [['loader'], /please include valid arguments/],
+    [['loader,addr=0x80000000'], /needs data= and data-len=, or cpu-num=/],
+    [['loader,addr=0x80000000,data=0x1,data-len=1,force-raw=on'], /force-raw goes with file=/],
+    [['loader,addr=0x80000000,data=1,data-len=3'], /data-len=3: must be 1, 2, 4 or 8/],
+    [['loader,file=x.bin,data=1'], /data can not be specified when loading an image/],
+    [['loader,addr=zz,cpu-num=0'], /addr=zz: not a number/],
+    [['loader,file=test/guest/hello/hello.elf,speed=2'], /property 'speed' not found/],
+    [['loader,addr=0x80000000,cpu-num=3'], /cpu-num=3, but the machine has 1 hart/],
+    [['loader,file=test/guest/hello/hello.elf,force-raw=on,cpu-num=0'], /needs addr=/],
+    [['loader,addr=0x1000,data=1,data-len=4'], /do not fit in guest RAM/],
+  ])('refuses %j with one clear line', async (devices, pattern) => {
+    expectOneLineError(await runWkvm(['run', '-M', 'virt', '-bios', 'none', '-nographic', ...devices.flatMap((d) => ['-device', d])]), pattern);
+  });
+});
+
 describe('wkvm --help', () => {
   it('exits 0 and names the options a user needs: machine, boot files, disks, devices, logging, accelerator', async () => {
     const result = await runWkvm(['--help']);
