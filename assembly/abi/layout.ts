@@ -41,6 +41,28 @@ export const MACHINE_JIT_THRESHOLD = MACHINE + 0x1c; // i32 times a block start 
 export const MACHINE_JIT_BATCH = MACHINE + 0x20; // i32 translated blocks compiled together, 1..JIT_BATCH_MAX
 export const MACHINE_FENCE_WORD = MACHINE + 0x14; // target of the atomic RMW that implements FENCE
 export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
+// Guest debugging (MACHINE_FLAG_GUEST_DEBUG) beyond EBREAK: KVM's hardware breakpoints and watchpoints.
+// A page holding one is never put into the TLB, so every fetch or access there takes the slow path,
+// which compares; the fast paths pay nothing.
+export const MACHINE_DEBUG_BREAKPOINT_COUNT = MACHINE + 0x300; // i32, at most DEBUG_MAX_BREAKPOINTS
+export const MACHINE_DEBUG_WATCHPOINT_COUNT = MACHINE + 0x304; // i32, at most DEBUG_MAX_WATCHPOINTS
+export const MACHINE_DEBUG_RESUME_PC = MACHINE + 0x308; // u64: the pc of the last debug exit, not stopped at again first thing
+export const MACHINE_DEBUG_HIT_ADDRESS = MACHINE + 0x310; // u64: the data address of the watchpoint hit
+export const MACHINE_DEBUG_HIT_KIND = MACHINE + 0x318; // i32 DEBUG_HIT_*: why the last EXIT_DEBUG
+export const MACHINE_DEBUG_BREAKPOINTS = MACHINE + 0x320; // DEBUG_MAX_BREAKPOINTS × u64 virtual pc
+export const MACHINE_DEBUG_WATCHPOINTS = MACHINE + 0x340; // DEBUG_MAX_WATCHPOINTS × DEBUG_WATCHPOINT_SIZE
+export const DEBUG_MAX_BREAKPOINTS = 4;
+export const DEBUG_MAX_WATCHPOINTS = 4;
+export const DEBUG_WATCHPOINT_SIZE = 24;
+export const DEBUG_WATCHPOINT_ADDRESS = 0; // u64 virtual
+export const DEBUG_WATCHPOINT_LENGTH = 8; // u64 bytes
+export const DEBUG_WATCHPOINT_ACCESS = 16; // i32 DEBUG_WATCH_* bits
+export const DEBUG_WATCH_WRITE = 1;
+export const DEBUG_WATCH_READ = 2;
+export const DEBUG_HIT_SOFTWARE_BREAKPOINT = 0; // an EBREAK
+export const DEBUG_HIT_HARDWARE_BREAKPOINT = 1; // pc reached MACHINE_DEBUG_BREAKPOINTS
+export const DEBUG_HIT_WATCH_WRITE = 2; // the instruction before pc wrote a watched byte
+export const DEBUG_HIT_WATCH_READ = 3; // ... read one
 export const MACHINE_SLOTS = MACHINE + 0x100;
 export const MAX_SLOTS = 16;
 export const SLOT_SIZE = 32;

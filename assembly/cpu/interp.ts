@@ -10,7 +10,7 @@ import {
   RUN_PENDING_LEN, RUN_MMIO_FAULT, RUN_SBI_PENDING, RUN_SBI_RET, RUN_BUDGET_USED, RUN_INTERNAL_ERROR,
   RUN_ERROR_DATA, MACHINE_RVC_READY, MACHINE_FENCE_WORD, MACHINE_FLAGS, MACHINE_FLAG_SBI_IN_CORE, RVC_TABLE, TLB_LOAD, TLB_STORE,
   TLB_FETCH, TLB_ADDEND, CSR_MSTATUS, CSR_MIE, CSR_MEPC, CSR_SEPC, CSR_SATP, EXIT_BUDGET, EXIT_MMIO,
-  EXIT_HALT, EXIT_INTERNAL_ERROR, EXIT_HART_STOPPED, EXIT_DEBUG, MACHINE_FLAG_GUEST_DEBUG, INTERNAL_ERROR_NO_RVC_TABLE, HART_STATE_STARTED,
+  EXIT_HALT, EXIT_INTERNAL_ERROR, EXIT_HART_STOPPED, EXIT_DEBUG, MACHINE_FLAG_GUEST_DEBUG, MACHINE_DEBUG_HIT_KIND, DEBUG_HIT_SOFTWARE_BREAKPOINT, INTERNAL_ERROR_NO_RVC_TABLE, HART_STATE_STARTED,
   HART_STATE_STOPPED, HART_STATE_START_PENDING, FLUSH_REQ_TLB, FLUSH_REQ_ICACHE, LOAD_KIND_I8, LOAD_KIND_I16, LOAD_KIND_I32,
   LOAD_KIND_I64, LOAD_KIND_U8, LOAD_KIND_U16, LOAD_KIND_U32, LOAD_KIND_F32, LOAD_KIND_F64, CSR_MENVCFG,
 } from "../abi/layout";
@@ -24,6 +24,7 @@ import { csrRead, csrWrite, csrIllegal, csrIsMip, csrSetClearBits, markFpDirty }
 import { sbiCall, SBI_HANDLED } from "./sbi";
 import { translate, faultCause, lastHost, ACCESS_FETCH, tlbFlushAll, sfenceVma, tlbIndex, asidHash, asidTag } from "../mmu/mmu";
 import { loadSlow, storeSlow, memStatus, MEM_TRAP, atomicAddress, completeMmio, writeLoadDest } from "../mmu/access";
+import { hardwareBreakpointAt, stopDebugAt, watchHitPending, forgetDataAccess } from "./debug";
 import { readMtime, updateTimerInterrupts } from "../irq/clint";
 import { execFpOp } from "./exec_fp";
 import { execBitmanip, notBitmanip } from "./bitmanip";
@@ -170,6 +171,12 @@ export function runHart(budget: i32): i32 {
               pc = load<u64>(hart + HART_PC);
               break;
             }
+            // Only pages a debugger's breakpoint is on come here for every instruction (they stay out of the TLB).
+            if (hardwareBreakpointAt(pc, executed == 0)) {
+              store<u64>(hart + HART_PC, pc);
+              stopDebugAt(pc);
+              return finish(instretBase, executed, EXIT_DEBUG);
+            }
             fetchAddend = <u64>lastHost - pc;
             // translate caches a page only when PMP treats all of it alike; otherwise (a PMP region smaller
             // than the page) every fetch from it must be checked again, so it never becomes the fetch page.
@@ -281,6 +288,7 @@ export function runHart(budget: i32): i32 {
             if (funct3 == 7) { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
             store<u64>(hart + HART_PC, pc);
             value = loadSlow(va, LOAD_KINDS[funct3], <i32>rd, pc, <i32>len);
+            if (watchHitPending) limit = 0; // a watchpoint: stop once this instruction retires
             if (memStatus != 0) {
               executed--;
               if (memStatus == MEM_TRAP) { pc = load<u64>(hart + HART_PC); limit = 0; continue; }
@@ -308,6 +316,7 @@ export function runHart(budget: i32): i32 {
           } else {
             store<u64>(hart + HART_PC, pc);
             storeSlow(va, 1 << funct3, value, pc, <i32>len);
+            if (watchHitPending) limit = 0;
             if (memStatus != 0) {
               executed--;
               if (memStatus == MEM_TRAP) { pc = load<u64>(hart + HART_PC); limit = 0; continue; }
@@ -427,7 +436,8 @@ export function runHart(budget: i32): i32 {
         case 0x0b: { // AMO
           store<u64>(hart + HART_INSTRET, instretBase + <u64>executed);
           const action = execAtomic(insn, pc, len);
-          if (action != NEXT) { executed--; pc = load<u64>(hart + HART_PC); limit = 0; continue; }
+          if (action != NEXT) { forgetDataAccess(); executed--; pc = load<u64>(hart + HART_PC); limit = 0; continue; }
+          if (watchHitPending) limit = 0;
           break;
         }
         case 0x1c: { // SYSTEM: may change privilege, translation or interrupt state, so it ends the block
@@ -449,6 +459,8 @@ export function runHart(budget: i32): i32 {
           } else if (action == EXIT_DEBUG) {
             // Stopped at the breakpoint, which has not run: the debugger sees pc there.
             store<u64>(hart + HART_PC, pc);
+            store<i32>(MACHINE_DEBUG_HIT_KIND, DEBUG_HIT_SOFTWARE_BREAKPOINT);
+            stopDebugAt(pc);
             return finish(instretBase, executed - 1, action);
           } else {
             store<u64>(hart + HART_PC, pc + len);
@@ -483,6 +495,7 @@ export function runHart(budget: i32): i32 {
               const kind = funct3 == 2 ? LOAD_KIND_F32 : LOAD_KIND_F64;
               const value = loadSlow(va, kind, <i32>rd, pc, <i32>len);
               if (memStatus == 0) writeLoadDest(kind, <i32>rd, value);
+              if (watchHitPending) limit = 0;
             }
             markFpDirty();
           } else {
@@ -498,6 +511,7 @@ export function runHart(budget: i32): i32 {
             }
             store<u64>(hart + HART_PC, pc);
             storeSlow(va, funct3 == 2 ? 4 : 8, value, pc, <i32>len);
+            if (watchHitPending) limit = 0;
           }
           if (memStatus != 0) {
             executed--;
@@ -516,6 +530,12 @@ export function runHart(budget: i32): i32 {
         default: { pc = illegal(insn, pc, len); executed--; limit = 0; continue; }
       }
       pc = npc;
+    }
+    if (watchHitPending) {
+      // The watched access retired with the instruction before pc: the debugger sees its effect.
+      store<u64>(hart + HART_PC, pc);
+      stopDebugAt(pc);
+      return finish(instretBase, executed, EXIT_DEBUG);
     }
   }
   store<u64>(hart + HART_PC, pc);

@@ -13,6 +13,7 @@ import {
   translate, faultCause, lastPa, lastHost, ACCESS_LOAD, ACCESS_STORE, accessFaultCause, tlbIndex, asidHash, asidTag,
 } from "./mmu";
 import { clintRead, clintWrite } from "../irq/clint";
+import { noteDataAccess, forgetDataAccess, watchHitPending } from "../cpu/debug";
 import { plicRead, plicWrite } from "../irq/plic";
 import { inCoreInterruptRegister, readInterruptStatus, acknowledgeInterrupt } from "../virtio/mmio_interrupt";
 
@@ -73,6 +74,7 @@ export function writeLoadDest(kind: i32, dest: i32, value: u64): void {
 function trap(cause: i32, tval: u64, pc: u64): void {
   enterTrap(<u64>cause, tval, pc, false);
   memStatus = MEM_TRAP;
+  forgetDataAccess();
 }
 
 /**
@@ -83,6 +85,7 @@ function trap(cause: i32, tval: u64, pc: u64): void {
 export function loadSlow(va: u64, kind: i32, dest: i32, pc: u64, len: i32): u64 {
   memStatus = MEM_OK;
   const size = loadKindSize(kind);
+  noteDataAccess(va, size, false);
   const misaligned = (va & <u64>(size - 1)) != 0;
   if (misaligned && ((va & <u64>(PAGE_SIZE - 1)) + <u64>size > <u64>PAGE_SIZE)) {
     // Crosses a page: assemble it from bytes, each translated (the first fault wins).
@@ -110,6 +113,7 @@ export function loadSlow(va: u64, kind: i32, dest: i32, pc: u64, len: i32): u64 
 /** A store the TLB could not serve; memStatus as for loadSlow. */
 export function storeSlow(va: u64, size: i32, value: u64, pc: u64, len: i32): void {
   memStatus = MEM_OK;
+  noteDataAccess(va, size, true);
   const misaligned = (va & <u64>(size - 1)) != 0;
   if (misaligned && ((va & <u64>(PAGE_SIZE - 1)) + <u64>size > <u64>PAGE_SIZE)) {
     // Translate every byte before writing any, so a fault leaves memory untouched.
@@ -138,6 +142,7 @@ export function storeSlow(va: u64, size: i32, value: u64, pc: u64, len: i32): vo
 }
 
 function prepareMmioExit(isWrite: bool, pa: u64, va: u64, size: i32, value: u64, dest: i32, kind: i32, len: i32): void {
+  forgetDataAccess(); // watchpoints watch memory, not device registers
   store<i32>(hart + RUN_EXIT_REASON, EXIT_MMIO);
   store<i32>(hart + RUN_MMIO_IS_WRITE, isWrite ? 1 : 0);
   store<u64>(hart + RUN_MMIO_ADDR, pa);
@@ -183,6 +188,9 @@ export function atomicAddress(va: u64, size: i32, forWrite: bool, pc: u64): usiz
   if (load<u64>(e, TLB_TAG) == ((va & (~(<u64>PAGE_SIZE - 1) | <u64>(size - 1))) | asidTag(asid))) {
     return <usize>(va + load<u64>(e, TLB_ADDEND));
   }
+  // LR reads; SC writes; an AMO does both (a write watchpoint or, failing that, a read one).
+  noteDataAccess(va, size, forWrite);
+  if (forWrite && !watchHitPending) noteDataAccess(va, size, false);
   if ((va & <u64>(size - 1)) != 0) {
     trap(forWrite ? CAUSE_MISALIGNED_STORE : CAUSE_MISALIGNED_LOAD, va, pc);
     return 0;

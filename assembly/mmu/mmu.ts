@@ -8,6 +8,7 @@
 // (flagged, so ASID-specific fences spare it). An entry exists only when the page is RAM, PMP allows the
 // access for the whole page, and (for stores) the PTE's D bit is already set, so a hit needs no further
 // checks. MMIO is never cached.
+import { keepsPageOutOfTlb } from "../cpu/debug";
 import {
   MACHINE_SLOT_COUNT, MACHINE_SLOTS, SLOT_SIZE, SLOT_GPA, SLOT_LEN, SLOT_HOST, SLOT_FLAGS, SLOT_FLAG_READONLY,
   HART_TLB, TLB_SET_SIZE, TLB_PRIV_SETS, TLB_ENTRIES, TLB_ENTRY_SIZE, TLB_FETCH, TLB_LOAD, TLB_STORE,
@@ -286,7 +287,7 @@ export function translate(va: u64, access: i32, len: u64): bool {
     return true;
   }
   lastHost = pageHost + <usize>(pa & (PAGE_SIZE - 1));
-  if (pagePerm >= 0) {
+  if (pagePerm >= 0 && !keepsPageOutOfTlb(access, va)) {
     const set = tlbSetAddress(priv, access);
     const asid = load<i32>(hart + HART_CUR_ASID);
     const e = tlbArray(set, access) + tlbIndex(va, asidHash(asid));

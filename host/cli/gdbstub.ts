@@ -4,10 +4,14 @@
 // the hart would, Sv39, Sv48 or Sv57; physical when paging is off), continue, step, Ctrl-C, and software
 // breakpoints (Z0), which are EBREAKs written into guest memory: the VM runs with guest debugging on, so
 // an EBREAK exits to here instead of trapping in the guest, and nothing is translated that could miss
-// one. Node-only (node:net), like the rest of the CLI.
+// one. Hardware breakpoints (Z1: `hbreak`, which also works where nothing is mapped yet, as at a kernel's
+// virtual addresses before it turns paging on) and watchpoints (Z2/Z3/Z4: `watch`, `rwatch`, `awatch`)
+// are the core's (Vm.setGuestDebug), four of each. Node-only (node:net), like the rest of the CLI.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { GuestDebugger, MachineOutcome, VirtMachine } from '../vmm/virt_machine.js';
 import { guestPhysicalAddress } from '../kvm/guest_page_table.js';
+import { DEBUG_MAX_BREAKPOINTS, DEBUG_MAX_WATCHPOINTS } from '../../assembly/abi/layout.js';
+import type { DebugHit } from '../kvm/exits.js';
 
 const TARGET_XML = `<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd"><target><architecture>riscv:rv64</architecture>` +
   `<feature name="org.gnu.gdb.riscv.cpu">${
@@ -46,6 +50,9 @@ export class GdbStub implements GuestDebugger {
   private resume: (() => void) | null = null;
   private interrupt = false;
   private readonly breakpoints = new Map<bigint, Uint8Array>();
+  /** Z1 addresses, and Z2/Z3/Z4 ranges, kept here and handed to the core as a whole on each change. */
+  private readonly hardwareBreakpoints: bigint[] = [];
+  private readonly watchpoints: Array<{ address: bigint; length: number; access: 'write' | 'read' | 'access' }> = [];
 
   private server: Server | null = null;
 
@@ -70,6 +77,8 @@ export class GdbStub implements GuestDebugger {
   attach(machine: VirtMachine): void {
     this.machine = machine;
     this.breakpoints.clear();
+    // A reboot's machine gets the debug points gdb believes inserted; its software ones went with the old memory.
+    this.applyDebugPoints();
   }
 
   close(): void {
@@ -90,10 +99,19 @@ export class GdbStub implements GuestDebugger {
     });
   }
 
-  stopped(reason: 'breakpoint' | 'step' | 'interrupt'): void {
+  stopped(reason: 'breakpoint' | 'step' | 'interrupt', hit?: DebugHit): void {
     this.interrupt = false;
     this.state = 'stopped';
-    this.send(`S${hex2(reason === 'interrupt' ? SIGINT : SIGTRAP)}`);
+    if (hit?.kind === 'watch-write' || hit?.kind === 'watch-read') {
+      // gdb finds its watchpoint by the data address; an access watchpoint answers for either kind.
+      const watch = this.watchpoints.find((w) => hit.address >= w.address && hit.address < w.address + BigInt(w.length));
+      const stopKind = watch?.access === 'access' ? 'awatch' : hit.kind === 'watch-write' ? 'watch' : 'rwatch';
+      this.send(`T${hex2(SIGTRAP)}${stopKind}:${hit.address.toString(16)};`);
+    } else if (hit?.kind === 'hardware-breakpoint') {
+      this.send(`T${hex2(SIGTRAP)}hwbreak:;`);
+    } else {
+      this.send(`S${hex2(reason === 'interrupt' ? SIGINT : SIGTRAP)}`);
+    }
   }
 
   ended(outcome: MachineOutcome): void {
@@ -153,7 +171,7 @@ export class GdbStub implements GuestDebugger {
     if (machine === null) return 'E01';
     const vcpu = machine.vcpu;
     const command = packet[0];
-    if (packet.startsWith('qSupported')) return 'PacketSize=4000;qXfer:features:read+';
+    if (packet.startsWith('qSupported')) return 'PacketSize=4000;qXfer:features:read+;hwbreak+';
     if (packet.startsWith('qXfer:features:read:target.xml:')) return xferChunk(TARGET_XML, packet.slice(31));
     if (packet === 'qAttached') return '1';
     if (packet === 'qC') return 'QC1';
@@ -208,6 +226,10 @@ export class GdbStub implements GuestDebugger {
       const [, address = '', kind = ''] = packet.split(',');
       return this.breakpoint(packet[0] === 'Z', BigInt(`0x${address}`), parseInt(kind, 16)) ? 'OK' : 'E01';
     }
+    if (/^[Zz][1-4],[0-9a-fA-F]+,[0-9a-fA-F]+$/.test(packet)) {
+      const [type = '', address = '', length = ''] = packet.split(',');
+      return this.debugPoint(packet[0] === 'Z', Number(type[1]), BigInt(`0x${address}`), parseInt(length, 16)) ? 'OK' : 'E01';
+    }
     if (command === 'c' || command === 's') {
       if (packet.length > 1) vcpu.setRegs({ ...vcpu.getRegs(), pc: BigInt(`0x${packet.slice(1)}`) });
       this.go(command === 's' ? 'stepping' : 'running');
@@ -235,7 +257,44 @@ export class GdbStub implements GuestDebugger {
   /** gdb went away: its breakpoints go with it, and the guest runs on. */
   private detach(): void {
     for (const address of [...this.breakpoints.keys()]) this.breakpoint(false, address, 0);
+    this.hardwareBreakpoints.length = 0;
+    this.watchpoints.length = 0;
+    this.applyDebugPoints();
     if (this.state === 'stopped') this.go('running');
+  }
+
+  /** Z1..Z4 / z1..z4: a hardware breakpoint (type 1) or a write, read or access watchpoint (2, 3, 4) of `length` bytes. */
+  private debugPoint(insert: boolean, type: number, address: bigint, length: number): boolean {
+    if (type === 1) {
+      const at = this.hardwareBreakpoints.indexOf(address);
+      if (!insert) {
+        if (at >= 0) this.hardwareBreakpoints.splice(at, 1);
+      } else if (at < 0) {
+        if (this.hardwareBreakpoints.length >= DEBUG_MAX_BREAKPOINTS) return false;
+        this.hardwareBreakpoints.push(address);
+      }
+      return this.applyDebugPoints();
+    }
+    const access = type === 2 ? 'write' : type === 3 ? 'read' : 'access';
+    if (!(length >= 1 && length <= 1 << 20)) return false;
+    const at = this.watchpoints.findIndex((w) => w.address === address && w.length === length && w.access === access);
+    if (!insert) {
+      if (at >= 0) this.watchpoints.splice(at, 1);
+    } else if (at < 0) {
+      if (this.watchpoints.length >= DEBUG_MAX_WATCHPOINTS) return false;
+      this.watchpoints.push({ address, length, access });
+    }
+    return this.applyDebugPoints();
+  }
+
+  /** Hands the hardware breakpoints and watchpoints to the machine's core; false if it refused them. */
+  private applyDebugPoints(): boolean {
+    try {
+      this.machine?.vm.setGuestDebug({ hardwareBreakpoints: this.hardwareBreakpoints, watchpoints: this.watchpoints });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private breakpoint(insert: boolean, address: bigint, kind: number): boolean {

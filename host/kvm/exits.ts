@@ -24,12 +24,20 @@ export type VcpuExit =
   /** SBI HSM: this hart is stopped (or not started yet). Wait until another hart starts it. */
   | { readonly reason: 'hart-stopped' }
   /**
-   * An EBREAK while the VM debugs its guest (`createVm({ guestDebug: true })`, KVM_SET_GUEST_DEBUG's
-   * software breakpoints): `vcpu.pc` is the EBREAK's, which has not run. Resuming runs it (a guest's own
-   * EBREAK), unless the debugger has put back the instruction it replaced.
+   * The VM debugs its guest (`createVm({ guestDebug: true })`, KVM_SET_GUEST_DEBUG) and the hart stopped
+   * for the debugger. `hit` says why: 'software-breakpoint', an EBREAK, and `vcpu.pc` is the EBREAK's, which
+   * has not run (resuming runs it, a guest's own EBREAK, unless the debugger has put back the instruction it
+   * replaced); 'hardware-breakpoint', `vcpu.pc` reached one of `vm.setGuestDebug`'s breakpoints, before
+   * running it; 'watch-write' / 'watch-read', the instruction before `vcpu.pc` wrote or read `address`,
+   * inside one of its watchpoints.
    */
-  | { readonly reason: 'debug' }
+  | { readonly reason: 'debug'; readonly hit: DebugHit }
   /** The core cannot go on (a bug, or a VM set up wrongly). The vCPU must not be run again. */
   | { readonly reason: 'internal-error'; readonly message: string };
 
 export type VcpuExitReason = VcpuExit['reason'];
+
+/** Why a 'debug' exit stopped the hart. */
+export type DebugHit =
+  | { readonly kind: 'software-breakpoint' | 'hardware-breakpoint' }
+  | { readonly kind: 'watch-write' | 'watch-read'; readonly address: bigint };

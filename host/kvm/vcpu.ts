@@ -1,7 +1,7 @@
 // One virtual CPU (a RISC-V hart): registers, CSRs and run(), KVM_RUN style.
 import * as layout from '../../assembly/abi/layout.js';
 import { VcpuStateError } from './errors.js';
-import type { VcpuExit } from './exits.js';
+import type { DebugHit, VcpuExit } from './exits.js';
 import type { Vm } from './vm.js';
 
 export type Privilege = 'U' | 'S' | 'M';
@@ -202,7 +202,7 @@ export class Vcpu {
       case layout.EXIT_HART_STOPPED:
         return STOPPED_EXIT;
       case layout.EXIT_DEBUG:
-        return DEBUG_EXIT;
+        return { reason: 'debug', hit: debugHit(v) };
       case layout.EXIT_INTERNAL_ERROR: {
         this.failed = true;
         const kind = v.getInt32(b + layout.RUN_INTERNAL_ERROR, true);
@@ -218,7 +218,19 @@ export class Vcpu {
 const BUDGET_EXIT: VcpuExit = Object.freeze({ reason: 'budget' });
 const HALT_EXIT: VcpuExit = Object.freeze({ reason: 'halt' });
 const STOPPED_EXIT: VcpuExit = Object.freeze({ reason: 'hart-stopped' });
-const DEBUG_EXIT: VcpuExit = Object.freeze({ reason: 'debug' });
+
+function debugHit(v: DataView): DebugHit {
+  switch (v.getInt32(layout.MACHINE_DEBUG_HIT_KIND, true)) {
+    case layout.DEBUG_HIT_HARDWARE_BREAKPOINT:
+      return { kind: 'hardware-breakpoint' };
+    case layout.DEBUG_HIT_WATCH_WRITE:
+      return { kind: 'watch-write', address: v.getBigUint64(layout.MACHINE_DEBUG_HIT_ADDRESS, true) };
+    case layout.DEBUG_HIT_WATCH_READ:
+      return { kind: 'watch-read', address: v.getBigUint64(layout.MACHINE_DEBUG_HIT_ADDRESS, true) };
+    default:
+      return { kind: 'software-breakpoint' };
+  }
+}
 
 const INTERNAL_ERRORS: Record<number, string> = {
   [layout.INTERNAL_ERROR_NO_RVC_TABLE]: 'the VM was not initialised (no compressed-instruction table)',

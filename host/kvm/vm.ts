@@ -30,6 +30,12 @@ export interface VmOptions {
   readonly jitBatch?: number;
 }
 
+/** What `Vm.setGuestDebug` sets: virtual addresses, as a debugger gives them. */
+export interface GuestDebugPoints {
+  readonly hardwareBreakpoints?: readonly bigint[];
+  readonly watchpoints?: ReadonlyArray<{ readonly address: bigint; readonly length: number; readonly access: 'write' | 'read' | 'access' }>;
+}
+
 export interface MemoryRegion {
   readonly slot: number;
   /** Guest-physical start; a multiple of 4 KiB. */
@@ -104,6 +110,43 @@ export class Vm {
     this.core.initMachine(vcpus, flags);
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_THRESHOLD >> 2] = threshold;
     new Int32Array(this.memory.buffer)[layout.MACHINE_JIT_BATCH >> 2] = batch;
+  }
+
+  /**
+   * KVM_SET_GUEST_DEBUG's hardware breakpoints and watchpoints (up to DEBUG_MAX_BREAKPOINTS and
+   * DEBUG_MAX_WATCHPOINTS, as a hart's debug registers): a hart stops ('debug' exit) before running an
+   * instruction at a breakpoint's virtual pc, and after an instruction that wrote or read a watched virtual
+   * range. Replaces what was set before; only for a VM made with guestDebug.
+   */
+  setGuestDebug(debug: GuestDebugPoints): void {
+    if (!this.options.guestDebug) throw new VmConfigError('guestDebug', 'hardware breakpoints and watchpoints need a VM made with guestDebug: true');
+    const breakpoints = debug.hardwareBreakpoints ?? [];
+    const watchpoints = debug.watchpoints ?? [];
+    if (breakpoints.length > layout.DEBUG_MAX_BREAKPOINTS) {
+      throw new VmConfigError('hardwareBreakpoints', `at most ${layout.DEBUG_MAX_BREAKPOINTS}, not ${breakpoints.length}`);
+    }
+    if (watchpoints.length > layout.DEBUG_MAX_WATCHPOINTS) {
+      throw new VmConfigError('watchpoints', `at most ${layout.DEBUG_MAX_WATCHPOINTS}, not ${watchpoints.length}`);
+    }
+    for (const watch of watchpoints) {
+      if (!Number.isSafeInteger(watch.length) || watch.length < 1 || watch.length > 1 << 20) {
+        throw new VmConfigError('watchpoints', `a watched range is 1 byte to 1 MiB long, not ${watch.length}`);
+      }
+    }
+    const view = new DataView(this.memory.buffer);
+    breakpoints.forEach((pc, i) => view.setBigUint64(layout.MACHINE_DEBUG_BREAKPOINTS + i * 8, BigInt.asUintN(64, pc), true));
+    watchpoints.forEach((watch, i) => {
+      const at = layout.MACHINE_DEBUG_WATCHPOINTS + i * layout.DEBUG_WATCHPOINT_SIZE;
+      view.setBigUint64(at + layout.DEBUG_WATCHPOINT_ADDRESS, BigInt.asUintN(64, watch.address), true);
+      view.setBigUint64(at + layout.DEBUG_WATCHPOINT_LENGTH, BigInt(watch.length), true);
+      const access = watch.access === 'write' ? layout.DEBUG_WATCH_WRITE : watch.access === 'read' ? layout.DEBUG_WATCH_READ
+        : layout.DEBUG_WATCH_WRITE | layout.DEBUG_WATCH_READ;
+      view.setInt32(at + layout.DEBUG_WATCHPOINT_ACCESS, access, true);
+    });
+    view.setInt32(layout.MACHINE_DEBUG_BREAKPOINT_COUNT, breakpoints.length, true);
+    view.setInt32(layout.MACHINE_DEBUG_WATCHPOINT_COUNT, watchpoints.length, true);
+    // Pages that now hold one must leave the TLB, so that their fetches and accesses reach the slow paths that compare.
+    for (const vcpu of this.vcpus.values()) this.core.flushTlb(vcpu.id);
   }
 
   /** KVM_SET_USER_MEMORY_REGION: backs [guestPhysAddr, +size) with fresh zeroed host memory. */

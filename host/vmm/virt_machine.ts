@@ -7,7 +7,7 @@ import { Hypervisor } from '../kvm/hypervisor.js';
 import { CORE_ISA, isaExtensionsMissing } from '../kvm/isa.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
-import type { VcpuExit } from '../kvm/exits.js';
+import type { DebugHit, VcpuExit } from '../kvm/exits.js';
 import type { IrqLine } from '../devices/device.js';
 import { Uart16550, GoldfishRtc, SifiveTest, PcieHostBridge } from '../devices/legacy/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
@@ -101,8 +101,11 @@ const DEBUG_SLICE = 10_000;
 export interface GuestDebugger {
   /** Resolves when the hart may run: 'continue' for a slice, 'step' for one instruction. Waits while the debugger holds it. */
   nextRun(): Promise<'continue' | 'step'>;
-  /** The hart stopped: at an EBREAK (a breakpoint), after a step, or because the debugger asked (interruptRequested). */
-  stopped(reason: 'breakpoint' | 'step' | 'interrupt'): void;
+  /**
+   * The hart stopped: at a breakpoint or watchpoint (`hit` says which kind), after a step, or because the
+   * debugger asked (interruptRequested).
+   */
+  stopped(reason: 'breakpoint' | 'step' | 'interrupt', hit?: DebugHit): void;
   /** The debugger wants the running hart stopped (gdb's Ctrl-C). */
   readonly interruptRequested: boolean;
   /** The guest powered off or reset. */
@@ -550,7 +553,7 @@ export class VirtMachine {
           if (debug.interruptRequested) debug.stopped('interrupt');
           const mode = await debug.nextRun();
           exit = mode === 'step' ? this.stepInstruction() : this.vcpu.run(Math.min(ioInFlight ? IO_WAIT_SLICE : slice, DEBUG_SLICE));
-          if (exit.reason === 'debug') debug.stopped('breakpoint');
+          if (exit.reason === 'debug') debug.stopped('breakpoint', exit.hit);
           else if (mode === 'step') debug.stopped('step');
         }
         if (traceExits && exit.reason !== 'budget') log(describeExit(this.vcpu, exit));

@@ -18,10 +18,10 @@ async function freePort(): Promise<number> {
 }
 
 /** Runs gdb in batch mode against the stub, retrying the connection until the VMM listens. */
-function runGdb(port: number, commands: string[]): Promise<string> {
+function runGdb(port: number, commands: string[], program = HELLO): Promise<string> {
   return new Promise((resolve) => {
     const args = ['-q', '-batch', '-ex', 'set architecture riscv:rv64', '-ex', 'set tcp connect-timeout 20',
-      '-ex', `target remote 127.0.0.1:${port}`, ...commands.flatMap((command) => ['-ex', command]), HELLO];
+      '-ex', `target remote 127.0.0.1:${port}`, ...commands.flatMap((command) => ['-ex', command]), program];
     const result = spawnSync('gdb-multiarch', args, { encoding: 'utf8', timeout: 60_000 });
     resolve(`${result.stdout}${result.stderr}`);
   });
@@ -45,6 +45,23 @@ describe.skipIf(!hasGdb)('the gdb stub', () => {
     expect(afterStep).not.toBe(atBreak);
     expect(gdb).toMatch(/exited normally/);
     expect(result.stdout).toContain('hello: done');
+    expect(result.status).toBe(0);
+  });
+
+  it('stops at hardware breakpoints (hbreak) and watchpoints (watch, rwatch) with gdb\'s old and new values', async () => {
+    const port = await freePort();
+    const program = 'test/guest/isa/counters.elf'; // checks_passed: incremented by each passing check
+    const vmm = runWkvm(['run', '-m', '64M', '-kernel', program, '-nographic', '-gdb', `tcp:127.0.0.1:${port}`, '-S']);
+    const gdb = await runGdb(port, ['hbreak main', 'continue', 'info symbol $pc', 'delete', 'watch *(int *)&checks_passed', 'continue', 'continue',
+      'delete', 'rwatch *(int *)&checks_passed', 'continue', 'delete', 'continue'], program);
+    const result = await vmm;
+    expect(gdb).toMatch(/Hardware assisted breakpoint 1 at 0x[0-9a-f]+/);
+    expect(gdb).toMatch(/Breakpoint 1, 0x[0-9a-f]+ in main \(\)/);
+    expect(gdb).toMatch(/Old value = 0\s+New value = 1\s+0x[0-9a-f]+ in check_true \(\)/);
+    expect(gdb).toMatch(/Old value = 1\s+New value = 2/);
+    expect(gdb).toMatch(/Hardware read watchpoint 3: \*\(int \*\)&checks_passed\s+Value = 2/);
+    expect(gdb).toMatch(/exited normally/);
+    expect(result.stdout).toContain('counters: PASS');
     expect(result.status).toBe(0);
   });
 

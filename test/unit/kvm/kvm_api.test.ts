@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Hypervisor, MemoryRegionError, VcpuStateError, GuestMemoryError } from '../../../host/kvm/index.js';
+import { Hypervisor, MemoryRegionError, VcpuStateError, GuestMemoryError, VmConfigError } from '../../../host/kvm/index.js';
 import { asm, program, li } from '../../helpers/asm.js';
 
 const RAM = 0x8000_0000;
@@ -79,7 +79,7 @@ describe('vcpu.run exits', () => {
   it('stops at an EBREAK with a debug exit when the VM debugs its guest, else the guest traps', () => {
     const EBREAK = 0x0010_0073;
     const debugged = vmWithProgram([asm.addi(10, 0, 7), EBREAK, asm.addi(10, 10, 1), asm.jal(0, 0)], { guestDebug: true });
-    expect(debugged.vcpu.run(100)).toEqual({ reason: 'debug' });
+    expect(debugged.vcpu.run(100)).toEqual({ reason: 'debug', hit: { kind: 'software-breakpoint' } });
     expect(debugged.vcpu.pc).toBe(BigInt(RAM + 4)); // at the EBREAK, which has not run
     expect(debugged.vcpu.instructionsRetired).toBe(1n);
     expect(debugged.vcpu.getCsr(0x342)).toBe(0n); // no trap in the guest
@@ -91,6 +91,53 @@ describe('vcpu.run exits', () => {
     plain.vcpu.setCsr(0x305, BigInt(RAM + 8)); // mtvec: the spin loop
     expect(plain.vcpu.run(10)).toEqual({ reason: 'budget' });
     expect(plain.vcpu.getCsr(0x342)).toBe(3n); // mcause: breakpoint
+  });
+
+  it('stops at hardware breakpoints before the instruction, and after accesses to watched bytes (KVM_SET_GUEST_DEBUG)', () => {
+    const DATA = RAM + 0x2000;
+    const { vm, vcpu } = vmWithProgram([
+      ...li(5, DATA >>> 12), asm.slli(5, 5, 12), // 0, 4, 8 (lui alone would sign-extend bit 31)
+      asm.addi(6, 0, 42), // 12
+      asm.sd(6, 5, 8), // 16: writes DATA+8..15
+      asm.ld(7, 5, 0), // 20: reads DATA..7, outside the watch
+      asm.ld(7, 5, 12), // 24: reads DATA+12..19
+      asm.addi(10, 0, 1), // 28
+      asm.addi(10, 10, 1), // 32
+      asm.jal(0, 0), // 36
+    ], { guestDebug: true });
+    vm.setGuestDebug({
+      hardwareBreakpoints: [BigInt(RAM + 32)],
+      watchpoints: [{ address: BigInt(DATA + 8), length: 8, access: 'write' }, { address: BigInt(DATA + 16), length: 4, access: 'read' }],
+    });
+    expect(vcpu.run(100)).toEqual({ reason: 'debug', hit: { kind: 'watch-write', address: BigInt(DATA + 8) } });
+    expect(vcpu.pc).toBe(BigInt(RAM + 20)); // after the store, which has happened
+    expect(vm.guestMemory(DATA + 8, 1)[0]).toBe(42);
+    expect(vcpu.run(100)).toEqual({ reason: 'debug', hit: { kind: 'watch-read', address: BigInt(DATA + 16) } });
+    expect(vcpu.pc).toBe(BigInt(RAM + 28)); // the load at 20 touched nothing watched
+    expect(vcpu.run(100)).toEqual({ reason: 'debug', hit: { kind: 'hardware-breakpoint' } });
+    expect(vcpu.pc).toBe(BigInt(RAM + 32));
+    expect(vcpu.getRegs().x[10]).toBe(1n); // the instruction at the breakpoint has not run
+    expect(vcpu.run(100)).toEqual({ reason: 'budget' }); // resuming there runs it
+    expect(vcpu.getRegs().x[10]).toBe(2n);
+    vm.setGuestDebug({});
+    vcpu.reset(BigInt(RAM));
+    expect(vcpu.run(100)).toEqual({ reason: 'budget' }); // nothing set: nothing stops it
+  });
+
+  it('does not stop for a watched access that faults, and refuses debug points a VM cannot have', () => {
+    // A watched address that is not RAM: the load leaves for the host, which finds no device there.
+    const { vm, vcpu } = vmWithProgram([...li(5, (RAM + (1 << 20)) >>> 12), asm.slli(5, 5, 12), asm.ld(6, 5, 0), asm.jal(0, 0)], { guestDebug: true });
+    vcpu.setCsr(0x305, BigInt(RAM + 16)); // mtvec: the spin loop
+    vm.setGuestDebug({ watchpoints: [{ address: BigInt(RAM + (1 << 20)), length: 8, access: 'access' }] });
+    const exit = vcpu.run(100);
+    expect(exit.reason).toBe('mmio'); // not RAM: the access leaves for the host, no watch hit
+    vcpu.failMmio();
+    expect(vcpu.run(100)).toEqual({ reason: 'budget' });
+    expect(vcpu.getCsr(0x342)).toBe(5n); // load access fault, in the guest
+    expect(vcpu.getCsr(0x343)).toBe(BigInt(RAM + (1 << 20))); // at the watched address
+    expect(() => vmWithProgram([asm.jal(0, 0)]).vm.setGuestDebug({ hardwareBreakpoints: [1n] })).toThrow(VmConfigError);
+    expect(() => vm.setGuestDebug({ hardwareBreakpoints: [1n, 2n, 3n, 4n, 5n] })).toThrow(/at most 4/);
+    expect(() => vm.setGuestDebug({ watchpoints: [{ address: 0n, length: 0, access: 'read' }] })).toThrow(/1 byte to 1 MiB/);
   });
 
   it('turns an MMIO access no device answers into a load access fault', () => {
