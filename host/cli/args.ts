@@ -111,7 +111,35 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   k: () => {},
   boot: () => {},
   gdb: (o, v) => (o.gdb = v),
+  global: (_o, v) => checkGlobal(v),
 };
+
+/**
+ * -global DRIVER.PROPERTY=VALUE (or driver=,property=,value=): a default for every device of a kind. wkvm's
+ * devices have one such setting a guest may ask for: virtio-mmio.force-legacy=false, which QEMU's xv6
+ * and other modern-only guests give to get what wkvm's transports always are, virtio-mmio version 2.
+ */
+function checkGlobal(value: string): void {
+  let driver: string | undefined;
+  let property: string | undefined;
+  let setting: string | undefined;
+  const short = /^([^.=,]+)\.([^=]+)=(.*)$/.exec(value);
+  if (short !== null) [, driver, property, setting] = short;
+  else {
+    const kv = parseKeyValues(value, 'driver', 'global');
+    ({ driver, property, value: setting } = kv);
+  }
+  if (driver === undefined || property === undefined || setting === undefined) {
+    throw new UsageError(`-global ${value}: expected DRIVER.PROPERTY=VALUE`);
+  }
+  if (driver === 'virtio-mmio' && property === 'force-legacy') {
+    const legacy = parseQemuBool(setting);
+    if (legacy === false) return;
+    if (legacy === true) throw new UsageError('-global virtio-mmio.force-legacy=true: wkvm\'s virtio-mmio transports are modern (version 2) only');
+    throw new UsageError(`-global virtio-mmio.force-legacy=${setting}: expected on or off`);
+  }
+  throw new UsageError(`-global ${driver}.${property}: not a property wkvm has (it takes virtio-mmio.force-legacy=false)`);
+}
 
 const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
   nographic: (o) => (o.nographic = true),

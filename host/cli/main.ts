@@ -16,10 +16,11 @@ const DEBUG_ITEMS = ['exits', 'jit', 'guest_errors'];
 const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-snapshot]
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
-                [-device virtio-blk-device,drive=ID[,queue-size=N] | virtio-rng-device[,rng=ID] | virtio-balloon-device
+                [-device virtio-blk-device,drive=ID[,queue-size=N][,bus=virtio-mmio-bus.N] | virtio-rng-device[,rng=ID] | virtio-balloon-device
                          | virtio-serial-device | virtconsole[,chardev=ID] | virtio-console-device[,chardev=ID]]
                 [-device loader,file=FILE[,addr=A][,cpu-num=N][,force-raw=on] | loader,addr=A,data=D,data-len=1|2|4|8[,data-be=on]
                          | loader,addr=A,cpu-num=N]
+                [-global virtio-mmio.force-legacy=false]
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]

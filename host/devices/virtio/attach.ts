@@ -60,7 +60,10 @@ export interface VirtioOptions {
   readonly wrapDisk?: (disk: DiskImage, drive: DriveSpec) => DiskImage;
 }
 
-export type VirtioDevicePlan =
+/** A planned device and, with `bus=virtio-mmio-bus.N`, the slot it asked for (else the next free one from the top). */
+export type VirtioDevicePlan = VirtioDeviceKind & { readonly bus?: number };
+
+type VirtioDeviceKind =
   | {
     readonly kind: 'blk'; readonly drive: DriveSpec; readonly name: string; readonly serial?: string; readonly snapshot: boolean;
     /** QEMU's queue-size; the device's default when absent. */
@@ -312,6 +315,9 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     for (const key of Object.keys(device)) {
       if (key !== 'driver' && !allowed.includes(key)) throw new VirtioConfigError(where, `property '${key}' is not supported`);
     }
+    // A virtconsole's bus is its virtio-serial device's, which is where it goes anyway.
+    const bus = device.bus === undefined || driver === 'virtconsole' ? undefined : mmioBus(where, device.bus);
+    const planned = plan.length;
     switch (driver) {
       case 'virtio-blk-device': {
         const id = device.drive;
@@ -359,9 +365,10 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
         if (lastSerial === null) throw new VirtioConfigError(where, 'needs a virtio-serial-device before it');
         if (lastSerial.connected) throw new VirtioConfigError(where, 'this virtio-serial-device has no MULTIPORT: one virtconsole per device');
         lastSerial.connected = true;
-        plan[lastSerial.index] = { kind: 'console', ...consoleTarget(where, device.chardev, chardevs) };
+        plan[lastSerial.index] = { ...plan[lastSerial.index]!, kind: 'console', ...consoleTarget(where, device.chardev, chardevs) };
         break;
     }
+    if (bus !== undefined && plan.length > planned) plan[planned] = { ...plan[planned]!, bus };
   }
   for (const [id, drive] of drivesById) {
     if (drive.if === 'virtio') plan.push({ kind: 'blk', drive, name: id, serial: drive.serial, snapshot: snapshotAll || drive.snapshot === true });
@@ -376,13 +383,41 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), ...user });
   });
   if (plan.length > SLOTS) throw new VirtioConfigError('-device', `${plan.length} virtio devices, but the virt machine has ${SLOTS} virtio-mmio slots`);
+  virtioSlots(plan);
   return plan;
 }
 
-/** The slot (0..7) the n-th virtio device goes to: QEMU fills them from the top. */
-export function slotForDevice(n: number): number {
-  return SLOTS - 1 - n;
+/**
+ * QEMU's names for the virt board's virtio-mmio transports: virtio-mmio-bus.0 is the one at 0x10001000
+ * (IRQ 1), .7 the one at 0x10008000. A guest that looks for its disk at one address (xv6 at 0x10001000)
+ * is given it there with bus=.
+ */
+function mmioBus(where: string, name: string): number {
+  const match = /^virtio-mmio-bus\.([0-7])$/.exec(name);
+  if (match === null) throw new VirtioConfigError(where, `Bus '${name}' not found (the virt machine has virtio-mmio-bus.0 to virtio-mmio-bus.${SLOTS - 1})`);
+  return Number(match[1]);
 }
+
+/**
+ * The slot (0..7) of each planned device: its bus= if it named one, else the highest slot still free, as
+ * QEMU fills the transports from the top. One device per transport.
+ */
+export function virtioSlots(plan: readonly VirtioDevicePlan[]): number[] {
+  const taken = new Set<number>();
+  for (const item of plan) {
+    if (item.bus === undefined) continue;
+    if (taken.has(item.bus)) throw new VirtioConfigError('-device', `Bus 'virtio-mmio-bus.${item.bus}' is full (one device per virtio-mmio transport)`);
+    taken.add(item.bus);
+  }
+  let next = SLOTS - 1;
+  return plan.map((item) => {
+    if (item.bus !== undefined) return item.bus;
+    while (taken.has(next)) next--;
+    taken.add(next);
+    return next;
+  });
+}
+
 
 /** What attaching needs from the machine. */
 export interface VirtioMachine {
@@ -402,6 +437,7 @@ export interface VirtioAttachment {
 
 export async function attachVirtioDevices(machine: VirtioMachine, options: VirtioOptions, log?: (message: string) => void): Promise<VirtioAttachment> {
   const plan = planVirtioDevices(options);
+  const slots = virtioSlots(plan);
   const devices: VirtioDevice[] = [];
   const fileOutputs: number[] = [];
   const close = async () => {
@@ -453,7 +489,7 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
         }
       }
       devices.push(device);
-      machine.virtioSlots[slotForDevice(n)]!.plug(device);
+      machine.virtioSlots[slots[n]!]!.plug(device);
     }
   } catch (error) {
     await close();

@@ -12,6 +12,6 @@ export type { NinePBackend } from './p9_backend.js';
 export { VirtioConsole, guestConsoleIsHvc } from './console.js';
 export { VirtqueueError, VirtioRequestError, VirtioConfigError } from './errors.js';
 export {
-  attachVirtioDevices, planVirtioDevices, slotForDevice, type VirtioAttachment, type VirtioMachine,
+  attachVirtioDevices, planVirtioDevices, virtioSlots, type VirtioAttachment, type VirtioMachine,
   type VirtioOptions, type DriveSpec, type VirtioDevicePlan,
 } from './attach.js';

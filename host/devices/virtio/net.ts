@@ -5,7 +5,7 @@
 import type { AccessSize } from '../device.js';
 import type { NetBackend } from '../../net/backend.js';
 import { DEFAULT_MAC, MAC_LENGTH, MacAddressError, formatMacAddress } from '../../net/mac.js';
-import { DeviceId } from './constants.js';
+import { DeviceId, Feature } from './constants.js';
 import { readConfigBytes, type VirtioDevice, type VirtioDeviceContext } from './device.js';
 import { VirtqueueError } from './errors.js';
 import type { DescriptorChain } from './chain.js';
@@ -23,6 +23,8 @@ export const NetFeature = {
 const LINK_UP = 1;
 /** struct virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers. */
 export const NET_HEADER_SIZE = 12;
+/** Without VIRTIO_F_VERSION_1 (and without MRG_RXBUF, never offered) the header stops before num_buffers. */
+export const LEGACY_NET_HEADER_SIZE = 10;
 const NUM_BUFFERS_OFFSET = 10;
 /** QEMU's default rx/tx queue size. */
 export const NET_QUEUE_SIZE = 256;
@@ -61,6 +63,8 @@ export class VirtioNet implements VirtioDevice {
   private readonly backend: NetBackend;
   private readonly log: (message: string) => void;
   private context: VirtioDeviceContext | null = null;
+  /** The header size the driver negotiated (NET_HEADER_SIZE, or LEGACY_NET_HEADER_SIZE without VERSION_1). */
+  private headerSize = NET_HEADER_SIZE;
   /** Frames from the backend not yet in guest buffers, oldest first. */
   private pending: Uint8Array[] = [];
   /**
@@ -92,6 +96,7 @@ export class VirtioNet implements VirtioDevice {
 
   activate(context: VirtioDeviceContext): void {
     this.context = context;
+    this.headerSize = (context.features & Feature.version1) !== 0n ? NET_HEADER_SIZE : LEGACY_NET_HEADER_SIZE;
     this.deliver();
   }
 
@@ -135,9 +140,9 @@ export class VirtioNet implements VirtioDevice {
     let pushed = false;
     this.guarded(context, () => {
       for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
-        const frameLength = chain.readableLength - NET_HEADER_SIZE;
+        const frameLength = chain.readableLength - this.headerSize;
         if (frameLength < ETHERNET_HEADER_SIZE || frameLength > MAX_TX_FRAME) this.drop(`transmitted frame of ${frameLength} bytes`);
-        else this.backend.send(chain.read(NET_HEADER_SIZE, frameLength));
+        else this.backend.send(chain.read(this.headerSize, frameLength));
         queue.pushUsed(chain.head, 0);
         pushed = true;
       }
@@ -157,14 +162,14 @@ export class VirtioNet implements VirtioDevice {
         const chain = this.takeChain(queue);
         if (chain === null) break;
         const frame = this.pending[delivered++]!;
-        if (chain.writableLength < NET_HEADER_SIZE + frame.length) {
+        if (chain.writableLength < this.headerSize + frame.length) {
           this.drop(`a ${frame.length}-byte frame does not fit a ${chain.writableLength}-byte receive buffer`);
           this.spareChain = chain;
           continue;
         }
-        chain.write(0, RX_HEADER);
-        chain.write(NET_HEADER_SIZE, frame);
-        queue.pushUsed(chain.head, NET_HEADER_SIZE + frame.length);
+        chain.write(0, RX_HEADER.subarray(0, this.headerSize));
+        chain.write(this.headerSize, frame);
+        queue.pushUsed(chain.head, this.headerSize + frame.length);
         pushed = true;
       }
       this.pending.splice(0, delivered);

@@ -255,10 +255,11 @@ export class VirtioMmioTransport implements MmioDevice {
       if (unknown !== 0n) {
         this.guestError(`driver accepted features the device does not offer (0x${unknown.toString(16)}); FEATURES_OK refused`);
         next &= ~Status.featuresOk;
-      } else if ((this.driverFeatures & Feature.version1) === 0n) {
-        this.guestError('driver did not accept VIRTIO_F_VERSION_1 (legacy drivers are not supported); FEATURES_OK refused');
-        next &= ~Status.featuresOk;
       }
+      // A driver that leaves VIRTIO_F_VERSION_1 out (xv6 writes only the low feature word) is served as
+      // QEMU's modern transport serves it: same registers and rings, fields little-endian, which on RISC-V
+      // is what legacy means too. A device whose format differs without it (virtio-net's 10-byte header)
+      // looks at the negotiated features.
     }
     if ((old & Status.featuresOk) !== 0 && (next & Status.featuresOk) === 0 && (next & Status.deviceNeedsReset) === 0) {
       this.guestError('driver cleared FEATURES_OK without a reset');

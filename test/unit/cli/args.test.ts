@@ -42,3 +42,17 @@ describe('-virtfs', () => {
     expect(() => planVirtioDevices(parseRunArgs(['-virtfs', 'local,path=/srv,mount_tag=t,security_model=mapped-xattr']))).toThrow(/security_model=mapped-xattr: not supported/);
   });
 });
+
+describe('-global', () => {
+  it('takes virtio-mmio.force-legacy=false (xv6\'s line), in both of QEMU\'s spellings, since wkvm\'s virtio-mmio is version 2', () => {
+    expect(() => parseRunArgs(['-global', 'virtio-mmio.force-legacy=false'])).not.toThrow();
+    expect(() => parseRunArgs(['-global', 'driver=virtio-mmio,property=force-legacy,value=off'])).not.toThrow();
+  });
+
+  it('refuses legacy virtio-mmio and properties it does not have', () => {
+    expect(() => parseRunArgs(['-global', 'virtio-mmio.force-legacy=true'])).toThrow(/modern \(version 2\) only/);
+    expect(() => parseRunArgs(['-global', 'virtio-mmio.force-legacy=maybe'])).toThrow(/expected on or off/);
+    expect(() => parseRunArgs(['-global', 'virtio-blk-device.scsi=off'])).toThrow(/not a property wkvm has/);
+    expect(() => parseRunArgs(['-global', 'nonsense'])).toThrow(/expected DRIVER.PROPERTY=VALUE/);
+  });
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NullIrqLine } from '../../../host/devices/device.js';
 import {
-  attachVirtioDevices, planVirtioDevices, slotForDevice, guestConsoleIsHvc, VirtioConfigError, VirtioMmioTransport,
+  attachVirtioDevices, planVirtioDevices, virtioSlots, guestConsoleIsHvc, VirtioConfigError, VirtioMmioTransport,
   VirtioBlk, VirtioConsole, VirtioRng, VirtioBalloon, type VirtioMachine, type VirtioOptions,
 } from '../../../host/devices/virtio/index.js';
 import { DiskImageError } from '../../../host/block/index.js';
@@ -169,7 +169,21 @@ describe('planning devices from options', () => {
 
 describe('slots and the guest console', () => {
   it('fills slots from the top, as QEMU', () => {
-    expect([0, 1, 7].map(slotForDevice)).toEqual([7, 6, 0]);
+    expect(virtioSlots(planVirtioDevices(opts({ devices: Array.from({ length: 8 }, () => ({ driver: 'virtio-rng-device' })) })))).toEqual([7, 6, 5, 4, 3, 2, 1, 0]);
+  });
+
+  it('puts a device with bus=virtio-mmio-bus.N on transport N (0x10001000 + N * 0x1000), the others from the top around it', () => {
+    const plan = planVirtioDevices(opts({
+      drives: [{ file: 'a', if: 'none', id: 'x0' }, { file: 'b', if: 'virtio' }],
+      devices: [{ driver: 'virtio-rng-device', bus: 'virtio-mmio-bus.7' }, { driver: 'virtio-blk-device', drive: 'x0', bus: 'virtio-mmio-bus.0' },
+        { driver: 'virtio-balloon-device' }],
+    }));
+    expect(plan.map((item) => item.kind)).toEqual(['rng', 'blk', 'balloon', 'blk']);
+    expect(virtioSlots(plan)).toEqual([7, 0, 6, 5]);
+    expect(() => planVirtioDevices(opts({ devices: [{ driver: 'virtio-rng-device', bus: 'virtio-mmio-bus.3' }, { driver: 'virtio-balloon-device', bus: 'virtio-mmio-bus.3' }] })))
+      .toThrow(/Bus 'virtio-mmio-bus.3' is full/);
+    expect(() => planVirtioDevices(opts({ devices: [{ driver: 'virtio-rng-device', bus: 'virtio-mmio-bus.8' }] }))).toThrow(/Bus 'virtio-mmio-bus.8' not found/);
+    expect(() => planVirtioDevices(opts({ devices: [{ driver: 'virtio-rng-device', bus: 'pcie.0' }] }))).toThrow(/Bus 'pcie.0' not found/);
   });
 
   it('takes the last console= as the guest console', () => {

@@ -118,6 +118,24 @@ describe('virtio-net', () => {
     expect(driver.status() & Status.deviceNeedsReset).toBe(0);
   });
 
+  it('uses the 10-byte header without num_buffers for a driver that did not accept VERSION_1, both ways', () => {
+    driver.bringUp([rx, tx], NetFeature.mac | NetFeature.status);
+    const out = frameOf(60, 3);
+    t.vm.guestMemory(DATA, 10).fill(0xee);
+    t.vm.guestMemory(DATA + 10, 60).set(out);
+    tx.addChain([{ addr: DATA, len: 70 }]);
+    driver.notify(1);
+    expect(backend.sent.map((f) => Array.from(f))).toEqual([Array.from(out)]);
+    t.vm.guestMemory(DATA + 0x400, 0x200).fill(0xcc);
+    const head = rx.addChain([{ addr: DATA + 0x400, len: 0x200, write: true }]);
+    driver.notify(0);
+    const frame = frameOf(98, 7);
+    backend.deliver(frame);
+    expect(rx.usedElement(0)).toEqual({ id: head, len: 10 + 98 });
+    expect(Array.from(t.vm.guestMemory(DATA + 0x400, 10))).toEqual(new Array(10).fill(0));
+    expect(Array.from(t.vm.guestMemory(DATA + 0x40a, 98))).toEqual(Array.from(frame));
+  });
+
   it('writes a received frame after a zero header with num_buffers = 1 and reports its length', () => {
     driver.bringUp([rx, tx]);
     t.vm.guestMemory(DATA, 0x1000).fill(0xcc);

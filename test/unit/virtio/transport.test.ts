@@ -83,8 +83,10 @@ describe('feature negotiation and status', () => {
     expect(logs.join('\n')).toMatch(/does not offer/);
   });
 
-  it('refuses FEATURES_OK without VERSION_1 (no legacy interface)', () => {
-    expect(driver.negotiate(Feature.ringEventIdx)).toBe(false);
+  it('takes FEATURES_OK without VERSION_1, as QEMU\'s modern transport does (xv6 negotiates only the low word)', () => {
+    expect(driver.negotiate(Feature.ringEventIdx)).toBe(true);
+    expect(transport.negotiatedFeatures).toBe(Feature.ringEventIdx);
+    expect(logs).toEqual([]);
   });
 
   it('ignores feature writes after FEATURES_OK', () => {
