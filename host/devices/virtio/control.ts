@@ -42,6 +42,14 @@ export interface QueueRegisters {
 /** The three ring addresses of a queue. */
 export type QueueArea = 'desc' | 'driver' | 'device';
 
+/**
+ * The registers every transport has, named by what they hold; each transport maps its own offsets to
+ * these (virtio-mmio's DeviceFeaturesSel, virtio-pci's device_feature_select, ...).
+ */
+export type VirtioRegister =
+  | 'deviceFeaturesSel' | 'deviceFeatures' | 'driverFeaturesSel' | 'driverFeatures' | 'queueSel' | 'queueSize'
+  | 'queueSizeMax' | 'queueReady' | 'numQueues' | 'status' | 'configGeneration';
+
 const LOW32 = 0xffffffffn;
 
 export class VirtioControl {
@@ -126,6 +134,50 @@ export class VirtioControl {
   /** The accepted feature word driverFeaturesSel selects. */
   get driverFeatureWord(): number {
     return this.driverFeaturesSel > 1 ? 0 : Number((this.driverFeatures >> BigInt(32 * this.driverFeaturesSel)) & LOW32);
+  }
+
+  /** A guest read of a shared register (an unknown queue reads 0). */
+  readRegister(register: VirtioRegister): number {
+    const queue = this.queues[this.queueSel];
+    switch (register) {
+      case 'deviceFeaturesSel': return this.deviceFeaturesSel >>> 0;
+      case 'deviceFeatures': return this.deviceFeatureWord;
+      case 'driverFeaturesSel': return this.driverFeaturesSel >>> 0;
+      case 'driverFeatures': return this.driverFeatureWord;
+      case 'queueSel': return this.queueSel;
+      case 'queueSize': return queue?.num ?? 0;
+      case 'queueSizeMax': return this.selectedQueueMax;
+      case 'queueReady': return queue?.ready ? 1 : 0;
+      case 'numQueues': return this.queues.length;
+      case 'status': return this.statusValue;
+      case 'configGeneration': return this.generation;
+    }
+  }
+
+  /** A guest write of a shared register; read-only ones log a guest error. */
+  writeRegister(register: VirtioRegister, value: number): void {
+    switch (register) {
+      case 'deviceFeaturesSel':
+        this.deviceFeaturesSel = value;
+        return;
+      case 'driverFeaturesSel':
+        this.driverFeaturesSel = value;
+        return;
+      case 'driverFeatures':
+        this.writeDriverFeatureWord(value);
+        return;
+      case 'queueSel':
+        this.queueSel = value;
+        return;
+      case 'queueSize':
+        this.writeQueueSize(value);
+        return;
+      case 'status':
+        this.writeStatus(value);
+        return;
+      default:
+        this.guestError(`write of 0x${value.toString(16)} to the read-only ${register}`);
+    }
   }
 
   writeDriverFeatureWord(value: number): void {

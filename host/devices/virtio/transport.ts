@@ -8,7 +8,7 @@ import type { AccessSize, IrqLine, MmioDevice } from '../device.js';
 import {
   MAX_QUEUES_PER_DEVICE, MmioReg, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_SIZE, VIRTIO_MMIO_VENDOR, VIRTIO_MMIO_VERSION,
 } from './constants.js';
-import { VirtioControl, type QueueArea } from './control.js';
+import { VirtioControl, type QueueArea, type VirtioRegister } from './control.js';
 import type { VirtioDevice } from './device.js';
 import type { VirtioMemory } from './queue.js';
 import * as layout from '../../../assembly/abi/layout.js';
@@ -119,19 +119,11 @@ export class VirtioMmioTransport implements MmioDevice {
         return device?.deviceId ?? 0;
     }
     if (device === null) return 0;
+    const shared = READABLE_REGISTERS.get(offset);
+    if (shared !== undefined) return control.readRegister(shared);
     switch (offset) {
-      case MmioReg.deviceFeatures:
-        return control.deviceFeatureWord;
-      case MmioReg.queueNumMax:
-        return control.selectedQueueMax;
-      case MmioReg.queueReady:
-        return control.selectedQueue?.ready ? 1 : 0;
       case MmioReg.interruptStatus:
         return this.interrupts;
-      case MmioReg.status:
-        return control.status;
-      case MmioReg.configGeneration:
-        return control.configGeneration;
       case MmioReg.shmLenLow:
       case MmioReg.shmLenHigh:
         return 0xffffffff; // no shared memory regions
@@ -158,22 +150,12 @@ export class VirtioMmioTransport implements MmioDevice {
       control.writeQueueAddressHalf(area.area, area.high, value);
       return;
     }
+    const shared = WRITABLE_REGISTERS.get(offset);
+    if (shared !== undefined) {
+      control.writeRegister(shared, value);
+      return;
+    }
     switch (offset) {
-      case MmioReg.deviceFeaturesSel:
-        control.deviceFeaturesSel = value;
-        return;
-      case MmioReg.driverFeaturesSel:
-        control.driverFeaturesSel = value;
-        return;
-      case MmioReg.driverFeatures:
-        control.writeDriverFeatureWord(value);
-        return;
-      case MmioReg.queueSel:
-        control.queueSel = value;
-        return;
-      case MmioReg.queueNum:
-        control.writeQueueSize(value);
-        return;
       case MmioReg.queueReady:
         if (value === 1) control.enableSelectedQueue();
         else if (value === 0) control.disableSelectedQueue();
@@ -183,9 +165,6 @@ export class VirtioMmioTransport implements MmioDevice {
         return;
       case MmioReg.interruptAck:
         if ((Atomics.and(this.interruptStatus, 0, ~value) & ~value) === 0) this.options.irq.set(false);
-        return;
-      case MmioReg.status:
-        control.writeStatus(value);
         return;
       default:
         control.guestError(`write of 0x${value.toString(16)} to read-only or unknown register 0x${offset.toString(16)}`);
@@ -202,6 +181,26 @@ export class VirtioMmioTransport implements MmioDevice {
     this.control.reset();
   }
 }
+
+/**
+ * The registers virtio-mmio shares with every transport (control.ts), by offset: those a driver reads, and
+ * those it writes (the selectors, DriverFeatures and QueueNum are write-only here and read 0).
+ */
+const READABLE_REGISTERS = new Map<number, VirtioRegister>([
+  [MmioReg.deviceFeatures, 'deviceFeatures'],
+  [MmioReg.queueNumMax, 'queueSizeMax'],
+  [MmioReg.queueReady, 'queueReady'],
+  [MmioReg.status, 'status'],
+  [MmioReg.configGeneration, 'configGeneration'],
+]);
+const WRITABLE_REGISTERS = new Map<number, VirtioRegister>([
+  [MmioReg.deviceFeaturesSel, 'deviceFeaturesSel'],
+  [MmioReg.driverFeatures, 'driverFeatures'],
+  [MmioReg.driverFeaturesSel, 'driverFeaturesSel'],
+  [MmioReg.queueSel, 'queueSel'],
+  [MmioReg.queueNum, 'queueSize'],
+  [MmioReg.status, 'status'],
+]);
 
 /** The registers that hold one half of a ring address. */
 const QUEUE_ADDRESS_REGISTERS = new Map<number, { area: QueueArea; high: boolean }>([
