@@ -133,6 +133,13 @@ export const VIRT_MEMMAP = {
   virtio: { base: VIRTIO_MMIO_BASE, size: VIRTIO_MMIO_STRIDE },
 } as const satisfies Record<string, MemoryRegion>;
 
+/** The PCIe host's windows as its bus maps them (host/devices/pci). */
+export const VIRT_PCI_WINDOWS = {
+  ecam: VIRT_MEMMAP.pcieEcam.base,
+  io: VIRT_MEMMAP.pciePio,
+  memory: [VIRT_MEMMAP.pcieMmio, VIRT_MEMMAP.pcieMmioHigh],
+} as const;
+
 /** A virtio-mmio transport's window and PLIC source. */
 export interface VirtioMmioSlot extends MemoryRegion {
   readonly index: number;

@@ -20,7 +20,7 @@ import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
 import { blockIoSubmitted, performBlockIoHere, pollBlockIo, setBlockIoSpin } from '../block/io_hooks.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
-import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
+import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_PCI_WINDOWS, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
 import type { SmpRunner } from './smp_runner.js';
 import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
@@ -241,11 +241,7 @@ export class VirtMachine {
       intx: Array.from({ length: PCI_INTX_LINES }, (_, line) => this.deviceIrqLine(VIRT_IRQ.pcie0 + line)),
     });
     this.pciBus.plug(0, new PciHostBridge());
-    this.bus.register(VIRT_MEMMAP.pcieEcam.base, this.pciBus.ecamWindow());
-    this.bus.register(VIRT_MEMMAP.pciePio.base, this.pciBus.window('pcie-pio', 'io', 0, VIRT_MEMMAP.pciePio.size));
-    for (const window of [VIRT_MEMMAP.pcieMmio, VIRT_MEMMAP.pcieMmioHigh]) {
-      this.bus.register(window.base, this.pciBus.window(`pcie-mmio@${window.base.toString(16)}`, 'memory', window.base, window.size));
-    }
+    this.pciBus.mapWindows(this.bus, VIRT_PCI_WINDOWS);
     // QEMU's virt always has its eight virtio-mmio transports; unused ones answer with device id 0.
     const virtioMemory = virtioMemoryOf(vm);
     this.virtioMemory = virtioMemory;

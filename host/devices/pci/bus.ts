@@ -50,6 +50,13 @@ export interface PciRootBusOptions {
   readonly intx: readonly IrqLine[];
 }
 
+/** Where the host's windows sit in CPU physical space. */
+export interface PciHostWindows {
+  readonly ecam: number;
+  readonly io: { readonly base: number; readonly size: number };
+  readonly memory: ReadonlyArray<{ readonly base: number; readonly size: number }>;
+}
+
 /** Where an address in a window lands: a function's BAR and the offset in it. */
 interface BarHit {
   readonly fn: PciFunction;
@@ -164,6 +171,16 @@ export class PciRootBus {
         hit?.fn.writeBar(hit.bar, hit.offset, accessSize, value);
       },
     };
+  }
+
+  /**
+   * Puts the host's windows on an MMIO bus: the ECAM window at `ecam`, the I/O window (bus addresses from
+   * 0) and the memory windows (bus address = CPU address, as on virt).
+   */
+  mapWindows(mmio: { register(base: number, device: MmioDevice): void }, windows: PciHostWindows): void {
+    mmio.register(windows.ecam, this.ecamWindow());
+    mmio.register(windows.io.base, this.window('pcie-pio', 'io', 0, windows.io.size));
+    for (const { base, size } of windows.memory) mmio.register(base, this.window(`pcie-mmio@${base.toString(16)}`, 'memory', base, size));
   }
 
   /** The ECAM window: bus << 20 | slot << 15 | function << 12 | register. */
