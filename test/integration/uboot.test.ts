@@ -2,10 +2,11 @@
 // on QEMU. U-Boot drives virtio-blk itself (polling its used ring, no interrupts) and loads Linux from an
 // ext4 file system; these tests skip where the package or mke2fs is missing (CI installs both).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, copyFileSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 
 const UBOOT_SMODE = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
@@ -64,6 +65,45 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
       ],
     });
     expect(result.stdout).toMatch(/Net:\s+eth0: virtio-net#0/);
+    expect(result.stdout).toMatch(/DHCP client bound to address 10\.0\.2\.15/);
+    expect(result.status, result.stderr).toBe(0);
+  }, 90_000);
+
+  it('finds a virtio-blk-pci disk on the PCIe bus (pci enum, virtio scan) and reads it: the CRC U-Boot computes is the image\'s', async () => {
+    // 64 KiB of varied bytes; U-Boot reads the first 16 sectors into RAM and checksums them.
+    const bytes = new Uint8Array(64 * 1024).map((_, i) => (i * 131 + (i >> 9) * 17) & 0xff);
+    const image = join(dir, 'pattern.img');
+    writeFileSync(image, bytes);
+    const expected = (crc32(bytes.subarray(0, 16 * 512)) >>> 0).toString(16).padStart(8, '0');
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
+      '-kernel', UBOOT_SMODE, '-drive', `if=none,id=hd0,file=${image},format=raw`, '-device', 'virtio-blk-pci,drive=hd0', '-nographic'], {
+      timeoutMs: 60_000,
+      input: [
+        { after: COUNTDOWN, send: ' ' },
+        { after: PROMPT, send: 'pci enum; pci; virtio scan; virtio info; virtio read 0x84000000 0 0x10; crc32 0x84000000 0x2000; echo CRC-DONE\r' },
+        { after: 'CRC-DONE', occurrence: 2, send: 'poweroff\r' },
+      ],
+    });
+    expect(result.stdout).toMatch(/00\.00\.00\s+0x1b36\s+0x0008\s+Bridge device/);
+    expect(result.stdout).toMatch(/00\.01\.00\s+0x1af4\s+0x1042\s+Mass storage controller/);
+    expect(result.stdout).toMatch(/Device 0: 1af4 VirtIO Block Device[\s\S]*Capacity: [\d.]+ MB = 0\.0 GB \(128 x 512\)/);
+    expect(result.stdout).toContain('16 blocks read: OK');
+    expect(result.stdout).toContain(`crc32 for 84000000 ... 84001fff ==> ${expected}`);
+    expect(result.status, result.stderr).toBe(0);
+  }, 90_000);
+
+  it('gets a DHCP lease over virtio-net-pci from U-Boot\'s own driver (-netdev user -device virtio-net-pci)', async () => {
+    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
+      '-kernel', UBOOT_SMODE, '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0', '-nographic'], {
+      timeoutMs: 60_000,
+      input: [
+        { after: COUNTDOWN, send: ' ' },
+        // U-Boot looks for NICs before anything scans PCI: after `pci enum`, `virtio scan` binds the virtio-net it found.
+        { after: PROMPT, send: 'setenv autoload no; pci enum; pci; virtio scan; dhcp; echo DHCP-$filesize-DONE\r' },
+        { after: 'DONE', occurrence: 2, send: 'poweroff\r' },
+      ],
+    });
+    expect(result.stdout).toMatch(/00\.01\.00\s+0x1af4\s+0x1041\s+Network controller/);
     expect(result.stdout).toMatch(/DHCP client bound to address 10\.0\.2\.15/);
     expect(result.status, result.stderr).toBe(0);
   }, 90_000);
