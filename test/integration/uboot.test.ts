@@ -18,6 +18,22 @@ const haveUboot = existsSync(UBOOT_SMODE) && existsSync(UBOOT_MMODE) && mke2fs !
 const PROMPT = '=> ';
 const COUNTDOWN = 'Hit any key to stop autoboot';
 
+/**
+ * U-Boot in S-mode under OpenSBI fw_jump with `args`, its autoboot stopped, `commands` typed at the prompt,
+ * and poweroff once they are done (the marker's second sighting: the first is the echo of the line typed).
+ */
+function runUbootCommands(args: string[], commands: string) {
+  const marker = 'COMMANDS-DONE';
+  return runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`, '-kernel', UBOOT_SMODE, ...args, '-nographic'], {
+    timeoutMs: 60_000,
+    input: [
+      { after: COUNTDOWN, send: ' ' },
+      { after: PROMPT, send: `${commands}; echo ${marker}\r` },
+      { after: marker, occurrence: 2, send: 'poweroff\r' },
+    ],
+  });
+}
+
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'wkvm-uboot-'));
@@ -55,15 +71,7 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
   }, 150_000);
 
   it('gets a DHCP lease over virtio-net from U-Boot\'s own driver (-nic user)', async () => {
-    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
-      '-kernel', UBOOT_SMODE, '-nic', 'user,restrict=on', '-nographic'], {
-      timeoutMs: 60_000,
-      input: [
-        { after: COUNTDOWN, send: ' ' },
-        { after: PROMPT, send: 'setenv autoload no; dhcp; echo DHCP-$filesize-DONE\r' },
-        { after: 'DONE', occurrence: 2, send: 'poweroff\r' },
-      ],
-    });
+    const result = await runUbootCommands(['-nic', 'user,restrict=on'], 'setenv autoload no; dhcp');
     expect(result.stdout).toMatch(/Net:\s+eth0: virtio-net#0/);
     expect(result.stdout).toMatch(/DHCP client bound to address 10\.0\.2\.15/);
     expect(result.status, result.stderr).toBe(0);
@@ -75,15 +83,8 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
     const image = join(dir, 'pattern.img');
     writeFileSync(image, bytes);
     const expected = (crc32(bytes.subarray(0, 16 * 512)) >>> 0).toString(16).padStart(8, '0');
-    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
-      '-kernel', UBOOT_SMODE, '-drive', `if=none,id=hd0,file=${image},format=raw`, '-device', 'virtio-blk-pci,drive=hd0', '-nographic'], {
-      timeoutMs: 60_000,
-      input: [
-        { after: COUNTDOWN, send: ' ' },
-        { after: PROMPT, send: 'pci enum; pci; virtio scan; virtio info; virtio read 0x84000000 0 0x10; crc32 0x84000000 0x2000; echo CRC-DONE\r' },
-        { after: 'CRC-DONE', occurrence: 2, send: 'poweroff\r' },
-      ],
-    });
+    const result = await runUbootCommands(['-drive', `if=none,id=hd0,file=${image},format=raw`, '-device', 'virtio-blk-pci,drive=hd0'],
+      'pci enum; pci; virtio scan; virtio info; virtio read 0x84000000 0 0x10; crc32 0x84000000 0x2000');
     expect(result.stdout).toMatch(/00\.00\.00\s+0x1b36\s+0x0008\s+Bridge device/);
     expect(result.stdout).toMatch(/00\.01\.00\s+0x1af4\s+0x1042\s+Mass storage controller/);
     expect(result.stdout).toMatch(/Device 0: 1af4 VirtIO Block Device[\s\S]*Capacity: [\d.]+ MB = 0\.0 GB \(128 x 512\)/);
@@ -93,16 +94,9 @@ describe.skipIf(!haveUboot)('U-Boot (Debian u-boot-qemu)', () => {
   }, 90_000);
 
   it('gets a DHCP lease over virtio-net-pci from U-Boot\'s own driver (-netdev user -device virtio-net-pci)', async () => {
-    const result = await runWkvm(['run', '-M', 'virt', '-m', '256M', '-bios', `${SHARED_GUEST}opensbi/fw_jump.bin`,
-      '-kernel', UBOOT_SMODE, '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0', '-nographic'], {
-      timeoutMs: 60_000,
-      input: [
-        { after: COUNTDOWN, send: ' ' },
-        // U-Boot looks for NICs before anything scans PCI: after `pci enum`, `virtio scan` binds the virtio-net it found.
-        { after: PROMPT, send: 'setenv autoload no; pci enum; pci; virtio scan; dhcp; echo DHCP-$filesize-DONE\r' },
-        { after: 'DONE', occurrence: 2, send: 'poweroff\r' },
-      ],
-    });
+    // U-Boot looks for NICs before anything scans PCI: after `pci enum`, `virtio scan` binds the virtio-net it found.
+    const result = await runUbootCommands(['-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0'],
+      'setenv autoload no; pci enum; pci; virtio scan; dhcp');
     expect(result.stdout).toMatch(/00\.01\.00\s+0x1af4\s+0x1041\s+Network controller/);
     expect(result.stdout).toMatch(/DHCP client bound to address 10\.0\.2\.15/);
     expect(result.status, result.stderr).toBe(0);
