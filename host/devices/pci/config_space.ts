@@ -82,14 +82,14 @@ export class PciConfigError extends Error {
 }
 
 /**
- * The guest-writable bits of the header, as QEMU's defaults for a conventional endpoint: command (I/O,
- * memory, bus master, parity, SERR#, INTx disable), cache line size, latency timer and interrupt line.
+ * The guest-writable bits of the header, as QEMU's defaults for a conventional function: command (I/O,
+ * memory, bus master, parity, SERR#, INTx disable), cache line size and interrupt line. The latency timer
+ * is not among them: under QEMU it reads 0 after Linux's pci_set_master has tried to set it to 64.
  */
 const HEADER_WRITABLE: ReadonlyArray<readonly [offset: number, mask: number]> = [
   [PciConfig.command, 0x47],
   [PciConfig.command + 1, 0x05],
   [PciConfig.cacheLineSize, 0xff],
-  [PciConfig.latencyTimer, 0xff],
   [PciConfig.interruptLine, 0xff],
 ];
 

@@ -316,6 +316,8 @@ export class VirtioPciTransport implements PciFunction {
     const bar = this.config.u8(cap + Cap.bar);
     const offset = this.config.u32(cap + Cap.offset);
     const size = this.config.u32(cap + Cap.regionLength);
+    // Length 0 is the state after reset: a dump of config space (lspci -xxx, sysfs) reads the data, and that is no error.
+    if (size === 0) return null;
     if (bar !== VIRTIO_PCI_BAR || (size !== 1 && size !== 2 && size !== 4) || offset % size !== 0 || offset + size > VIRTIO_PCI_BAR_SIZE) {
       this.control.guestError(`PCI_CFG access of ${size} bytes at BAR ${bar} offset 0x${offset.toString(16)}, which is not a window into BAR ${VIRTIO_PCI_BAR}`);
       return null;
