@@ -76,8 +76,8 @@ export interface PciIdentity {
 
 export class PciConfigError extends Error {
   override readonly name = 'PciConfigError';
-  constructor(readonly function_: string, readonly reason: string) {
-    super(`${function_}: ${reason}`);
+  constructor(readonly owner: string, readonly reason: string) {
+    super(`${owner}: ${reason}`);
   }
 }
 
