@@ -328,8 +328,13 @@ export const TIMEBASE_HZ = 10000000;
 // virtqPop on, and read by the host right after the call.
 export const VIRTIO = 0x004e_0000;
 export const VIRTIO_SIZE = 0x0002_0000;
-export const VIRTQ_RECORDS = VIRTIO; // VIRTQ_MAX_RECORDS × VIRTQ_RECORD_SIZE
-export const VIRTQ_MAX_RECORDS = 64; // 8 transports × 8 queues
+// Records come 8 per transport: first the 8 virtio-mmio slots', then one set per PCI slot of bus 0 (32,
+// the host bridge's slot 0 included so a slot's records are plain arithmetic), after the chain area.
+export const VIRTQ_QUEUES_PER_TRANSPORT = 8;
+export const VIRTQ_PCI_SLOTS = 32;
+export const VIRTQ_PCI_FIRST_RECORD = VIRTIO_MMIO_SLOTS * VIRTQ_QUEUES_PER_TRANSPORT; // PCI slot s: records 64 + 8·s..
+export const VIRTQ_RECORDS = VIRTIO + 0x1_0000; // VIRTQ_MAX_RECORDS × VIRTQ_RECORD_SIZE (0x5000), up to VIRTIO + 0x1_5000
+export const VIRTQ_MAX_RECORDS = VIRTQ_PCI_FIRST_RECORD + VIRTQ_PCI_SLOTS * VIRTQ_QUEUES_PER_TRANSPORT; // 320
 export const VIRTQ_RECORD_SIZE = 64;
 export const VIRTQ_DESC = 0x00; // u64 guest-physical descriptor table
 export const VIRTQ_AVAIL = 0x08; // u64 guest-physical driver area (avail ring)

@@ -7,7 +7,7 @@ import { VirtMachine, MachineError, boardDeviceTree } from '../vmm/virt_machine.
 import { GdbStub, GdbStubError, parseGdbDevice } from './gdbstub.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
-import { attachVirtioDevices, planVirtioDevices, VirtioConfigError } from '../devices/virtio/index.js';
+import { attachVirtioDevices, planVirtioDevices, supportedDevices, VirtioConfigError } from '../devices/virtio/index.js';
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 
@@ -18,12 +18,14 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
                 [-device virtio-blk-device,drive=ID[,queue-size=N][,bus=virtio-mmio-bus.N] | virtio-rng-device[,rng=ID] | virtio-balloon-device
                          | virtio-serial-device | virtconsole[,chardev=ID] | virtio-console-device[,chardev=ID]]
+                [-device virtio-blk-pci,drive=ID | virtio-net-pci,netdev=ID | virtio-rng-pci | virtio-balloon-pci
+                         | virtio-9p-pci,fsdev=ID,mount_tag=TAG | virtio-serial-pci ...[,addr=SLOT][,bus=pcie.0]] [-device help]
                 [-device loader,file=FILE[,addr=A][,cpu-num=N][,force-raw=on] | loader,addr=A,data=D,data-len=1|2|4|8[,data-be=on]
                          | loader,addr=A,cpu-num=N]
                 [-global virtio-mmio.force-legacy=false]
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
-                [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,mac=MAC][,hostfwd=...] | -nic none]
+                [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,model=virtio-net-pci][,mac=MAC][,hostfwd=...] | -nic none]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
                 [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
@@ -47,6 +49,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     options = parseRunArgs(args);
   } catch (error) {
     return fail(error);
+  }
+  if (options.devices.some((device) => device.driver === 'help' || device.driver === '?')) {
+    process.stdout.write(deviceHelp());
+    return 0;
   }
   try {
     return await runMachine(options);
@@ -189,6 +195,15 @@ function rtcOffset(base: RunOptions['rtcBase']): bigint {
   if (base === 'utc') return 0n;
   if (base === 'localtime') return BigInt(-new Date().getTimezoneOffset()) * 60_000_000_000n;
   return BigInt(base.epochMs - Date.now()) * 1_000_000n;
+}
+
+/** `-device help`: the devices wkvm has, by bus, in QEMU's format. */
+function deviceHelp(): string {
+  const { mmio, pci } = supportedDevices();
+  const line = (name: string, bus: string) => `name "${name}", bus ${bus}\n`;
+  return 'virtio-mmio devices (on the virt board\'s eight transports):\n' +
+    mmio.map((name) => line(name, name === 'virtconsole' ? 'virtio-serial-bus' : 'virtio-bus')).join('') +
+    '\nPCI devices (on pcie.0; modern virtio-pci, INTx):\n' + pci.map((name) => line(name, 'PCI')).join('');
 }
 
 function fail(error: unknown): number {

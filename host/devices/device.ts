@@ -14,6 +14,12 @@ export interface MmioDevice {
   read(offset: number, size: AccessSize): number;
   /** A guest store. `value` is a non-negative number below 2^(8·size). */
   write(offset: number, size: AccessSize, value: number): void;
+  /**
+   * Whether an access of `size` bytes at `offset` reaches anything (without it: all of the window does). A
+   * window that forwards to other devices, such as a PCI host's MMIO window, says no where nothing is
+   * mapped, and the bus then reports the access as unclaimed (an access fault, as QEMU's unassigned memory).
+   */
+  claims?(offset: number, size: number): boolean;
   read64?(offset: number): bigint;
   write64?(offset: number, value: bigint): void;
   /** Return to the state after power-on (system reset). */

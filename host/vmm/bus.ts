@@ -43,10 +43,18 @@ export class MmioBus {
     return null;
   }
 
-  /** A guest load. Returns null when no device claims the whole access. */
-  read(addr: number, size: 1 | 2 | 4 | 8): bigint | null {
+  /** The device that takes all of an access, or null. */
+  private claimant(addr: number, size: number): Mapping | null {
     const m = this.find(addr);
     if (m === null || addr + size > m.end) return null;
+    if (m.device.claims !== undefined && !m.device.claims(addr - m.base, size)) return null;
+    return m;
+  }
+
+  /** A guest load. Returns null when no device claims the whole access. */
+  read(addr: number, size: 1 | 2 | 4 | 8): bigint | null {
+    const m = this.claimant(addr, size);
+    if (m === null) return null;
     const offset = addr - m.base;
     if (size !== 8) return BigInt(m.device.read(offset, size as AccessSize));
     if (m.device.read64) return m.device.read64(offset);
@@ -57,8 +65,8 @@ export class MmioBus {
 
   /** A guest store. Returns false when no device claims the whole access. */
   write(addr: number, size: 1 | 2 | 4 | 8, value: bigint): boolean {
-    const m = this.find(addr);
-    if (m === null || addr + size > m.end) return false;
+    const m = this.claimant(addr, size);
+    if (m === null) return false;
     const offset = addr - m.base;
     if (size !== 8) {
       m.device.write(offset, size as AccessSize, Number(value & 0xffffffffn));

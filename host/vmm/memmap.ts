@@ -73,6 +73,8 @@ export const VIRT_IRQ = {
   virtio0: VIRTIO_MMIO_FIRST_IRQ,
   uart0: 10,
   rtc: 11,
+  /** The PCIe host's INTA..INTD on sources pcie0..pcie0 + 3 (QEMU's PCIE_IRQ). */
+  pcie0: 32,
 } as const;
 
 /** Local interrupt numbers of a hart's `riscv,cpu-intc` (the bit positions in mip/mie). */
@@ -116,11 +118,27 @@ export const VIRT_MEMMAP = {
   clint: { base: CLINT_BASE, size: CLINT_SIZE },
   plic: { base: PLIC_BASE, size: PLIC_SIZE },
   uart0: { base: 0x1000_0000, size: 0x100 },
-  /** The PCIe host bridge's ECAM window (QEMU's `VIRT_PCIE_ECAM`): an empty bus, see pcie_host.ts. */
+  /** The PCIe host's ECAM window (QEMU's `VIRT_PCIE_ECAM`): configuration space of bus 0 (host/devices/pci). */
   pcieEcam: { base: 0x3000_0000, size: 0x1000_0000 },
+  /** The PCIe host's I/O space, 64 KiB from bus address 0 (`VIRT_PCIE_PIO`). */
+  pciePio: { base: 0x0300_0000, size: 0x1_0000 },
+  /** The 32-bit memory window for BARs, bus address = CPU address (`VIRT_PCIE_MMIO`). */
+  pcieMmio: { base: 0x4000_0000, size: 0x4000_0000 },
+  /**
+   * The 64-bit memory window (QEMU's `virt_high_pcie_memmap` on RV64): 16 GiB at the end of RAM rounded up to
+   * 16 GiB, which is 16 GiB for every RAM size wkvm gives (at most 4 GiB), bus address = CPU address.
+   */
+  pcieMmioHigh: { base: 0x4_0000_0000, size: 0x4_0000_0000 },
   /** The first virtio-mmio transport; transport n sits at `base + n * size` (see virtioMmioSlot). */
   virtio: { base: VIRTIO_MMIO_BASE, size: VIRTIO_MMIO_STRIDE },
 } as const satisfies Record<string, MemoryRegion>;
+
+/** The PCIe host's windows as its bus maps them (host/devices/pci). */
+export const VIRT_PCI_WINDOWS = {
+  ecam: VIRT_MEMMAP.pcieEcam.base,
+  io: VIRT_MEMMAP.pciePio,
+  memory: [VIRT_MEMMAP.pcieMmio, VIRT_MEMMAP.pcieMmioHigh],
+} as const;
 
 /** A virtio-mmio transport's window and PLIC source. */
 export interface VirtioMmioSlot extends MemoryRegion {

@@ -9,16 +9,19 @@ import type { Vm } from '../kvm/vm.js';
 import type { Vcpu } from '../kvm/vcpu.js';
 import type { DebugHit, VcpuExit } from '../kvm/exits.js';
 import type { IrqLine } from '../devices/device.js';
-import { Uart16550, GoldfishRtc, SifiveTest, PcieHostBridge } from '../devices/legacy/index.js';
+import { Uart16550, GoldfishRtc, SifiveTest } from '../devices/legacy/index.js';
+import { PciHostBridge, PciRootBus, PCI_INTX_LINES } from '../devices/pci/index.js';
 import { ByteQueue } from '../devices/legacy/byte_queue.js';
 import { VirtioMmioTransport } from '../devices/virtio/transport.js';
-import { virtioMemoryOf } from '../devices/virtio/queue.js';
+import { VirtioPciTransport } from '../devices/virtio/pci.js';
+import type { VirtioDevice } from '../devices/virtio/device.js';
+import { virtioMemoryOf, type VirtioMemory } from '../devices/virtio/queue.js';
 import { guestConsoleIsHvc } from '../devices/virtio/console.js';
 import { monotonicWallClock } from '../devices/legacy/goldfish_rtc.js';
 import { blockIoSubmitted, performBlockIoHere, pollBlockIo, setBlockIoSpin } from '../block/io_hooks.js';
 import { MmioBus } from './bus.js';
 import { HtifPage } from './htif.js';
-import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
+import { DRAM_BASE, KERNEL_LOAD_OFFSET, VIRT_IRQ, VIRT_MAX_HARTS, VIRT_MEMMAP, VIRT_PCI_WINDOWS, VIRT_VIRTIO_COUNT, virtioMmioSlot } from './memmap.js';
 import type { SmpRunner } from './smp_runner.js';
 import { describeExit, FaultLoopDetector, type DebugLog } from './diagnostics.js';
 import { buildVirtDeviceTree } from './fdt/virt_tree.js';
@@ -198,6 +201,10 @@ export class VirtMachine {
   private readonly sbiConsoleInput = new ByteQueue();
   /** The eight virtio-mmio transports, slot 0 (0x10001000) first; devices are plugged in by attachVirtioDevices. */
   readonly virtioSlots: readonly VirtioMmioTransport[];
+  /** Bus 0 of the PCIe host: the host bridge in slot 0, virtio-pci devices as plugVirtioPci puts them. */
+  readonly pciBus: PciRootBus;
+  private readonly virtioPciTransports: VirtioPciTransport[] = [];
+  private readonly virtioMemory: VirtioMemory;
   private consoleInputHandler: ((bytes: Uint8Array) => void) | null = null;
   /** The guest's console (the last console= of the command line) is an hvc device, not the UART. */
   private readonly consoleIsHvc: boolean;
@@ -234,15 +241,19 @@ export class VirtMachine {
     this.bus.register(VIRT_MEMMAP.uart0.base, this.uart);
     this.bus.register(VIRT_MEMMAP.rtc.base, this.rtc);
     this.bus.register(VIRT_MEMMAP.test.base, this.finisher);
-    // No PCI device is plugged, and wkvm's device tree has no PCI node; the empty bus is there for device
-    // trees that describe QEMU's (see pcie_host.ts).
-    this.bus.register(VIRT_MEMMAP.pcieEcam.base, new PcieHostBridge());
+    // The PCIe host, as QEMU's gpex: configuration space, the I/O and two memory windows BARs decode in
+    // (bus addresses: I/O from 0, memory equal to CPU addresses), INTA..INTD on four PLIC sources.
+    this.pciBus = new PciRootBus({
+      intx: Array.from({ length: PCI_INTX_LINES }, (_, line) => this.deviceIrqLine(VIRT_IRQ.pcie0 + line)),
+    });
+    this.pciBus.plug(0, new PciHostBridge());
+    this.pciBus.mapWindows(this.bus, VIRT_PCI_WINDOWS);
     // QEMU's virt always has its eight virtio-mmio transports; unused ones answer with device id 0.
     const virtioMemory = virtioMemoryOf(vm);
+    this.virtioMemory = virtioMemory;
     this.virtioSlots = Array.from({ length: VIRT_VIRTIO_COUNT }, (_, slot) => {
       const { base, irq } = virtioMmioSlot(slot);
-      // Devices complete I/O asynchronously: their interrupt must wake a hart sleeping in WFI.
-      const line: IrqLine = { set: (level) => { this.vm.setIrqLine(irq, level); if (level) this.kick(); } };
+      const line = this.deviceIrqLine(irq);
       // Its line is the core PLIC's source virtio0 + slot, so the core may serve its interrupt registers.
       const transport = new VirtioMmioTransport({ slot, memory: virtioMemory, irq: line, inCoreInterrupt: true });
       this.bus.register(base, transport);
@@ -384,6 +395,25 @@ export class VirtMachine {
 
   private irqLine(irq: number): IrqLine {
     return { set: (level: boolean) => this.vm.setIrqLine(irq, level) };
+  }
+
+  /** The line of a device that completes I/O asynchronously: its interrupt must wake a hart sleeping in WFI. */
+  private deviceIrqLine(irq: number): IrqLine {
+    return { set: (level) => { this.vm.setIrqLine(irq, level); if (level) this.kick(); } };
+  }
+
+  /**
+   * Puts `device` on the PCIe bus behind a virtio-pci transport: in `slot` (-device addr=), else in the
+   * first free one, as QEMU places it. Returns the slot; throws PciSlotError when the slot is taken.
+   */
+  plugVirtioPci(device: VirtioDevice, options: { slot?: number; log?: (message: string) => void } = {}): number {
+    const slot = this.pciBus.freeSlot(options.slot, device.name);
+    const transport = new VirtioPciTransport({
+      slot, memory: this.virtioMemory, intx: this.pciBus.interruptPin(slot), device, log: options.log,
+    });
+    this.pciBus.plug(slot, transport);
+    this.virtioPciTransports.push(transport);
+    return slot;
   }
 
   /** Guest RAM as one slot; when the ELF has `tohost`, its page is a read-only slot of its own (see htif.ts). */
@@ -606,6 +636,7 @@ export class VirtMachine {
   private requestsInFlight(): number {
     let requests = 0;
     for (const transport of this.virtioSlots) requests += transport.pendingIo;
+    for (const transport of this.virtioPciTransports) requests += transport.pendingIo;
     return requests;
   }
 

@@ -18,5 +18,4 @@ export {
   type SifiveTestOptions,
   type SystemEvent,
 } from './sifive_test.js';
-export { PcieHostBridge, PCIE_ECAM_WINDOW_SIZE } from './pcie_host.js';
 export { type GuestErrorReporter } from './guest_error.js';

@@ -1,7 +1,14 @@
 // From QEMU-style options to devices on the board: `-drive`/`-device` become virtio-blk, virtio-rng and
-// virtio-console models plugged into the virt machine's virtio-mmio transports. Like QEMU, devices fill
-// the slots from the highest address down (the first device sits at 0x10008000, slot 7), so Linux names
-// disks in the same order under both; `-drive ...,if=virtio` devices come after the explicit `-device`s.
+// virtio-console models plugged into the virt machine's virtio-mmio transports (`virtio-*-device`) or onto
+// its PCIe bus behind virtio-pci transports (`virtio-*-pci`). Like QEMU, mmio devices fill the slots from
+// the highest address down (the first device sits at 0x10008000, slot 7), so Linux names disks in the same
+// order under both, and PCI devices take addr= or else the first free slot from 00:01.0 in command-line
+// order; `-drive ...,if=virtio` devices come after the explicit `-device`s.
+//
+// `-drive if=virtio`, a `-nic user` without model= and `-virtfs` stay on virtio-mmio. On riscv QEMU would
+// make the drive a virtio-blk-pci (its "virtio-blk" alias) and -virtfs a virtio-9p-pci, and QEMU 7.2's
+// virt creates no NIC for -nic at all (later QEMUs make it a virtio-net-pci); wkvm keeps them on mmio because the shared guest's kernel, and
+// other small kernels built for virt, have no PCI, and these spellings worked with them before PCI existed.
 import { openDiskImage, type CacheMode, type DiskFormat, type DiskImage } from '../../block/index.js';
 import { BLK_MAX_QUEUE_SIZE, isBlkQueueSize, VirtioBlk } from './blk.js';
 import { guestConsoleIsHvc, VirtioConsole } from './console.js';
@@ -60,10 +67,18 @@ export interface VirtioOptions {
   readonly wrapDisk?: (disk: DiskImage, drive: DriveSpec) => DiskImage;
 }
 
-/** A planned device and, with `bus=virtio-mmio-bus.N`, the slot it asked for (else the next free one from the top). */
-export type VirtioDevicePlan = VirtioDeviceKind & { readonly bus?: number };
+/** Where on the PCIe bus a `virtio-*-pci` device goes: its slot on bus 0 (addr=, or the first free one). */
+export interface PciPlacement {
+  readonly slot: number;
+}
 
-type VirtioDeviceKind =
+/**
+ * A device model, and for a `virtio-*-pci` device its PCI slot (without `pci`: a virtio-mmio slot, the one
+ * `bus=virtio-mmio-bus.N` asked for, else the next free one from the top).
+ */
+export type VirtioDevicePlan = VirtioModelPlan & { readonly pci?: PciPlacement; readonly bus?: number };
+
+type VirtioModelPlan =
   | {
     readonly kind: 'blk'; readonly drive: DriveSpec; readonly name: string; readonly serial?: string; readonly snapshot: boolean;
     /** QEMU's queue-size; the device's default when absent. */
@@ -98,6 +113,74 @@ const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
   'virtio-console-device': ['id', 'bus', 'chardev'],
   virtconsole: ['id', 'bus', 'chardev', 'name', 'nr'],
 };
+
+/**
+ * The virtio-pci devices and the virtio-mmio device each puts on the PCIe bus. wkvm's are modern-only
+ * (QEMU's `-non-transitional` variants, or disable-legacy=on): on pcie.0 QEMU's plain names are
+ * transitional, with a legacy I/O BAR and device ids 0x1000..0x103f, which no driver of virtio 1.0 or
+ * later needs.
+ */
+const PCI_DEVICES: Record<string, string> = {
+  'virtio-blk-pci': 'virtio-blk-device',
+  'virtio-net-pci': 'virtio-net-device',
+  'virtio-rng-pci': 'virtio-rng-device',
+  'virtio-balloon-pci': 'virtio-balloon-device',
+  'virtio-9p-pci': 'virtio-9p-device',
+  'virtio-serial-pci': 'virtio-serial-device',
+};
+for (const [name, model] of Object.entries(PCI_DEVICES)) PCI_DEVICES[`${name}-non-transitional`] = model;
+/** What a PCI device takes beyond its model's properties. */
+const PCI_PROPERTIES = ['addr', 'disable-legacy'];
+/** The one PCI bus of the virt board, as QEMU names it. */
+const PCI_BUS = 'pcie.0';
+/** Slots on bus 0; slot 0 is the host bridge's. */
+const PCI_SLOT_COUNT = 32;
+
+/** The properties `driver` takes, or undefined for a device wkvm does not have. */
+function deviceProperties(driver: string): readonly string[] | undefined {
+  const model = PCI_DEVICES[driver];
+  return model === undefined ? DEVICE_PROPERTIES[driver] : [...DEVICE_PROPERTIES[model]!, ...PCI_PROPERTIES];
+}
+
+/** The devices -device takes, for errors and `-device help`. */
+export function supportedDevices(): { mmio: string[]; pci: string[] } {
+  return { mmio: Object.keys(DEVICE_PROPERTIES), pci: Object.keys(PCI_DEVICES).filter((name) => !name.endsWith('-non-transitional')) };
+}
+
+/** QEMU's PCI addr= syntax: SLOT[.FUNCTION] in hexadecimal. wkvm's devices are single-function. */
+function parsePciAddr(where: string, text: string): number {
+  const match = /^(?:0x)?([0-9a-f]{1,2})(?:\.([0-7]))?$/i.exec(text);
+  const slot = match === null ? NaN : parseInt(match[1]!, 16);
+  if (match === null || slot >= PCI_SLOT_COUNT) throw new VirtioConfigError(where, `addr=${text}: expected SLOT[.FN] in hex, slot 0..1f`);
+  if (match[2] !== undefined && match[2] !== '0') throw new VirtioConfigError(where, `addr=${text}: only function 0 (wkvm's PCI devices are single-function)`);
+  return slot;
+}
+
+/** Slots of bus 0 as QEMU fills them: slot 0 is the host bridge's, then addr= or the first free slot, in command-line order. */
+class PciSlotPlanner {
+  private readonly holders = new Map<number, string>([[0, 'gpex-root']]);
+
+  place(where: string, driver: string, device: Readonly<Record<string, string>>): PciPlacement {
+    if (device.bus !== undefined && device.bus !== PCI_BUS) throw new VirtioConfigError(where, `bus=${device.bus}: the virt machine's PCI bus is ${PCI_BUS}`);
+    const legacy = device['disable-legacy'];
+    if (legacy !== undefined && legacy !== 'auto' && parseQemuBool(legacy) !== true) {
+      throw new VirtioConfigError(where, `disable-legacy=${legacy}: wkvm's virtio-pci devices are modern-only (no legacy interface)`);
+    }
+    const name = device.id === undefined ? driver : `${driver},id=${device.id}`;
+    let slot: number;
+    if (device.addr !== undefined) {
+      slot = parsePciAddr(where, device.addr);
+      const holder = this.holders.get(slot);
+      if (holder !== undefined) throw new VirtioConfigError(where, `PCI: slot ${slot} function 0 not available for ${driver}, in use by ${holder}`);
+    } else {
+      slot = 1;
+      while (this.holders.has(slot)) slot++;
+      if (slot >= PCI_SLOT_COUNT) throw new VirtioConfigError(where, `no free PCI slot on ${PCI_BUS}`);
+    }
+    this.holders.set(slot, name);
+    return { slot };
+  }
+}
 
 /** -object types a virtio-rng-device's rng= may name, and the properties each takes. */
 const RNG_OBJECTS: Record<string, readonly string[]> = {
@@ -305,18 +388,23 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   const defaultMacs = { count: 0 };
   const fsdevs = planFsdevs(options.fsdevs);
   let lastSerial: { connected: boolean; index: number } | null = null;
+  const pciSlots = new PciSlotPlanner();
   for (const device of options.devices) {
-    const driver = device.driver ?? '';
-    const where = `-device ${driver}`;
-    const allowed = DEVICE_PROPERTIES[driver];
+    const named = device.driver ?? '';
+    const where = `-device ${named}`;
+    const allowed = deviceProperties(named);
     if (allowed === undefined) {
-      throw new VirtioConfigError(where, `unknown or unsupported device (wkvm has ${Object.keys(DEVICE_PROPERTIES).join(', ')})`);
+      const { mmio, pci } = supportedDevices();
+      throw new VirtioConfigError(where, `unknown or unsupported device (wkvm has ${mmio.join(', ')}; on the PCIe bus ${pci.join(', ')})`);
     }
     for (const key of Object.keys(device)) {
       if (key !== 'driver' && !allowed.includes(key)) throw new VirtioConfigError(where, `property '${key}' is not supported`);
     }
-    // A virtconsole's bus is its virtio-serial device's, which is where it goes anyway.
-    const bus = device.bus === undefined || driver === 'virtconsole' ? undefined : mmioBus(where, device.bus);
+    // A -pci device is its model's -device on a PCI slot: plan the model, then give it the slot.
+    const driver = PCI_DEVICES[named] ?? named;
+    const pci = driver === named ? undefined : pciSlots.place(where, named, device);
+    // A virtio-mmio device may name its transport; a virtconsole's bus is its virtio-serial device's, where it goes anyway.
+    const bus = pci !== undefined || device.bus === undefined || driver === 'virtconsole' ? undefined : mmioBus(where, device.bus);
     const planned = plan.length;
     switch (driver) {
       case 'virtio-blk-device': {
@@ -361,13 +449,15 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
       case 'virtio-console-device':
         plan.push({ kind: 'console', ...consoleTarget(where, device.chardev, chardevs) });
         break;
-      case 'virtconsole':
-        if (lastSerial === null) throw new VirtioConfigError(where, 'needs a virtio-serial-device before it');
-        if (lastSerial.connected) throw new VirtioConfigError(where, 'this virtio-serial-device has no MULTIPORT: one virtconsole per device');
+      case 'virtconsole': {
+        if (lastSerial === null) throw new VirtioConfigError(where, 'needs a virtio-serial-device or virtio-serial-pci before it');
+        if (lastSerial.connected) throw new VirtioConfigError(where, 'this virtio-serial device has no MULTIPORT: one virtconsole per device');
         lastSerial.connected = true;
         plan[lastSerial.index] = { ...plan[lastSerial.index]!, kind: 'console', ...consoleTarget(where, device.chardev, chardevs) };
         break;
+      }
     }
+    if (pci !== undefined && plan.length > planned) plan[planned] = { ...plan[planned]!, pci };
     if (bus !== undefined && plan.length > planned) plan[planned] = { ...plan[planned]!, bus };
   }
   for (const [id, drive] of drivesById) {
@@ -377,12 +467,15 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     const where = `-nic ${nic.type ?? ''}`;
     if (nic.type === 'none') return;
     const user = checkUserNetdev(where, nic, NIC_PROPERTIES);
-    if (nic.model !== undefined && nic.model !== 'virtio-net-device' && nic.model !== 'virtio') {
-      throw new VirtioConfigError(where, `model=${nic.model}: the virt machine's NIC is virtio-net-device`);
+    const onPci = nic.model === 'virtio-net-pci' || nic.model === 'virtio-net-pci-non-transitional';
+    if (nic.model !== undefined && nic.model !== 'virtio-net-device' && nic.model !== 'virtio' && !onPci) {
+      throw new VirtioConfigError(where, `model=${nic.model}: the virt machine's NICs are virtio-net-device and virtio-net-pci`);
     }
-    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), ...user });
+    const pci = onPci ? pciSlots.place(where, nic.model!, {}) : undefined;
+    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), ...user, ...(pci === undefined ? {} : { pci }) });
   });
-  if (plan.length > SLOTS) throw new VirtioConfigError('-device', `${plan.length} virtio devices, but the virt machine has ${SLOTS} virtio-mmio slots`);
+  const onMmio = plan.filter((item) => item.pci === undefined).length;
+  if (onMmio > SLOTS) throw new VirtioConfigError('-device', `${onMmio} virtio-mmio devices, but the virt machine has ${SLOTS} virtio-mmio slots`);
   virtioSlots(plan);
   return plan;
 }
@@ -399,18 +492,19 @@ function mmioBus(where: string, name: string): number {
 }
 
 /**
- * The slot (0..7) of each planned device: its bus= if it named one, else the highest slot still free, as
- * QEMU fills the transports from the top. One device per transport.
+ * The virtio-mmio slot (0..7) of each planned device (-1 for one on the PCIe bus): its bus= if it named
+ * one, else the highest slot still free, as QEMU fills the transports from the top. One device per transport.
  */
 export function virtioSlots(plan: readonly VirtioDevicePlan[]): number[] {
   const taken = new Set<number>();
   for (const item of plan) {
-    if (item.bus === undefined) continue;
+    if (item.bus === undefined || item.pci !== undefined) continue;
     if (taken.has(item.bus)) throw new VirtioConfigError('-device', `Bus 'virtio-mmio-bus.${item.bus}' is full (one device per virtio-mmio transport)`);
     taken.add(item.bus);
   }
   let next = SLOTS - 1;
   return plan.map((item) => {
+    if (item.pci !== undefined) return -1; // on the PCIe bus
     if (item.bus !== undefined) return item.bus;
     while (taken.has(next)) next--;
     taken.add(next);
@@ -422,6 +516,8 @@ export function virtioSlots(plan: readonly VirtioDevicePlan[]): number[] {
 /** What attaching needs from the machine. */
 export interface VirtioMachine {
   readonly virtioSlots: readonly VirtioMmioTransport[];
+  /** Puts a device on the PCIe bus behind a virtio-pci transport in `slot` (a machine without PCI lacks it). */
+  plugVirtioPci?(device: VirtioDevice, options: { slot: number; log?: (message: string) => void }): number;
   readonly config: { readonly append?: string; readonly memoryBytes?: number; readonly console: { write(bytes: Uint8Array): void } };
   /** Sends console input to `handler` instead of the UART (null: back to the UART). */
   routeConsoleInput(handler: ((bytes: Uint8Array) => void) | null): void;
@@ -489,7 +585,12 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
         }
       }
       devices.push(device);
-      machine.virtioSlots[slots[n]!]!.plug(device);
+      if (item.pci === undefined) {
+        machine.virtioSlots[slots[n]!]!.plug(device);
+      } else {
+        if (machine.plugVirtioPci === undefined) throw new VirtioConfigError(`-device ${device.name}`, 'this machine has no PCI bus');
+        machine.plugVirtioPci(device, { slot: item.pci.slot, log });
+      }
     }
   } catch (error) {
     await close();

@@ -1,5 +1,6 @@
 // Numbers from the virtio 1.2 specification: the virtio-mmio register map (§4.2.2), device status bits
 // (§2.1), feature bits (§6) and device ids (§5).
+import * as layout from '../../../assembly/abi/layout.js';
 
 /** "virt" in little-endian ASCII. */
 export const VIRTIO_MMIO_MAGIC = 0x74726976;
@@ -76,5 +77,5 @@ export const DeviceId = {
   ninePTransport: 9,
 } as const;
 
-/** Queues per transport: queue records in the core are allotted 8 per slot. */
-export const MAX_QUEUES_PER_DEVICE = 8;
+/** Queues per transport: the core allots each transport 8 queue records (layout.VIRTQ_QUEUES_PER_TRANSPORT). */
+export const MAX_QUEUES_PER_DEVICE = layout.VIRTQ_QUEUES_PER_TRANSPORT;

@@ -39,7 +39,6 @@ export const QEMU_VIRT_NODES_NOT_EMULATED: Readonly<Record<string, string>> = {
   '/fw-cfg@10100000': 'no fw_cfg device; kernel, initrd and command line come through the tree and RAM',
   '/flash@20000000': 'no CFI pflash; firmware is loaded straight into RAM',
   '/platform-bus@4000000': 'no dynamic sysbus devices',
-  '/soc/pci@30000000': 'no PCIe host bridge; devices sit on virtio-mmio',
 };
 
 export interface VirtDeviceTreeOptions {
@@ -152,6 +151,7 @@ export function buildVirtDeviceTree(options: VirtDeviceTreeOptions): Uint8Array 
     fdt.propStrings('compatible', ['sifive,test1', 'sifive,test0', 'syscon']);
     fdt.endNode();
   }
+  writePcieHost(fdt, plicPhandle);
   // Every transport is listed whether or not a device sits behind it, as QEMU does: an empty
   // transport reads DeviceID 0, which Linux skips.
   for (let index = VIRT_VIRTIO_COUNT - 1; index >= 0; index--) {
@@ -306,6 +306,54 @@ function writePlicDevice(
   writeReg(fdt, region);
   writeDeviceProperties();
   fdt.endNode();
+}
+
+/** phys.hi of a PCI address (IEEE 1275 PCI binding): the space code in bits 24-25, 64-bit memory = 3. */
+const PCI_SPACE = { io: 0x0100_0000, memory32: 0x0200_0000, memory64: 0x0300_0000 } as const;
+
+/**
+ * The PCIe host (QEMU's gpex, pci-host-ecam-generic), described whether or not a device is plugged, as QEMU
+ * does: its ECAM window, the I/O and memory windows as `ranges` (bus address → CPU address, size), and
+ * INTx routing in `interrupt-map`: pin p (1..4) of slot s reaches PLIC source pcie0 + (s + p - 1) % 4. The
+ * mask keeps the slot's low two bits and the pin, so four slots' entries cover every slot. Properties in
+ * QEMU's order.
+ */
+function writePcieHost(fdt: FdtWriter, plicPhandle: number): void {
+  const ecam = VIRT_MEMMAP.pcieEcam;
+  fdt.beginNode(nodeName('pci', ecam));
+  fdt.propU32s('interrupt-map-mask', [0x1800, 0, 0, 7]);
+  const map: number[] = [];
+  for (let slot = 0; slot < PCI_INTX_LINES; slot++) {
+    for (let pin = 1; pin <= PCI_INTX_LINES; pin++) {
+      map.push(slot << 11, 0, 0, pin, plicPhandle, VIRT_IRQ.pcie0 + ((slot + pin - 1) % PCI_INTX_LINES));
+    }
+  }
+  fdt.propU32s('interrupt-map', map);
+  const range = (space: number, busAddress: number, region: MemoryRegion): number[] =>
+    [space, ...u64Cells(busAddress), ...u64Cells(region.base), ...u64Cells(region.size)];
+  fdt.propU32s('ranges', [
+    ...range(PCI_SPACE.io, 0, VIRT_MEMMAP.pciePio),
+    ...range(PCI_SPACE.memory32, VIRT_MEMMAP.pcieMmio.base, VIRT_MEMMAP.pcieMmio),
+    ...range(PCI_SPACE.memory64, VIRT_MEMMAP.pcieMmioHigh.base, VIRT_MEMMAP.pcieMmioHigh),
+  ]);
+  writeReg(fdt, ecam);
+  fdt.propEmpty('dma-coherent');
+  fdt.propU32s('bus-range', [0, ecam.size / PCIE_ECAM_BUS_SIZE - 1]);
+  fdt.propU32('linux,pci-domain', 0);
+  fdt.propString('device_type', 'pci');
+  fdt.propString('compatible', 'pci-host-ecam-generic');
+  fdt.propU32('#size-cells', 2);
+  fdt.propU32('#interrupt-cells', 1);
+  fdt.propU32('#address-cells', 3);
+  fdt.endNode();
+}
+
+/** ECAM: 1 MiB of configuration space per bus number. */
+const PCIE_ECAM_BUS_SIZE = 0x10_0000;
+const PCI_INTX_LINES = 4;
+
+function u64Cells(value: number): [number, number] {
+  return [Math.floor(value / 2 ** 32), value % 2 ** 32];
 }
 
 /** `reg` with #address-cells = #size-cells = 2, as the root and soc nodes declare. */

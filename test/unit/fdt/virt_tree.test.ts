@@ -72,11 +72,12 @@ function pathsByPhandle(root: DtsNode): Map<number, string> {
 }
 
 /** Properties that hold phandles, and how: all cells, or every other cell starting with the first. */
-const PHANDLE_PROPERTIES: Record<string, 'single' | 'interrupts-extended'> = {
+const PHANDLE_PROPERTIES: Record<string, 'single' | 'interrupts-extended' | 'interrupt-map'> = {
   'interrupt-parent': 'single',
   regmap: 'single',
   cpu: 'single',
   'interrupts-extended': 'interrupts-extended',
+  'interrupt-map': 'interrupt-map',
 };
 
 /** A property's value with phandles replaced by the paths they point to. */
@@ -89,6 +90,8 @@ function resolved(root: DtsNode, path: string, name: string): (string | number)[
   };
   const values = cells(prop(root, path, name));
   if (PHANDLE_PROPERTIES[name] === 'single') return values.map(target);
+  // A PCI interrupt-map entry into the PLIC (#address-cells 0, #interrupt-cells 1): 3 address cells, a pin, the PLIC, its source.
+  if (PHANDLE_PROPERTIES[name] === 'interrupt-map') return values.map((value, i) => (i % 6 === 4 ? target(value) : value));
   // Every phandle here is a riscv,cpu-intc with #interrupt-cells = 1: pairs of (phandle, irq).
   return values.map((value, i) => (i % 2 === 0 ? target(value) : value));
 }

@@ -148,7 +148,7 @@ describe('planning devices from options', () => {
     ['an empty tftp=', opts({ nics: [{ type: 'user', tftp: '' }] }), /tftp= needs a directory/],
     ['a bootfile= DHCP cannot carry', opts({ nics: [{ type: 'user', tftp: '/srv', bootfile: 'x'.repeat(128) }] }), /bootfile= is longer than DHCP's 127 bytes/],
     ['a bad MAC', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n', mac: '52:54:00:12:34' }] }), /mac=52:54:00:12:34/],
-    ['another NIC model', opts({ nics: [{ type: 'user', model: 'e1000' }] }), /model=e1000: the virt machine's NIC is virtio-net-device/],
+    ['another NIC model', opts({ nics: [{ type: 'user', model: 'e1000' }] }), /model=e1000: the virt machine's NICs are virtio-net-device and virtio-net-pci/],
     ['an unknown property', opts({ devices: [{ driver: 'virtio-rng-device', 'queue-size': '8' }] }), /property 'queue-size'/],
     ['virtconsole alone', opts({ devices: [{ driver: 'virtconsole' }] }), /needs a virtio-serial-device/],
     ['two virtconsoles on one serial device', opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole' }, { driver: 'virtconsole' }] }), /one virtconsole/],
@@ -161,9 +161,58 @@ describe('planning devices from options', () => {
     ['a file chardev without path', opts({ chardevs: [{ backend: 'file', id: 'f' }] }), /path=FILE is required/],
     ['duplicate chardev ids', opts({ chardevs: [{ backend: 'null', id: 'c' }, { backend: 'null', id: 'c' }] }), /duplicate chardev id 'c'/],
     ['nine devices', opts({ devices: Array.from({ length: 9 }, () => ({ driver: 'virtio-rng-device' })) }), /8 virtio-mmio slots/],
+    ['a PCI device wkvm has not', opts({ devices: [{ driver: 'e1000' }] }), /-device e1000: unknown or unsupported device .*on the PCIe bus virtio-blk-pci, virtio-net-pci, virtio-rng-pci/],
+    ['nvme', opts({ devices: [{ driver: 'nvme', drive: 'x', serial: 's' }] }), /-device nvme: unknown or unsupported device/],
+    ['a PCI slot taken by an earlier device', opts({ devices: [{ driver: 'virtio-rng-pci' }, { driver: 'virtio-balloon-pci', addr: '1' }] }),
+      /PCI: slot 1 function 0 not available for virtio-balloon-pci, in use by virtio-rng-pci/],
+    ['the host bridge\'s slot', opts({ devices: [{ driver: 'virtio-rng-pci', addr: '0' }] }), /slot 0 function 0 not available for virtio-rng-pci, in use by gpex-root/],
+    ['a slot past 0x1f', opts({ devices: [{ driver: 'virtio-rng-pci', addr: '20' }] }), /addr=20: expected SLOT\[\.FN\] in hex/],
+    ['a function other than 0', opts({ devices: [{ driver: 'virtio-rng-pci', addr: '3.1' }] }), /only function 0/],
+    ['another bus', opts({ devices: [{ driver: 'virtio-rng-pci', bus: 'pci.1' }] }), /bus=pci\.1: the virt machine's PCI bus is pcie\.0/],
+    ['a transitional device', opts({ devices: [{ driver: 'virtio-rng-pci', 'disable-legacy': 'off' }] }), /modern-only/],
+    ['addr= on an mmio device', opts({ devices: [{ driver: 'virtio-rng-device', addr: '3' }] }), /property 'addr' is not supported/],
+    ['33 PCI devices', opts({ devices: Array.from({ length: 32 }, () => ({ driver: 'virtio-rng-pci' })) }), /no free PCI slot on pcie\.0/],
   ] as const)('refuses %s', (_name, options, message) => {
     expect(() => planVirtioDevices(options)).toThrow(VirtioConfigError);
     expect(() => planVirtioDevices(options)).toThrow(message);
+  });
+});
+
+describe('planning virtio-pci devices', () => {
+  const slots = (plan: ReturnType<typeof planVirtioDevices>) => plan.map((item) => item.pci?.slot ?? null);
+
+  it('gives each -device its model with a PCI slot: addr= in hex, else the first free slot from 00:01.0 in command-line order', () => {
+    const plan = planVirtioDevices(opts({
+      drives: [{ file: 'a.img', if: 'none', id: 'hd0' }, { file: 'b.img', if: 'virtio' }],
+      netdevs: [{ type: 'user', id: 'n0' }],
+      devices: [
+        { driver: 'virtio-rng-pci', addr: '0x2' },
+        { driver: 'virtio-blk-pci', drive: 'hd0', serial: 'S1', 'queue-size': '128', bus: 'pcie.0' },
+        { driver: 'virtio-net-pci', netdev: 'n0', mac: '52:54:00:00:00:01', addr: '10.0' },
+        { driver: 'virtio-rng-device' },
+        { driver: 'virtio-balloon-pci-non-transitional', 'disable-legacy': 'on' },
+      ],
+    }));
+    expect(plan.map((item) => item.kind)).toEqual(['rng', 'blk', 'net', 'rng', 'balloon', 'blk']);
+    // The if=virtio drive and the mmio rng stay on virtio-mmio.
+    expect(slots(plan)).toEqual([2, 1, 16, null, 3, null]);
+    expect(plan[1]).toMatchObject({ kind: 'blk', serial: 'S1', queueSize: 128, pci: { slot: 1 } });
+  });
+
+  it('counts only mmio devices against the eight virtio-mmio slots', () => {
+    const plan = planVirtioDevices(opts({
+      devices: [...Array.from({ length: 8 }, () => ({ driver: 'virtio-rng-device' })), ...Array.from({ length: 8 }, () => ({ driver: 'virtio-rng-pci' }))],
+    }));
+    expect(slots(plan)).toEqual([null, null, null, null, null, null, null, null, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('puts a virtconsole on its virtio-serial-pci, and -nic model=virtio-net-pci on the bus', () => {
+    const plan = planVirtioDevices(opts({
+      devices: [{ driver: 'virtio-serial-pci' }, { driver: 'virtconsole' }],
+      nics: [{ type: 'user', model: 'virtio-net-pci' }, { type: 'user' }],
+    }));
+    expect(plan.map((item) => [item.kind, item.pci?.slot ?? null])).toEqual([['console', 1], ['net', 2], ['net', null]]);
+    expect(plan[0]).toMatchObject({ kind: 'console', connected: true });
   });
 });
 
@@ -253,6 +302,20 @@ describe('attaching to a machine', () => {
     await attached.close();
     expect(await readFile(log, 'utf8')).toBe('to the file');
     expect(written).toEqual([]);
+  });
+
+  it('plugs -pci devices through the machine\'s PCI bus in their planned slots', async () => {
+    const { machine } = await fakeMachine();
+    const plugged: Array<[string, number]> = [];
+    const withPci: VirtioMachine = { ...machine, plugVirtioPci: (device, { slot }) => (plugged.push([device.name, slot]), slot) };
+    const attached = await attachVirtioDevices(withPci, opts({
+      devices: [{ driver: 'virtio-rng-pci', addr: '5' }, { driver: 'virtio-rng-device' }, { driver: 'virtio-balloon-pci' }],
+    }));
+    expect(plugged).toEqual([['virtio-rng', 5], ['virtio-balloon', 1]]);
+    expect(machine.virtioSlots[7]!.plugged).toBeInstanceOf(VirtioRng);
+    expect(machine.virtioSlots[6]!.plugged).toBeNull();
+    await attached.close();
+    await expect(attachVirtioDevices(machine, opts({ devices: [{ driver: 'virtio-rng-pci' }] }))).rejects.toThrow(/has no PCI bus/);
   });
 
   it('reports a missing image as a DiskImageError', async () => {

@@ -13,7 +13,7 @@ import { Feature, MmioReg, Status } from '../../../host/devices/virtio/constants
 import { openDiskImage, createQcow2, type DiskImage } from '../../../host/block/index.js';
 import { MockSplitQueue, type MockBuffer } from '../../mocks/split_queue.js';
 import { MockVirtioDriver } from '../../mocks/virtio_driver.js';
-import { createTestVm, RAM, type TestVm } from './helpers.js';
+import { createTestVm, RAM, sectorPattern as pattern, type TestVm } from './helpers.js';
 
 const DISK_SECTORS = 2048; // 1 MiB
 const HEADER = RAM + 0x8000;
@@ -24,13 +24,6 @@ let t: TestVm;
 let dir: string;
 let logs: string[];
 let queue: MockSplitQueue;
-
-/** Sector s of the test image holds bytes (s * 7 + i) & 0xff. */
-function pattern(sector: number, count: number): Uint8Array {
-  const out = new Uint8Array(count * 512);
-  for (let s = 0; s < count; s++) for (let i = 0; i < 512; i++) out[s * 512 + i] = ((sector + s) * 7 + i) & 0xff;
-  return out;
-}
 
 async function rawImage(): Promise<string> {
   const path = join(dir, 'disk.raw');

@@ -70,3 +70,10 @@ function hostRange(vm: Vm, gpa: number, size: number): { start: number; end: num
 export function hostOf(vm: Vm, gpa: number): number {
   return vm.guestMemory(gpa, 1).byteOffset;
 }
+
+/** The test disks' content: sector s holds bytes (s * 7 + i) & 0xff, so every sector differs. */
+export function sectorPattern(sector: number, count: number): Uint8Array {
+  const out = new Uint8Array(count * 512);
+  for (let s = 0; s < count; s++) for (let i = 0; i < 512; i++) out[s * 512 + i] = ((sector + s) * 7 + i) & 0xff;
+  return out;
+}
