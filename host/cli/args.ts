@@ -304,6 +304,9 @@ function parseMachine(options: RunOptions, value: string): void {
   options.machine = type;
 }
 
+/** QEMU rounds -m up to a multiple of this. */
+const RAM_ALIGNMENT = 8192;
+
 export function parseMemory(value: string): number {
   const kv = parseKeyValues(value, 'size', 'm');
   const size = kv.size ?? '';
@@ -311,8 +314,9 @@ export function parseMemory(value: string): number {
   if (!match) throw new UsageError(`-m ${value}: not a memory size (e.g. 256M, 1G)`);
   const unit = (match[2] || 'M').toUpperCase();
   const factor = unit === 'K' ? 1024 : unit === 'M' ? MiB : unit === 'G' ? 1024 * MiB : 1024 * 1024 * MiB;
-  const bytes = Math.round(Number(match[1]) * factor);
-  if (bytes % MiB !== 0) throw new UsageError(`-m ${value}: RAM size must be a whole number of MiB`);
+  // As QEMU: fractions are allowed (Debian's wiki gives -m 1.9G) and the size is rounded up to 8 KiB.
+  const bytes = Math.ceil(Math.round(Number(match[1]) * factor) / RAM_ALIGNMENT) * RAM_ALIGNMENT;
+  if (bytes === 0) throw new UsageError(`-m ${value}: not a memory size (e.g. 256M, 1G)`);
   return bytes;
 }
 

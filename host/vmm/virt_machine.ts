@@ -265,7 +265,7 @@ export class VirtMachine {
     const smp = config.smp ?? 1;
     if (!Number.isInteger(smp) || smp < 1 || smp > VIRT_MAX_HARTS) throw new MachineError(`-smp ${smp}: the virt machine has 1 to ${VIRT_MAX_HARTS} harts`);
     if (config.memoryBytes < 16 * MiB) throw new MachineError(`-m ${config.memoryBytes / MiB}M: the virt machine needs at least 16 MiB of RAM`);
-    if (config.memoryBytes % (1 * MiB) !== 0) throw new MachineError('-m: RAM size must be a whole number of MiB');
+    if (config.memoryBytes % 4096 !== 0) throw new MachineError('-m: RAM size must be a whole number of 4 KiB pages');
     // Guest RAM lives in one 32-bit WebAssembly memory after the core's own state (and a guard page).
     const maxRamMiB = Math.floor((65536 * layout.WASM_PAGE_SIZE - layout.GUEST_RAM - 4096) / MiB);
     if (config.memoryBytes > maxRamMiB * MiB) {

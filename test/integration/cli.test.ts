@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { runWkvm, SHARED_GUEST } from '../helpers/wkvm_cli.js';
 import { parseFdt } from '../../host/vmm/fdt/reader.js';
 import { asm, program, li } from '../helpers/asm.js';
+import { parseMemory } from '../../host/cli/args.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wkvm-cli-'));
 
@@ -68,6 +69,14 @@ describe('wkvm run: bad input gets one clear line and a non-zero status', () => 
   it('too little or too much memory', async () => {
     expectOneLineError(await runWkvm(['run', '-m', '8M', '-kernel', 'test/guest/hello/hello.elf']), /at least 16 MiB/);
     expectOneLineError(await runWkvm(['run', '-m', '4G', '-kernel', 'test/guest/hello/hello.elf']), /-m 4096M: wkvm gives a guest at most 40\d\dM of RAM/);
+  });
+
+  it('takes a fractional -m as QEMU does (Debian\'s wiki gives -m 1.9G), rounded up to 8 KiB', async () => {
+    const result = await runWkvm(['run', '-m', '1.9G', '-bios', 'none', '-kernel', 'test/guest/hello/hello.elf', '-nographic']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain('hello: done');
+    expect(parseMemory('1.9G')).toBe(2_040_111_104); // 1.9 * 2^30 = 2040109465.6, up to the next 8 KiB
+    expect(parseMemory('256')).toBe(256 * 2 ** 20);
   });
 
   it('a memory size that is not one', async () => {

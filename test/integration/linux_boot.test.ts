@@ -214,7 +214,7 @@ describe('Linux guest boot', () => {
     const after = Math.ceil(Date.now() / 1000);
     expect(result.stdout).toMatch(/Linux rvguest 6\.1\.\d+ .* riscv64 GNU\/Linux/);
     expect(result.stdout).toMatch(/isa\s*: rv64imafdc/);
-    expect(result.stdout).toMatch(/mmu\s*: sv(39|48)/);
+    expect(result.stdout).toMatch(/mmu\s*: sv57/); // Linux 6.1 takes the widest mode the hart has, as on QEMU 7.2
     // The goldfish RTC gives the guest the host's date.
     const date = Number(/DATE=(\d+)/.exec(result.stdout)?.[1]);
     expect(date).toBeGreaterThanOrEqual(before - 2);

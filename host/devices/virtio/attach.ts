@@ -103,6 +103,8 @@ type VirtioModelPlan =
   | { readonly kind: '9p'; readonly id: string; readonly path: string; readonly readOnly: boolean; readonly mountTag: string };
 
 const SLOTS = 8;
+/** A -drive without if= that no -device takes would be no disk at all (QEMU drops it without a word). */
+const NO_DEFAULT_INTERFACE = 'the virt machine has no default disk interface: add if=virtio, or id=ID with -device virtio-blk-device,drive=ID';
 const DEVICE_PROPERTIES: Record<string, readonly string[]> = {
   'virtio-blk-device': ['drive', 'serial', 'id', 'bus', 'queue-size'],
   'virtio-rng-device': ['id', 'bus', 'rng'],
@@ -366,10 +368,11 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   const snapshotAll = options.snapshot ?? false;
   options.drives.forEach((drive, index) => {
     const where = `-drive file=${drive.file}`;
-    if (drive.if === undefined) throw new VirtioConfigError(where, "the virt machine has no default disk interface: add if=virtio, or if=none,id=ID with -device virtio-blk-device,drive=ID");
-    if (drive.if !== 'virtio' && drive.if !== 'none') throw new VirtioConfigError(where, `if=${drive.if} is not supported (use if=virtio or if=none)`);
+    // Without if= a drive is QEMU's if=ide, which the virt board has no controller for: only a -device may use it.
+    if (drive.if !== undefined && drive.if !== 'virtio' && drive.if !== 'none') throw new VirtioConfigError(where, `if=${drive.if} is not supported (use if=virtio or if=none)`);
     if (drive.format !== undefined && drive.format !== 'raw' && drive.format !== 'qcow2') throw new VirtioConfigError(where, `format=${drive.format} is not supported (raw or qcow2)`);
     const id = drive.id ?? (drive.if === 'virtio' ? `virtio${index}` : undefined);
+    if (id === undefined && drive.if === undefined) throw new VirtioConfigError(where, NO_DEFAULT_INTERFACE);
     if (id === undefined) throw new VirtioConfigError(where, 'if=none needs id=ID for -device virtio-blk-device,drive=ID to refer to');
     if (drivesById.has(id)) throw new VirtioConfigError(where, `duplicate drive id '${id}'`);
     drivesById.set(id, drive);
@@ -412,7 +415,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
         if (id === undefined) throw new VirtioConfigError(where, 'drive=ID is required');
         const drive = drivesById.get(id);
         if (drive === undefined) throw new VirtioConfigError(where, `no -drive with id=${id}`);
-        if (drive.if !== 'none') throw new VirtioConfigError(where, `drive '${id}' is if=${drive.if}, which already creates its own device (use if=none)`);
+        if (drive.if === 'virtio') throw new VirtioConfigError(where, `drive '${id}' is if=${drive.if}, which already creates its own device (use if=none)`);
         if (used.has(id)) throw new VirtioConfigError(where, `drive '${id}' is already in use by another device`);
         used.add(id);
         const queueSize = device['queue-size'] === undefined ? undefined : parseQueueSize(where, device['queue-size']);
@@ -461,6 +464,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
     if (bus !== undefined && plan.length > planned) plan[planned] = { ...plan[planned]!, bus };
   }
   for (const [id, drive] of drivesById) {
+    if (drive.if === undefined && !used.has(id)) throw new VirtioConfigError(`-drive file=${drive.file}`, NO_DEFAULT_INTERFACE);
     if (drive.if === 'virtio') plan.push({ kind: 'blk', drive, name: id, serial: drive.serial, snapshot: snapshotAll || drive.snapshot === true });
   }
   (options.nics ?? []).forEach((nic, index) => {

@@ -105,6 +105,11 @@ describe('planning devices from options', () => {
     expect(planVirtioDevices(opts({ nics: [{ type: 'user', tftp: '/srv' }] }))[0]).toMatchObject({ kind: 'net', tftp: '/srv' });
   });
 
+  it('lets a -device use a drive without if= (QEMU\'s if=ide, with no controller on virt), as Debian\'s wiki line does', () => {
+    const plan = planVirtioDevices(opts({ drives: [{ file: 'debian.qcow2', format: 'qcow2', id: 'hd0' }], devices: [{ driver: 'virtio-blk-device', drive: 'hd0' }] }));
+    expect(plan).toEqual([expect.objectContaining({ kind: 'blk', name: 'hd0' })]);
+  });
+
   it('applies -snapshot to every drive', () => {
     const plan = planVirtioDevices(opts({ drives: [{ file: 'a.img', if: 'virtio' }], snapshot: true }));
     expect(plan[0]).toMatchObject({ snapshot: true });
@@ -118,7 +123,8 @@ describe('planning devices from options', () => {
   });
 
   it.each([
-    ['a drive without if=', opts({ drives: [{ file: 'a.img' }] }), /no default disk interface/],
+    ['a drive without if= that no device uses', opts({ drives: [{ file: 'a.img' }] }), /no default disk interface/],
+    ['a drive without if= or id=', opts({ drives: [{ file: 'a.img' }], devices: [] }), /no default disk interface/],
     ['if=ide', opts({ drives: [{ file: 'a.img', if: 'ide' }] }), /if=ide is not supported/],
     ['an unknown format', opts({ drives: [{ file: 'a.img', if: 'virtio', format: 'vmdk' }] }), /format=vmdk/],
     ['if=none without id', opts({ drives: [{ file: 'a.img', if: 'none' }] }), /needs id=ID/],
