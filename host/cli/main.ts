@@ -8,6 +8,7 @@ import { GdbStub, GdbStubError, parseGdbDevice } from './gdbstub.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, supportedDevices, VirtioConfigError } from '../devices/virtio/index.js';
+import { PersistentNetBackends } from '../net/persistent.js';
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 
@@ -115,44 +116,50 @@ async function runBoots(
 ): Promise<number> {
   const gdb = gdbStub?.stub ?? null;
   let listening = false;
-  for (;;) {
-    let machine: VirtMachine | null = null;
-    const console = options.serial.kind === 'stdio'
-      ? new StdioConsole({ input: (bytes) => machine?.consoleInput(bytes), quit: () => machine?.stop(0) })
-      : new SerialSink(serialFile);
-    machine = await VirtMachine.create({
-      memoryBytes: options.memoryBytes,
-      smp: options.smp,
-      bios,
-      kernel: options.kernel,
-      initrd: options.initrd,
-      append: options.append,
-      dtb: options.dtb,
-      debug: options.debug,
-      log: debugLog,
-      console,
-      jit: options.jit,
-      jitThreshold: options.jitThreshold,
-      rtcOffsetNs,
-      isa: options.isa,
-      loaders: options.loaders,
-      ...(gdb === null ? {} : { debugger: gdb }),
-    });
-    if (gdbStub !== null) {
-      gdbStub.stub.attach(machine);
-      if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
-      listening = true;
+  // Socket netdevs keep their peers across the guest's reboots, as QEMU's do.
+  const persistentNetworks = new PersistentNetBackends();
+  try {
+    for (;;) {
+      let machine: VirtMachine | null = null;
+      const console = options.serial.kind === 'stdio'
+        ? new StdioConsole({ input: (bytes) => machine?.consoleInput(bytes), quit: () => machine?.stop(0) })
+        : new SerialSink(serialFile);
+      machine = await VirtMachine.create({
+        memoryBytes: options.memoryBytes,
+        smp: options.smp,
+        bios,
+        kernel: options.kernel,
+        initrd: options.initrd,
+        append: options.append,
+        dtb: options.dtb,
+        debug: options.debug,
+        log: debugLog,
+        console,
+        jit: options.jit,
+        jitThreshold: options.jitThreshold,
+        rtcOffsetNs,
+        isa: options.isa,
+        loaders: options.loaders,
+        ...(gdb === null ? {} : { debugger: gdb }),
+      });
+      if (gdbStub !== null) {
+        gdbStub.stub.attach(machine);
+        if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
+        listening = true;
+      }
+      const virtio = await attachVirtioDevices(machine, { ...options, persistentNetworks }, (message) => process.stderr.write(`wkvm: ${message}\n`));
+      console.start();
+      try {
+        const outcome = await machine.run();
+        if (outcome.kind === 'poweroff') return outcome.status;
+        if (options.noReboot) return 0;
+      } finally {
+        console.stop();
+        await virtio.close();
+      }
     }
-    const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
-    console.start();
-    try {
-      const outcome = await machine.run();
-      if (outcome.kind === 'poweroff') return outcome.status;
-      if (options.noReboot) return 0;
-    } finally {
-      console.stop();
-      await virtio.close();
-    }
+  } finally {
+    persistentNetworks.closeAll();
   }
 }
 

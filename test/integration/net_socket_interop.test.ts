@@ -69,8 +69,17 @@ async function ping(guest: GuestConsole, address: string, tag: string): Promise<
   };
 }
 
-/** Both guests at their shells with eth0 up, then a ping each way, then both powered off. */
-async function pingBothWays(first: GuestConsole, startSecond: () => GuestConsole): Promise<GuestConsole[]> {
+async function pingEachOther(qemu: GuestConsole, wkvm: GuestConsole, round: string): Promise<void> {
+  expect(await ping(wkvm, QEMU_GUEST.ip, `TO-QEMU${round}`)).toEqual({ received: 3, neighbour: QEMU_GUEST.mac });
+  expect(await ping(qemu, WKVM_GUEST.ip, `TO-WKVM${round}`)).toEqual({ received: 3, neighbour: WKVM_GUEST.mac });
+}
+
+/**
+ * Both guests at their shells with eth0 up, then a ping each way, then both powered off. With
+ * `rebootWkvm` the wkvm guest reboots in between and they ping again: QEMU keeps a netdev's connection
+ * across a reboot, and as a 7.2 client it would never connect again.
+ */
+async function pingBothWays(first: GuestConsole, startSecond: () => GuestConsole, options: { rebootWkvm?: boolean } = {}): Promise<GuestConsole[]> {
   running.push(first);
   await first.waitFor(PROMPT);
   const second = startSecond();
@@ -79,8 +88,12 @@ async function pingBothWays(first: GuestConsole, startSecond: () => GuestConsole
   const [qemu, wkvm] = first.name === 'qemu' ? [first, second] : [second, first];
   expect(qemu.stdout).toContain(`guest: eth0 up mac=${QEMU_GUEST.mac} ip=${QEMU_GUEST.ip}/24`);
   expect(wkvm.stdout).toContain(`guest: eth0 up mac=${WKVM_GUEST.mac} ip=${WKVM_GUEST.ip}/24`);
-  expect(await ping(wkvm, QEMU_GUEST.ip, 'TO-QEMU')).toEqual({ received: 3, neighbour: QEMU_GUEST.mac });
-  expect(await ping(qemu, WKVM_GUEST.ip, 'TO-WKVM')).toEqual({ received: 3, neighbour: WKVM_GUEST.mac });
+  await pingEachOther(qemu, wkvm, '1');
+  if (options.rebootWkvm === true) {
+    wkvm.type('reboot -f\n');
+    await wkvm.waitFor('guest: starting shell', 45_000, 2);
+    await pingEachOther(qemu, wkvm, '2');
+  }
   for (const guest of [wkvm, qemu]) guest.type('exit\n');
   expect(await wkvm.exited, wkvm.stderr).toBe(0);
   expect(await qemu.exited, qemu.stderr).toBe(0);
@@ -102,11 +115,12 @@ describe.skipIf(!hasQemu)('socket networking with QEMU 7.2 as the peer', () => {
     expect(wkvm!.stderr).toBe('');
   });
 
-  it('wkvm listens (-netdev stream,server=on on a Unix socket), QEMU connects (-netdev stream,server=off): ping both ways', async () => {
+  it('wkvm listens (-netdev stream,server=on on a Unix socket), QEMU connects (-netdev stream,server=off): ping both ways, across a reboot of wkvm\'s guest', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'wkvm-netdev-')), 'vm.sock');
     const [, wkvm] = await pingBothWays(
       bootWkvm(`stream,id=n0,server=on,addr.type=unix,addr.path=${path}`),
       () => bootQemu(`stream,id=n0,server=off,addr.type=unix,addr.path=${path}`),
+      { rebootWkvm: true },
     );
     expect(wkvm!.stderr).toBe('');
   });

@@ -27,6 +27,7 @@ import { HostForwardError, parseHostForward, type HostForward } from '../../net/
 import { NodeNatSockets } from '../../net/nat_node.js';
 import { isSocketNetdevType, NetdevOptionError, parseSocketNetdev, type SocketNetdevSpec } from '../../net/socket_netdev.js';
 import { openSocketNetdev } from '../../net/socket_node.js';
+import type { PersistentNetBackends } from '../../net/persistent.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
 import { parseQemuBool } from '../../qemu_bool.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -67,6 +68,11 @@ export interface VirtioOptions {
    * the one closed on detach, so it must close the one it was given.
    */
   readonly wrapDisk?: (disk: DiskImage, drive: DriveSpec) => DiskImage;
+  /**
+   * Not a command-line option: where socket network backends live across reboots (the CLI keeps one for
+   * the whole run, as QEMU keeps its netdevs). Without it each attach opens its own and closes them.
+   */
+  readonly persistentNetworks?: PersistentNetBackends;
 }
 
 /** Where on the PCIe bus a `virtio-*-pci` device goes: its slot on bus 0 (addr=, or the first free one). */
@@ -572,7 +578,7 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
           device = new VirtioRng();
           break;
         case 'net':
-          device = new VirtioNet({ backend: await openNetwork(item, log), mac: item.mac, id: item.netdev, log });
+          device = new VirtioNet({ backend: await openNetwork(item, options.persistentNetworks, log), mac: item.mac, id: item.netdev, log });
           break;
         case '9p': {
           const backend = await LocalBackend.open({ root: item.path, readOnly: item.readOnly });
@@ -608,11 +614,14 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
   return { devices, console, close };
 }
 
-async function openNetwork(item: Extract<VirtioDevicePlan, { kind: 'net' }>, log: ((message: string) => void) | undefined): Promise<NetBackend> {
+async function openNetwork(
+  item: Extract<VirtioDevicePlan, { kind: 'net' }>, persistent: PersistentNetBackends | undefined, log: ((message: string) => void) | undefined,
+): Promise<NetBackend> {
   const network = item.network;
   if (network.type !== 'user') {
+    const open = () => openSocketNetdev(network, { id: item.netdev, log: log ?? (() => {}) });
     try {
-      return await openSocketNetdev(network, { id: item.netdev, log: log ?? (() => {}) });
+      return await (persistent === undefined ? open() : persistent.lease(item.netdev, open));
     } catch (error) {
       if (error instanceof NetdevOptionError) throw new VirtioConfigError(`-netdev ${network.spelling},id=${item.netdev}`, error.message);
       throw error;

@@ -11,6 +11,7 @@ import type { NetBackend } from '../../../host/net/backend.js';
 import { NetdevOptionError, parseSocketNetdev } from '../../../host/net/socket_netdev.js';
 import { DatagramSocketBackend, openSocketNetdev, StreamSocketBackend } from '../../../host/net/socket_node.js';
 import { encodeStreamFrame, MAX_SOCKET_FRAME, StreamFrameDecoder } from '../../../host/net/stream_framing.js';
+import { PersistentNetBackends } from '../../../host/net/persistent.js';
 
 const frameOf = (length: number, seed: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 13 + seed) & 0xff);
 
@@ -275,5 +276,34 @@ describe('-netdev dgram and the legacy udp= and mcast=', () => {
     await until(() => first.received.some((frame) => frame.length === 80), 'the first VM hears the second');
     expect(second.received[0]).toEqual(frameOf(60, 1));
     expect(first.received).toContainEqual(frameOf(80, 2));
+  });
+});
+
+describe('netdevs kept across reboots', () => {
+  it('opens a netdev once for all boots; a boot\'s NIC closing only lets go of it, and the run\'s end closes it', async () => {
+    const pool = new PersistentNetBackends();
+    let opened = 0;
+    let closed = 0;
+    let receiver: (frame: Uint8Array) => void = () => {};
+    const sent: Uint8Array[] = [];
+    const open = (): Promise<NetBackend> => {
+      opened++;
+      return Promise.resolve({ send: (frame) => sent.push(frame), attach: (receive) => (receiver = receive), close: () => closed++ });
+    };
+    const firstBoot: Uint8Array[] = [];
+    const first = await pool.lease('n0', open);
+    first.attach((frame) => firstBoot.push(frame));
+    receiver(frameOf(60, 1));
+    first.close?.();
+    receiver(frameOf(60, 2)); // between boots: nobody takes it
+    const secondBoot: Uint8Array[] = [];
+    const second = await pool.lease('n0', open);
+    second.attach((frame) => secondBoot.push(frame));
+    receiver(frameOf(60, 3));
+    second.send(frameOf(60, 4));
+    expect([opened, closed]).toEqual([1, 0]);
+    expect([firstBoot, secondBoot, sent]).toEqual([[frameOf(60, 1)], [frameOf(60, 3)], [frameOf(60, 4)]]);
+    pool.closeAll();
+    expect(closed).toBe(1);
   });
 });

@@ -23,6 +23,7 @@ const ENTRY_POINTS = [
   // The socket network backends' framing and option checks (their sockets are in socket_node.ts).
   'dist/host/net/stream_framing.js',
   'dist/host/net/socket_netdev.js',
+  'dist/host/net/persistent.js',
 ];
 
 /** `import ... from '...'`, `export ... from '...'` and bare `import '...'` at the start of a line. */
