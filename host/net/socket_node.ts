@@ -90,9 +90,9 @@ export class StreamSocketBackend implements NetBackend {
     return backend;
   }
 
-  /** Whether a peer is connected (for tests and diagnostics). */
+  /** Whether a peer is connected, not still being connected to (for tests and diagnostics). */
   get connected(): boolean {
-    return this.peer !== null;
+    return this.peer !== null && !this.peer.connecting;
   }
 
   /** The TCP port listened on (useful with port 0), or null. */
