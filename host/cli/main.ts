@@ -8,6 +8,7 @@ import { GdbStub, GdbStubError, parseGdbDevice } from './gdbstub.js';
 import { LoadError } from '../vmm/loader/errors.js';
 import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, supportedDevices, VirtioConfigError } from '../devices/virtio/index.js';
+import { PersistentNetBackends } from '../net/persistent.js';
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 
@@ -26,6 +27,9 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,model=virtio-net-pci][,mac=MAC][,hostfwd=...] | -nic none]
+                [-netdev stream,id=ID[,server=on|off],addr.type=inet,addr.host=HOST,addr.port=PORT | ...,addr.type=unix,addr.path=PATH]
+                [-netdev dgram,id=ID,local.type=inet,local.host=HOST,local.port=PORT,remote.type=inet,remote.host=HOST,remote.port=PORT]
+                [-netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT | mcast=GROUP:PORT[,localaddr=ADDR] | udp=HOST:PORT,localaddr=HOST:PORT]
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
                 [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
@@ -115,44 +119,50 @@ async function runBoots(
 ): Promise<number> {
   const gdb = gdbStub?.stub ?? null;
   let listening = false;
-  for (;;) {
-    let machine: VirtMachine | null = null;
-    const console = options.serial.kind === 'stdio'
-      ? new StdioConsole({ input: (bytes) => machine?.consoleInput(bytes), quit: () => machine?.stop(0) })
-      : new SerialSink(serialFile);
-    machine = await VirtMachine.create({
-      memoryBytes: options.memoryBytes,
-      smp: options.smp,
-      bios,
-      kernel: options.kernel,
-      initrd: options.initrd,
-      append: options.append,
-      dtb: options.dtb,
-      debug: options.debug,
-      log: debugLog,
-      console,
-      jit: options.jit,
-      jitThreshold: options.jitThreshold,
-      rtcOffsetNs,
-      isa: options.isa,
-      loaders: options.loaders,
-      ...(gdb === null ? {} : { debugger: gdb }),
-    });
-    if (gdbStub !== null) {
-      gdbStub.stub.attach(machine);
-      if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
-      listening = true;
+  // Socket netdevs keep their peers across the guest's reboots, as QEMU's do.
+  const persistentNetworks = new PersistentNetBackends();
+  try {
+    for (;;) {
+      let machine: VirtMachine | null = null;
+      const console = options.serial.kind === 'stdio'
+        ? new StdioConsole({ input: (bytes) => machine?.consoleInput(bytes), quit: () => machine?.stop(0) })
+        : new SerialSink(serialFile);
+      machine = await VirtMachine.create({
+        memoryBytes: options.memoryBytes,
+        smp: options.smp,
+        bios,
+        kernel: options.kernel,
+        initrd: options.initrd,
+        append: options.append,
+        dtb: options.dtb,
+        debug: options.debug,
+        log: debugLog,
+        console,
+        jit: options.jit,
+        jitThreshold: options.jitThreshold,
+        rtcOffsetNs,
+        isa: options.isa,
+        loaders: options.loaders,
+        ...(gdb === null ? {} : { debugger: gdb }),
+      });
+      if (gdbStub !== null) {
+        gdbStub.stub.attach(machine);
+        if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
+        listening = true;
+      }
+      const virtio = await attachVirtioDevices(machine, { ...options, persistentNetworks }, (message) => process.stderr.write(`wkvm: ${message}\n`));
+      console.start();
+      try {
+        const outcome = await machine.run();
+        if (outcome.kind === 'poweroff') return outcome.status;
+        if (options.noReboot) return 0;
+      } finally {
+        console.stop();
+        await virtio.close();
+      }
     }
-    const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
-    console.start();
-    try {
-      const outcome = await machine.run();
-      if (outcome.kind === 'poweroff') return outcome.status;
-      if (options.noReboot) return 0;
-    } finally {
-      console.stop();
-      await virtio.close();
-    }
+  } finally {
+    persistentNetworks.closeAll();
   }
 }
 

@@ -275,7 +275,7 @@ describe('wkvm --help', () => {
     expect(result.status).toBe(0);
     for (const option of ['-M virt', '-m SIZE', '-smp', '-bios', '-kernel', '-initrd', '-append', '-dtb', '-nographic', '-no-reboot',
       '-snapshot', '-drive file=', 'format=raw|qcow2', 'cache=', 'readonly=on', '-device virtio-blk-device,drive=ID', 'queue-size=N', 'virtio-rng-device',
-      '-d exits,jit', '-D LOGFILE', '-accel tcg']) {
+      '-d exits,jit', '-D LOGFILE', '-accel tcg', '-netdev stream,id=ID', '-netdev dgram,id=ID', '-netdev socket,id=ID,listen=']) {
       expect(result.stdout, option).toContain(option);
     }
   });

@@ -16,7 +16,7 @@ import type { VirtioDevice } from './device.js';
 import { VirtioConfigError } from './errors.js';
 import { VirtioRng } from './rng.js';
 import { VirtioBalloon } from './balloon.js';
-import { VirtioNet } from './net.js';
+import { VirtioNet, type NetBackend } from './net.js';
 import { NINE_P_MAX_TAG_LENGTH, Virtio9p } from './p9.js';
 import { LocalBackend } from './p9_local.js';
 import { DEFAULT_MAC, MacAddressError, parseMacAddress } from '../../net/mac.js';
@@ -25,6 +25,9 @@ import { TftpDirectory } from '../../net/tftp_node.js';
 import { BOOT_FILE_MAX } from '../../net/dhcp.js';
 import { HostForwardError, parseHostForward, type HostForward } from '../../net/nat.js';
 import { NodeNatSockets } from '../../net/nat_node.js';
+import { isSocketNetdevType, NetdevOptionError, parseSocketNetdev, type SocketNetdevSpec } from '../../net/socket_netdev.js';
+import { openSocketNetdev } from '../../net/socket_node.js';
+import type { PersistentNetBackends } from '../../net/persistent.js';
 import { DRAM_BASE } from '../../vmm/memmap.js';
 import { parseQemuBool } from '../../qemu_bool.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -65,6 +68,11 @@ export interface VirtioOptions {
    * the one closed on detach, so it must close the one it was given.
    */
   readonly wrapDisk?: (disk: DiskImage, drive: DriveSpec) => DiskImage;
+  /**
+   * Not a command-line option: where socket network backends live across reboots (the CLI keeps one for
+   * the whole run, as QEMU keeps its netdevs). Without it each attach opens its own and closes them.
+   */
+  readonly persistentNetworks?: PersistentNetBackends;
 }
 
 /** Where on the PCIe bus a `virtio-*-pci` device goes: its slot on bus 0 (addr=, or the first free one). */
@@ -91,14 +99,8 @@ type VirtioModelPlan =
    */
   | { readonly kind: 'console'; readonly connected: boolean; readonly file?: string; readonly append?: boolean }
   | { readonly kind: 'balloon' }
-  /**
-   * A virtio-net device on QEMU's user network (10.0.2.0/24: ARP, ping and DHCP from 10.0.2.2; NAT through
-   * host sockets unless restrict=on; hostfwd rules).
-   */
-  | {
-    readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly restrict: boolean;
-    readonly hostForwards: readonly HostForward[]; readonly tftp?: string; readonly bootFile?: string;
-  }
+  /** A virtio-net device and the network behind it. */
+  | { readonly kind: 'net'; readonly netdev: string; readonly mac: Uint8Array; readonly network: NetworkPlan }
   /** A host directory shared over virtio-9p (9P2000.L), mounted in the guest by its tag. */
   | { readonly kind: '9p'; readonly id: string; readonly path: string; readonly readOnly: boolean; readonly mountTag: string };
 
@@ -198,28 +200,48 @@ const CHARDEV_BACKENDS: Record<string, readonly string[]> = {
   file: ['backend', 'id', 'path', 'append'],
 };
 
-/** -netdev types, and the properties each takes (ipv4/ipv6 only as what wkvm's user network is). */
-const NETDEV_TYPES: Record<string, readonly string[]> = {
-  user: ['type', 'id', 'restrict', 'ipv4', 'ipv6', 'hostfwd', 'tftp', 'bootfile'],
-};
+/** The user network's properties (ipv4/ipv6 only as what wkvm's user network is). */
+const USER_NETDEV_PROPERTIES = ['type', 'id', 'restrict', 'ipv4', 'ipv6', 'hostfwd', 'tftp', 'bootfile'];
+/** -netdev types: the user network and QEMU's socket backends (host/net/socket_netdev.ts). */
+const NETDEV_TYPE_NAMES = ['user', 'stream', 'dgram', 'socket'];
 /** -nic takes a netdev's properties plus the NIC's. */
 const NIC_PROPERTIES = ['model', 'mac'];
 
-/** What a -netdev (or -nic) user asks for: isolation (restrict=on), port forwarding, a TFTP directory and boot file. */
-interface UserNetdevPlan {
-  readonly restrict: boolean;
-  readonly hostForwards: readonly HostForward[];
-  readonly tftp?: string;
-  readonly bootFile?: string;
+/**
+ * The network behind a NIC: QEMU's user network (10.0.2.0/24: ARP, ping and DHCP from 10.0.2.2; NAT through
+ * host sockets unless restrict=on; hostfwd rules; a TFTP directory and boot file), or a socket to another VM.
+ */
+export type NetworkPlan =
+  | {
+    readonly type: 'user'; readonly restrict: boolean; readonly hostForwards: readonly HostForward[];
+    readonly tftp?: string; readonly bootFile?: string;
+  }
+  | SocketNetdevSpec;
+
+/**
+ * A -netdev's (or -nic's, whose NIC properties `extra` names) properties, checked. QEMU 7.2's -nic takes
+ * the legacy backends only: socket, not stream or dgram.
+ */
+function checkNetdev(where: string, netdev: Readonly<Record<string, string>>, extra: readonly string[]): NetworkPlan {
+  const type = netdev.type ?? '';
+  if (!NETDEV_TYPE_NAMES.includes(type)) throw new VirtioConfigError(where, `unsupported network backend '${type}' (wkvm has ${NETDEV_TYPE_NAMES.join(', ')})`);
+  if (isSocketNetdevType(type)) {
+    if (extra.length > 0 && type !== 'socket') throw new VirtioConfigError(where, `-nic takes no ${type} backend (QEMU 7.2 has it only as -netdev ${type} with -device virtio-net-device)`);
+    const backendProperties = Object.fromEntries(Object.entries(netdev).filter(([key]) => !extra.includes(key)));
+    try {
+      return parseSocketNetdev(backendProperties);
+    } catch (error) {
+      if (error instanceof NetdevOptionError) throw new VirtioConfigError(where, error.message);
+      throw error;
+    }
+  }
+  return checkUserNetdev(where, netdev, extra);
 }
 
 /** A -netdev (or -nic) user's properties, checked. Several hostfwd= come joined by newlines (see the CLI). */
-function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>, extra: readonly string[]): UserNetdevPlan {
-  const type = netdev.type ?? '';
-  const allowed = NETDEV_TYPES[type];
-  if (allowed === undefined) throw new VirtioConfigError(where, `unsupported network backend '${type}' (wkvm has ${Object.keys(NETDEV_TYPES).join(', ')})`);
+function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>, extra: readonly string[]): NetworkPlan {
   for (const key of Object.keys(netdev)) {
-    if (allowed.includes(key) || extra.includes(key)) continue;
+    if (USER_NETDEV_PROPERTIES.includes(key) || extra.includes(key)) continue;
     const why = key === 'guestfwd' ? ' (wkvm\'s user network forwards host ports to the guest: hostfwd)' : '';
     throw new VirtioConfigError(where, `property '${key}' is not supported${why}`);
   }
@@ -238,7 +260,7 @@ function checkUserNetdev(where: string, netdev: Readonly<Record<string, string>>
     throw new VirtioConfigError(where, `bootfile= is longer than DHCP's ${BOOT_FILE_MAX} bytes`);
   }
   return {
-    restrict: parseQemuBool(netdev.restrict ?? 'off') === true, hostForwards,
+    type: 'user', restrict: parseQemuBool(netdev.restrict ?? 'off') === true, hostForwards,
     ...(netdev.tftp === undefined ? {} : { tftp: netdev.tftp }),
     ...(netdev.bootfile === undefined ? {} : { bootFile: netdev.bootfile }),
   };
@@ -379,14 +401,14 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   });
   const rngObjects = planRngObjects(options.objects);
   const chardevs = planChardevs(options.chardevs);
-  const netdevs = new Map<string, UserNetdevPlan & { used: boolean }>();
+  const netdevs = new Map<string, { network: NetworkPlan; used: boolean }>();
   for (const netdev of options.netdevs ?? []) {
     const where = `-netdev ${netdev.type ?? ''}`;
-    const user = checkUserNetdev(where, netdev, []);
+    const network = checkNetdev(where, netdev, []);
     const id = netdev.id;
     if (id === undefined || id === '') throw new VirtioConfigError(where, 'id=ID is required');
     if (netdevs.has(id)) throw new VirtioConfigError(where, `duplicate netdev id '${id}'`);
-    netdevs.set(id, { ...user, used: false });
+    netdevs.set(id, { network, used: false });
   }
   const defaultMacs = { count: 0 };
   const fsdevs = planFsdevs(options.fsdevs);
@@ -442,7 +464,7 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
       }
       case 'virtio-net-device': {
         const netdev = claimBackend(where, 'netdev', device.netdev, netdevs);
-        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), ...netdev });
+        plan.push({ kind: 'net', netdev: device.netdev!, mac: nicMac(where, device.mac, defaultMacs), network: netdev.network });
         break;
       }
       case 'virtio-serial-device':
@@ -470,13 +492,13 @@ export function planVirtioDevices(options: VirtioOptions): VirtioDevicePlan[] {
   (options.nics ?? []).forEach((nic, index) => {
     const where = `-nic ${nic.type ?? ''}`;
     if (nic.type === 'none') return;
-    const user = checkUserNetdev(where, nic, NIC_PROPERTIES);
+    const network = checkNetdev(where, nic, NIC_PROPERTIES);
     const onPci = nic.model === 'virtio-net-pci' || nic.model === 'virtio-net-pci-non-transitional';
     if (nic.model !== undefined && nic.model !== 'virtio-net-device' && nic.model !== 'virtio' && !onPci) {
       throw new VirtioConfigError(where, `model=${nic.model}: the virt machine's NICs are virtio-net-device and virtio-net-pci`);
     }
     const pci = onPci ? pciSlots.place(where, nic.model!, {}) : undefined;
-    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), ...user, ...(pci === undefined ? {} : { pci }) });
+    plan.push({ kind: 'net', netdev: nic.id ?? `nic${index}`, mac: nicMac(where, nic.mac, defaultMacs), network, ...(pci === undefined ? {} : { pci }) });
   });
   const onMmio = plan.filter((item) => item.pci === undefined).length;
   if (onMmio > SLOTS) throw new VirtioConfigError('-device', `${onMmio} virtio-mmio devices, but the virt machine has ${SLOTS} virtio-mmio slots`);
@@ -559,20 +581,9 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
         case 'rng':
           device = new VirtioRng();
           break;
-        case 'net': {
-          const tftp = item.tftp === undefined ? undefined : await TftpDirectory.open(item.tftp).catch((error: Error) => {
-            throw new VirtioConfigError(`-netdev ${item.netdev}`, `tftp=${item.tftp}: ${error.message}`);
-          });
-          const backend = new UserNetBackend({
-            restrict: item.restrict, sockets: new NodeNatSockets(), hostForwards: item.hostForwards, ...(log === undefined ? {} : { log }),
-            ...(tftp === undefined ? {} : { tftp }), ...(item.bootFile === undefined ? {} : { bootFile: item.bootFile }),
-          });
-          if (!item.restrict && !backend.providesNat) {
-            log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: no NAT sockets`);
-          }
-          device = new VirtioNet({ backend, mac: item.mac, id: item.netdev, log });
+        case 'net':
+          device = new VirtioNet({ backend: await openNetwork(item, options.persistentNetworks, log), mac: item.mac, id: item.netdev, log });
           break;
-        }
         case '9p': {
           const backend = await LocalBackend.open({ root: item.path, readOnly: item.readOnly });
           device = new Virtio9p({ backend, mountTag: item.mountTag, id: item.id, log });
@@ -605,6 +616,32 @@ export async function attachVirtioDevices(machine: VirtioMachine, options: Virti
     machine.routeConsoleInput((bytes) => port.receive(bytes));
   }
   return { devices, console, close };
+}
+
+async function openNetwork(
+  item: Extract<VirtioDevicePlan, { kind: 'net' }>, persistent: PersistentNetBackends | undefined, log: ((message: string) => void) | undefined,
+): Promise<NetBackend> {
+  const network = item.network;
+  if (network.type !== 'user') {
+    const open = () => openSocketNetdev(network, { id: item.netdev, log: log ?? (() => {}) });
+    try {
+      return await (persistent === undefined ? open() : persistent.lease(item.netdev, open));
+    } catch (error) {
+      if (error instanceof NetdevOptionError) throw new VirtioConfigError(`-netdev ${network.spelling},id=${item.netdev}`, error.message);
+      throw error;
+    }
+  }
+  const tftp = network.tftp === undefined ? undefined : await TftpDirectory.open(network.tftp).catch((error: Error) => {
+    throw new VirtioConfigError(`-netdev ${item.netdev}`, `tftp=${network.tftp}: ${error.message}`);
+  });
+  const backend = new UserNetBackend({
+    restrict: network.restrict, sockets: new NodeNatSockets(), hostForwards: network.hostForwards, ...(log === undefined ? {} : { log }),
+    ...(tftp === undefined ? {} : { tftp }), ...(network.bootFile === undefined ? {} : { bootFile: network.bootFile }),
+  });
+  if (!network.restrict && !backend.providesNat) {
+    log?.(`user network '${item.netdev}': the guest reaches 10.0.2.2 (ARP, ping, DHCP) but nothing beyond it: no NAT sockets`);
+  }
+  return backend;
 }
 
 /** A console port's output: the machine's console, a -chardev file (opened here, as QEMU truncates it unless append=on), or nowhere. */

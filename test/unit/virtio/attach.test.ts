@@ -71,7 +71,7 @@ describe('planning devices from options', () => {
     expect(plan.map((p) => (p.kind === 'net' ? [...p.mac].map((b) => b.toString(16)).join(':') : ''))).toEqual([
       '52:54:0:12:34:56', '2:0:0:0:0:7', '52:54:0:12:34:57',
     ]);
-    expect(plan.map((p) => p.kind === 'net' && p.restrict)).toEqual([true, false, false]);
+    expect(plan.map((p) => p.kind === 'net' && p.network.type === 'user' && p.network.restrict)).toEqual([true, false, false]);
   });
 
   it('takes QEMU\'s hostfwd rules, several per user network, the guest address defaulting to 10.0.2.15\'s 0', () => {
@@ -80,14 +80,35 @@ describe('planning devices from options', () => {
       devices: [{ driver: 'virtio-net-device', netdev: 'n0' }],
       nics: [{ type: 'user', restrict: 'on', hostfwd: 'tcp::5555-:5' }],
     }));
-    expect(plan.map((p) => (p.kind === 'net' ? p.hostForwards : null))).toEqual([
+    expect(plan.map((p) => (p.kind === 'net' && p.network.type === 'user' ? p.network.hostForwards : null))).toEqual([
       [
         { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestAddress: 0x0a000210, guestPort: 22 },
         { protocol: 'tcp', hostAddress: '', hostPort: 8080, guestAddress: 0, guestPort: 80 },
       ],
       [{ protocol: 'tcp', hostAddress: '', hostPort: 5555, guestAddress: 0, guestPort: 5 }],
     ]);
-    expect(plan.map((p) => p.kind === 'net' && p.restrict)).toEqual([false, true]);
+    expect(plan.map((p) => p.kind === 'net' && p.network.type === 'user' && p.network.restrict)).toEqual([false, true]);
+  });
+
+  it('takes QEMU 7.2\'s socket backends: -netdev stream and dgram in their QAPI spelling, the legacy socket in -netdev and -nic', () => {
+    const plan = planVirtioDevices(opts({
+      netdevs: [
+        { type: 'stream', id: 's0', server: 'on', 'addr.type': 'inet', 'addr.host': '127.0.0.1', 'addr.port': '5000' },
+        { type: 'stream', id: 's1', 'addr.type': 'unix', 'addr.path': '/tmp/vm.sock' },
+        { type: 'dgram', id: 'd0', 'local.type': 'inet', 'local.host': '127.0.0.1', 'local.port': '5001', 'remote.type': 'inet', 'remote.host': '127.0.0.1', 'remote.port': '5002' },
+        { type: 'dgram', id: 'd1', 'remote.type': 'inet', 'remote.host': '230.0.0.1', 'remote.port': '1234' },
+      ],
+      devices: ['s0', 's1', 'd0', 'd1'].map((netdev) => ({ driver: 'virtio-net-device', netdev })),
+      nics: [{ type: 'socket', listen: ':5003', mac: '52:54:00:00:00:09' }, { type: 'socket', mcast: '230.0.0.1:1234', localaddr: '127.0.0.1' }],
+    }));
+    expect(plan.map((p) => (p.kind === 'net' ? p.network : null))).toEqual([
+      { type: 'stream', server: true, address: { type: 'inet', host: '127.0.0.1', port: 5000 }, spelling: 'stream' },
+      { type: 'stream', server: false, address: { type: 'unix', path: '/tmp/vm.sock' }, spelling: 'stream' },
+      { type: 'dgram', multicast: false, local: { type: 'inet', host: '127.0.0.1', port: 5001 }, remote: { type: 'inet', host: '127.0.0.1', port: 5002 }, spelling: 'dgram' },
+      { type: 'dgram', multicast: true, local: null, remote: { type: 'inet', host: '230.0.0.1', port: 1234 }, spelling: 'dgram' },
+      { type: 'stream', server: true, address: { type: 'inet', host: '', port: 5003 }, spelling: 'socket' },
+      { type: 'dgram', multicast: true, local: { type: 'inet', host: '127.0.0.1', port: 0 }, remote: { type: 'inet', host: '230.0.0.1', port: 1234 }, spelling: 'socket' },
+    ]);
   });
 
   it('shares a host directory over virtio-9p by its mount tag, read-only when the -fsdev says so', () => {
@@ -101,8 +122,8 @@ describe('planning devices from options', () => {
     const plan = planVirtioDevices(opts({
       netdevs: [{ type: 'user', id: 'n', tftp: '/srv/tftp', bootfile: 'pxelinux.0' }], devices: [{ driver: 'virtio-net-device', netdev: 'n' }],
     }));
-    expect(plan[0]).toMatchObject({ kind: 'net', netdev: 'n', tftp: '/srv/tftp', bootFile: 'pxelinux.0', restrict: false });
-    expect(planVirtioDevices(opts({ nics: [{ type: 'user', tftp: '/srv' }] }))[0]).toMatchObject({ kind: 'net', tftp: '/srv' });
+    expect(plan[0]).toMatchObject({ kind: 'net', netdev: 'n', network: { type: 'user', tftp: '/srv/tftp', bootFile: 'pxelinux.0', restrict: false } });
+    expect(planVirtioDevices(opts({ nics: [{ type: 'user', tftp: '/srv' }] }))[0]).toMatchObject({ kind: 'net', network: { type: 'user', tftp: '/srv' } });
   });
 
   it('lets a -device use a drive without if= (QEMU\'s if=ide, with no controller on virt), as Debian\'s wiki line does', () => {
@@ -147,6 +168,20 @@ describe('planning devices from options', () => {
     ['a NIC for a missing netdev', opts({ devices: [{ driver: 'virtio-net-device', netdev: 'n9' }] }), /no -netdev with id=n9/],
     ['a netdev used twice', opts({ netdevs: [{ type: 'user', id: 'n' }], devices: [{ driver: 'virtio-net-device', netdev: 'n' }, { driver: 'virtio-net-device', netdev: 'n' }] }), /already in use/],
     ['a network backend wkvm has not', opts({ netdevs: [{ type: 'tap', id: 'n', ifname: 'tap0' }] }), /unsupported network backend 'tap'/],
+    ['a stream without addr', opts({ netdevs: [{ type: 'stream', id: 'n' }] }), /-netdev stream: Parameter 'addr' is missing/],
+    ['a stream without addr.host', opts({ netdevs: [{ type: 'stream', id: 'n', 'addr.type': 'inet', 'addr.port': '1' }] }), /Parameter 'addr.host' is missing/],
+    ['a stream property QEMU has not', opts({ netdevs: [{ type: 'stream', id: 'n', bogus: '1' }] }), /Parameter 'bogus' is unexpected/],
+    ['server=maybe', opts({ netdevs: [{ type: 'stream', id: 'n', server: 'maybe', 'addr.type': 'unix', 'addr.path': '/tmp/s' }] }), /Parameter 'server' expects 'on' or 'off'/],
+    ['a stream over a file descriptor', opts({ netdevs: [{ type: 'stream', id: 'n', 'addr.type': 'fd' }] }), /addr.type=fd is not supported/],
+    ['a dgram without local', opts({ netdevs: [{ type: 'dgram', id: 'n', 'remote.type': 'inet', 'remote.host': '127.0.0.1', 'remote.port': '1' }] }), /dgram requires local= parameter/],
+    ['a unicast dgram without remote', opts({ netdevs: [{ type: 'dgram', id: 'n', 'local.type': 'inet', 'local.host': '127.0.0.1', 'local.port': '1' }] }), /requires remote parameter/],
+    ['a dgram over Unix sockets', opts({ netdevs: [{ type: 'dgram', id: 'n', 'local.type': 'unix', 'local.path': '/tmp/a', 'remote.type': 'unix', 'remote.path': '/tmp/b' }] }), /Node has no Unix datagram sockets/],
+    ['a legacy socket with two modes', opts({ netdevs: [{ type: 'socket', id: 'n', listen: ':1', connect: '127.0.0.1:1' }] }), /exactly one of listen=, connect=, mcast= or udp= is required/],
+    ['connect= without a port', opts({ netdevs: [{ type: 'socket', id: 'n', connect: '127.0.0.1' }] }), /doesn't contain ':' separating host from port/],
+    ['udp= without localaddr=', opts({ netdevs: [{ type: 'socket', id: 'n', udp: '127.0.0.1:1' }] }), /localaddr= is mandatory with udp=/],
+    ['mcast= of a unicast address', opts({ netdevs: [{ type: 'socket', id: 'n', mcast: '127.0.0.1:1' }] }), /does not contain a multicast address/],
+    ['a bad legacy port', opts({ nics: [{ type: 'socket', listen: ':abc' }] }), /port number 'abc' is invalid/],
+    ['-nic stream', opts({ nics: [{ type: 'stream', 'addr.type': 'unix', 'addr.path': '/tmp/s' }] }), /-nic takes no stream backend/],
     ['UDP port forwarding', opts({ nics: [{ type: 'user', hostfwd: 'udp::5353-:53' }] }), /hostfwd=udp::5353-:53: only tcp is forwarded/],
     ['a bad hostfwd guest port', opts({ netdevs: [{ type: 'user', id: 'n', hostfwd: 'tcp::2222-:0' }] }), /bad guest port '0'/],
     ['a malformed hostfwd', opts({ nics: [{ type: 'user', hostfwd: '2222:22' }] }), /expected tcp:\[HOSTADDR\]:HOSTPORT/],

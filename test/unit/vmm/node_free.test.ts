@@ -20,6 +20,10 @@ const ENTRY_POINTS = [
   'dist/host/block/memory_file.js',
   'dist/host/block/qcow2/image.js',
   'dist/host/block/probe.js',
+  // The socket network backends' framing and option checks (their sockets are in socket_node.ts).
+  'dist/host/net/stream_framing.js',
+  'dist/host/net/socket_netdev.js',
+  'dist/host/net/persistent.js',
 ];
 
 /** `import ... from '...'`, `export ... from '...'` and bare `import '...'` at the start of a line. */
