@@ -7,6 +7,7 @@
 // one. Node-only (node:net), like the rest of the CLI.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { GuestDebugger, MachineOutcome, VirtMachine } from '../vmm/virt_machine.js';
+import { guestRamViews } from '../vmm/guest_view.js';
 
 const TARGET_XML = `<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd"><target><architecture>riscv:rv64</architecture>` +
   `<feature name="org.gnu.gdb.riscv.cpu">${
@@ -16,7 +17,6 @@ const TARGET_XML = `<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd
   }<reg name="pc" bitsize="64" type="code_ptr" regnum="32"/></feature></target>`;
 
 const PC_REGISTER = 32;
-const SATP = 0x180;
 /** c.ebreak and ebreak: what gdb's breakpoint kinds 2 and 4 ask to be written. */
 const EBREAK_BYTES: Record<number, readonly number[]> = { 2: [0x02, 0x90], 4: [0x73, 0x00, 0x10, 0x00] };
 
@@ -274,55 +274,9 @@ export class GdbStub implements GuestDebugger {
     return done === bytes.length;
   }
 
-  /**
-   * Views of guest RAM for `length` bytes from virtual `address`, a page per view (one page-table walk
-   * each), ending early at the first page that is not mapped or not RAM.
-   */
+  /** Views of guest RAM from virtual `address` (see guest_view.ts). */
   private guestRam(address: bigint, length: number): Uint8Array[] {
-    const parts: Uint8Array[] = [];
-    for (let done = 0; done < length;) {
-      const at = address + BigInt(done);
-      const inPage = Math.min(length - done, 4096 - Number(at & 0xfffn));
-      const physical = this.translate(at);
-      const view = physical === null ? null : this.ram(physical, inPage);
-      if (view === null) break;
-      parts.push(view);
-      done += inPage;
-    }
-    return parts;
-  }
-
-  /** `length` bytes of guest RAM at a physical address, as a view; null outside RAM. */
-  private ram(physical: bigint, length: number): Uint8Array | null {
-    try {
-      return this.machine!.vm.guestMemory(Number(physical), length);
-    } catch {
-      return null;
-    }
-  }
-
-  /** The physical address the hart reaches at `virtual`: satp's Sv39/Sv48 page table, or none when paging is off. */
-  private translate(virtual: bigint): bigint | null {
-    const satp = this.machine!.vcpu.getCsr(SATP);
-    const mode = satp >> 60n;
-    if (mode === 0n) return virtual;
-    const levels = mode === 9n ? 4 : mode === 8n ? 3 : 0;
-    if (levels === 0) return null;
-    let table = (satp & ((1n << 44n) - 1n)) << 12n;
-    for (let level = levels - 1; level >= 0; level--) {
-      const shift = 12n + 9n * BigInt(level);
-      const entryBytes = this.readPhysical64(table + ((virtual >> shift) & 511n) * 8n);
-      if (entryBytes === null || (entryBytes & 1n) === 0n) return null;
-      const ppn = (entryBytes >> 10n) & ((1n << 44n) - 1n);
-      if ((entryBytes & 0xen) !== 0n) return (ppn << 12n) + (virtual & ((1n << shift) - 1n));
-      table = ppn << 12n;
-    }
-    return null;
-  }
-
-  private readPhysical64(physical: bigint): bigint | null {
-    const bytes = this.ram(physical, 8);
-    return bytes === null ? null : new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    return guestRamViews(this.machine!.vm, this.machine!.vcpu, address, length);
   }
 }
 
