@@ -491,6 +491,8 @@ export class VirtMachine implements ControlledMachine {
   async pauseHarts(): Promise<void> {
     this.kick();
     await this.smp?.pause();
+    // What the guest wrote before it stopped goes out before the stop is reported.
+    this.flushConsole();
   }
 
   resumeHarts(): void {
