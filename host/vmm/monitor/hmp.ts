@@ -184,7 +184,7 @@ export class HmpSession {
 
   /** A leading /FMT ([count][format][size], letters in any order); what it leaves out is the last one's. */
   private parseFormat(args: string, command: string): { format: DumpFormat; rest: string } {
-    if (!args.startsWith('/')) return { format: this.lastFormat, rest: args };
+    if (!args.startsWith('/')) return { format: { ...this.lastFormat, count: 1 }, rest: args };
     const match = /^\/(\S*)\s*(.*)$/.exec(args)!;
     const spec = match[1]!;
     let { count, format, size } = this.lastFormat;
