@@ -415,8 +415,9 @@ function parseAccel(o: RunOptions, value: string): void {
 
 /**
  * -rtc [base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew], DATE as 2006-06-17 or
- * 2006-06-17T16:01:21 (UTC). The RTC always follows real time (clock=vm would stop it with a stopped VM,
- * which wkvm never is), and driftfix concerns x86's RTC interrupts.
+ * 2006-06-17T16:01:21 (UTC). The RTC always follows real time, even while the monitor has the VM
+ * stopped (QEMU's default clock=host; clock=vm is taken but not honoured), and driftfix concerns x86's RTC
+ * interrupts.
  */
 function parseRtc(value: string): RunOptions['rtcBase'] {
   const kv = parseKeyValues(value, null, 'rtc');
