@@ -243,50 +243,64 @@ async function runBoots(
 ): Promise<number> {
   const gdb = gdbStub?.stub ?? null;
   let listening = false;
-  for (;;) {
-    if (control.quitting) return 0;
-    let machine: VirtMachine | null = null;
-    const console = options.serial.kind === 'stdio'
-      ? new StdioConsole({
-        input: (bytes) => machine?.consoleInput(bytes),
-        // QEMU reports Ctrl-A x as a quit (SHUTDOWN, host-qmp-quit).
-        quit: () => control.quit('host-qmp-quit'),
-        ...(monitors.consoleMonitor === null ? {} : { monitor: monitors.consoleMonitor }),
-      })
-      : new SerialSink(serialFile);
-    machine = await VirtMachine.create({
-      memoryBytes: options.memoryBytes,
-      smp: options.smp,
-      bios,
-      kernel: options.kernel,
-      initrd: options.initrd,
-      append: options.append,
-      dtb: options.dtb,
-      debug: options.debug,
-      log: debugLog,
-      console,
-      jit: options.jit,
-      jitThreshold: options.jitThreshold,
-      rtcOffsetNs,
-      isa: options.isa,
-      runControl: control,
-      ...(gdb === null ? {} : { debugger: gdb }),
-    });
-    monitors.machine = machine;
-    if (gdbStub !== null) {
-      gdbStub.stub.attach(machine);
-      if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
-      listening = true;
-    }
-    const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
-    console.start();
-    try {
-      const after = control.afterRun(await machine.run());
-      if (after.next === 'exit') return after.status;
-    } finally {
-      monitors.machine = null;
-      console.stop();
-      await virtio.close();
+  // One console for every boot: the mux's focus (guest or monitor) stays across a reset, and what is
+  // typed while the next machine is being built waits for it.
+  let machine: VirtMachine | null = null;
+  const typedBetweenBoots: Uint8Array[] = [];
+  const console = options.serial.kind === 'stdio'
+    ? new StdioConsole({
+      input: (bytes) => (machine !== null ? machine.consoleInput(bytes) : typedBetweenBoots.push(bytes.slice())),
+      // QEMU reports Ctrl-A x as a quit (SHUTDOWN, host-qmp-quit).
+      quit: () => control.quit('host-qmp-quit'),
+      ...(monitors.consoleMonitor === null ? {} : { monitor: monitors.consoleMonitor }),
+    })
+    : new SerialSink(serialFile);
+  let consoleStarted = false;
+  try {
+    return await bootUntilExit();
+  } finally {
+    if (consoleStarted) console.stop();
+  }
+
+  async function bootUntilExit(): Promise<number> {
+    for (;;) {
+      if (control.quitting) return 0;
+      machine = await VirtMachine.create({
+        memoryBytes: options.memoryBytes,
+        smp: options.smp,
+        bios,
+        kernel: options.kernel,
+        initrd: options.initrd,
+        append: options.append,
+        dtb: options.dtb,
+        debug: options.debug,
+        log: debugLog,
+        console,
+        jit: options.jit,
+        jitThreshold: options.jitThreshold,
+        rtcOffsetNs,
+        isa: options.isa,
+        runControl: control,
+        ...(gdb === null ? {} : { debugger: gdb }),
+      });
+      monitors.machine = machine;
+      if (gdbStub !== null) {
+        gdbStub.stub.attach(machine);
+        if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
+        listening = true;
+      }
+      const virtio = await attachVirtioDevices(machine, options, (message) => process.stderr.write(`wkvm: ${message}\n`));
+      for (const bytes of typedBetweenBoots.splice(0)) machine.consoleInput(bytes);
+      if (!consoleStarted) console.start();
+      consoleStarted = true;
+      try {
+        const after = control.afterRun(await machine.run());
+        if (after.next === 'exit') return after.status;
+      } finally {
+        machine = null;
+        monitors.machine = null;
+        await virtio.close();
+      }
     }
   }
 }

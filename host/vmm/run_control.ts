@@ -2,9 +2,10 @@
 // console's Ctrl-A x and signals all go through: running ⇄ paused (stop/cont), a reset or a quit
 // requested by the host, and the events QMP reports for each change. It outlives the machines it
 // drives: a reboot makes a new VirtMachine, which attaches itself here and, if the VM is paused, starts
-// held. Guest time stands still while the VM is paused (QEMU stops its virtual clock; KVM's
-// KVM_GET_CLOCK/KVM_SET_CLOCK pair is how it does that under KVM). Node-free: the VMM also runs in a
-// browser's Web Worker.
+// held. Guest time stands still while the VM is paused, as QEMU stops its virtual clock: the clock is
+// read when the harts are held and set back to that on cont (KVM's KVM_GET_CLOCK/KVM_SET_CLOCK pair),
+// so no guest instruction ever sees the pause. What the monitor reads meanwhile (mip's timer bits) is
+// against the clock still running underneath. Node-free: the VMM also runs in a browser's Web Worker.
 import type { MachineOutcome } from './virt_machine.js';
 
 /**

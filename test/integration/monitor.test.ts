@@ -76,7 +76,10 @@ async function checkStopAndCont(vmm: Vmm, qmp: QmpClient, harts: number): Promis
   const held = vmm.stdout.length;
   await sleep(1000);
   expect(vmm.stdout.length).toBe(held);
-  expect(await qmp.hmp('info registers -a')).toBe(registers); // nothing ran in between
+  // Nothing ran in between. (mip's timer bits are left out: the monitor reads them against mtime, which
+  // wkvm rewinds on cont rather than stopping, so a deadline may look passed while paused.)
+  const withoutMip = (dump: string) => dump.replace(/ mip {6}[0-9a-f]{16}\r\n/g, '');
+  expect(withoutMip(await qmp.hmp('info registers -a'))).toBe(withoutMip(registers));
   expect(await qmp.hmp('info status')).toBe('VM status: paused\r\n');
   expect(await qmp.execute('cont')).toEqual({ return: {} });
   await qmp.waitForEvent('RESUME');
@@ -169,6 +172,12 @@ describe('the monitor', () => {
       mark = vmm.stdout.length;
       vmm.type('\x01cecho answer-$((6*7))\n');
       await vmm.waitFor('answer-42', mark);
+      // A reset while stopped comes back held (prelaunch), the mux still on the monitor, until cont.
+      mark = vmm.stdout.length;
+      vmm.type('\x01cstop\nsystem_reset\ninfo status\n');
+      await vmm.waitFor('VM status: paused (prelaunch)\r\n(qemu) ', mark);
+      vmm.type('cont\n\x01c');
+      await vmm.waitFor('GUEST-READY', mark);
       vmm.type('\x01cquit\n');
       expect(await vmm.exited).toBe(0);
     } finally {
