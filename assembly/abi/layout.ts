@@ -39,6 +39,8 @@ export const MACHINE_FLAG_GUEST_DEBUG = 16; // EBREAK exits to the host (a debug
 export const MACHINE_STOP = MACHINE + 0x18; // i32 SMP: set by the VMM to make every vCPU worker return
 export const MACHINE_JIT_THRESHOLD = MACHINE + 0x1c; // i32 times a block start is reached before it is translated (MACHINE_FLAG_JIT)
 export const MACHINE_JIT_BATCH = MACHINE + 0x20; // i32 translated blocks compiled together, 1..JIT_BATCH_MAX
+export const MACHINE_PAUSE = MACHINE + 0x24; // i32 SMP: 1 while the VMM holds every vCPU worker between slices (the monitor's stop)
+export const MACHINE_PAUSED_HARTS = MACHINE + 0x28; // i32 SMP: workers holding at MACHINE_PAUSE (the VMM waits until all are)
 export const MACHINE_FENCE_WORD = MACHINE + 0x14; // target of the atomic RMW that implements FENCE
 export const MACHINE_SLOT_COUNT = MACHINE + 0x10; // i32: highest used slot index + 1
 // Guest debugging (MACHINE_FLAG_GUEST_DEBUG) beyond EBREAK: KVM's hardware breakpoints and watchpoints.

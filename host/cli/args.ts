@@ -50,13 +50,19 @@ export interface RunOptions {
   /** -accel tcg,jit-threshold=N */
   jitThreshold?: number;
   /** -serial: where the UART (the machine console) goes: the terminal, nowhere, or a file. */
-  serial: { readonly kind: 'stdio' } | { readonly kind: 'null' } | { readonly kind: 'file'; readonly path: string };
+  serial: { readonly kind: 'stdio'; /** mon:stdio: the monitor shares it (Ctrl-A c) */ readonly withMonitor?: boolean } | { readonly kind: 'null' } | { readonly kind: 'file'; readonly path: string };
   /** -gdb DEV (-s: tcp::1234): where the gdb stub listens. */
   gdb?: string;
   /** -S: do not start the hart until the debugger says so. */
   freeze?: boolean;
   /** -cpu: the ISA string the device tree advertises (default: the core's, CORE_ISA). */
   isa?: string;
+  /** -monitor: where the human monitor is; absent: on the stdio console's mux (Ctrl-A c), unless -qmp is given. */
+  monitor?: MonitorEndpoint | 'none';
+  /** -qmp: where QMP listens (each option one more endpoint). */
+  qmp: MonitorEndpoint[];
+  /** -name NAME / -name guest=NAME,...: what query-name and `info name` report. */
+  name?: string;
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
   rtcBase: 'utc' | 'localtime' | { readonly epochMs: number };
 }
@@ -99,12 +105,13 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   D: (o, v) => (o.debugLog = v),
   serial: (o, v) => (o.serial = parseSerial(v)),
   display: (_o, v) => acceptOnly('display', v, ['none']),
-  monitor: (_o, v) => acceptOnly('monitor', v, ['none']),
+  monitor: (o, v) => (o.monitor = v === 'none' ? 'none' : parseMonitorEndpoint('monitor', v)),
+  qmp: (o, v) => o.qmp.push(parseMonitorEndpoint('qmp', v)),
   accel: (o, v) => parseAccel(o, v),
   cpu: (o, v) => (o.isa = parseCpu(v)),
   rtc: (o, v) => (o.rtcBase = parseRtc(v)),
-  // The VM's name titles QEMU's windows and names its process; a console VMM has neither.
-  name: () => {},
+  // The VM's name: QMP's query-name and the monitor's `info name` (it also titles QEMU's windows, which wkvm has not).
+  name: (o, v) => (o.name = parseKeyValues(v, 'guest', 'name').guest),
   // The virt board has no VGA, parallel port or keyboard, and no boot order to choose.
   vga: (_o, v) => acceptOnly('vga', v, ['none']),
   parallel: (_o, v) => acceptOnly('parallel', v, ['none']),
@@ -147,7 +154,7 @@ const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {
   snapshot: (o) => (o.snapshot = true),
   // -accel kvm: wkvm's core is the accelerator (see parseAccel).
   'enable-kvm': () => {},
-  // -S: the hart waits for the debugger's first continue; -s: -gdb tcp::1234.
+  // -S: the hart waits for the debugger's first continue, or the monitor's cont; -s: -gdb tcp::1234.
   S: (o) => (o.freeze = true),
   s: (o) => (o.gdb = 'tcp::1234'),
   // wkvm's board has only the devices the command line asks for (and the UART, RTC and test device).
@@ -175,6 +182,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     jit: true,
     rtcBase: 'utc',
     serial: { kind: 'stdio' },
+    qmp: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -267,10 +275,51 @@ function parseVirtfs(options: RunOptions, value: string): void {
 }
 
 function parseSerial(value: string): RunOptions['serial'] {
-  if (value === 'stdio' || value === 'mon:stdio') return { kind: 'stdio' };
+  if (value === 'stdio') return { kind: 'stdio' };
+  if (value === 'mon:stdio') return { kind: 'stdio', withMonitor: true };
   if (value === 'null' || value === 'none') return { kind: 'null' };
   if (value.startsWith('file:') && value.length > 5) return { kind: 'file', path: value.slice(5) };
   throw new UsageError(`-serial ${value}: not supported (wkvm takes stdio, mon:stdio, null, none, file:PATH)`);
+}
+
+/** Where a monitor (-monitor) or QMP (-qmp) is reached: the terminal, or a socket wkvm listens on. */
+export type MonitorEndpoint =
+  | { readonly kind: 'stdio' }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly wait: boolean }
+  | { readonly kind: 'unix'; readonly path: string; readonly wait: boolean };
+
+/**
+ * QEMU's chardev spellings for a monitor: stdio, tcp:[HOST]:PORT,server=on[,wait=off] and
+ * unix:PATH,server=on[,wait=off], with the older `server,nowait`. As in QEMU, a server waits for its
+ * first client before the guest starts unless wait=off. wkvm only listens (no server=on: QEMU would
+ * connect out, which wkvm does not do). An empty HOST is 127.0.0.1, as for -gdb.
+ */
+export function parseMonitorEndpoint(option: string, value: string): MonitorEndpoint {
+  if (value === 'stdio') return { kind: 'stdio' };
+  const [address = '', ...flags] = splitSubOptions(value);
+  let server = false;
+  let wait: boolean | undefined;
+  for (const flag of flags) {
+    const [key = '', setting] = flag.split('=', 2) as [string, string | undefined];
+    const on = setting === undefined ? true : parseQemuBool(setting);
+    if (on === null) throw new UsageError(`-${option} ${value}: ${key}=${setting}: expected on or off`);
+    if (key === 'server') server = on;
+    else if (key === 'wait') wait = on;
+    else if (key === 'nowait' && setting === undefined) wait = false;
+    else throw new UsageError(`-${option} ${value}: '${flag}' is not supported (wkvm takes server=on and wait=on|off)`);
+  }
+  const tcp = /^tcp:([^:]*):(\d{1,5})$/.exec(address);
+  const unixPath = address.startsWith('unix:') ? address.slice(5) : null;
+  if (tcp === null && (unixPath === null || unixPath === '')) {
+    throw new UsageError(`-${option} ${value}: not supported (wkvm takes stdio, tcp:[HOST]:PORT,server=on[,wait=off] and unix:PATH,server=on[,wait=off])`);
+  }
+  if (!server) throw new UsageError(`-${option} ${value}: wkvm listens for clients and does not connect out: add server=on`);
+  if (tcp !== null) {
+    const port = Number(tcp[2]);
+    if (port > 0xffff) throw new UsageError(`-${option} ${value}: port ${port} is out of range`);
+    return { kind: 'tcp', host: tcp[1] === '' ? '127.0.0.1' : tcp[1]!, port, wait: wait ?? true };
+  }
+  return { kind: 'unix', path: unixPath!, wait: wait ?? true };
 }
 
 function parseCpu(value: string): string {
@@ -413,8 +462,9 @@ function parseAccel(o: RunOptions, value: string): void {
 
 /**
  * -rtc [base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew], DATE as 2006-06-17 or
- * 2006-06-17T16:01:21 (UTC). The RTC always follows real time (clock=vm would stop it with a stopped VM,
- * which wkvm never is), and driftfix concerns x86's RTC interrupts.
+ * 2006-06-17T16:01:21 (UTC). The RTC always follows real time, even while the monitor has the VM
+ * stopped (QEMU's default clock=host; clock=vm is taken but not honoured), and driftfix concerns x86's RTC
+ * interrupts.
  */
 function parseRtc(value: string): RunOptions['rtcBase'] {
   const kv = parseKeyValues(value, null, 'rtc');

@@ -9,7 +9,7 @@
 // are the core's (Vm.setGuestDebug), four of each. Node-only (node:net), like the rest of the CLI.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { GuestDebugger, MachineOutcome, VirtMachine } from '../vmm/virt_machine.js';
-import { guestPhysicalAddress } from '../kvm/guest_page_table.js';
+import { guestRamViews } from '../vmm/guest_view.js';
 import { DEBUG_MAX_BREAKPOINTS, DEBUG_MAX_WATCHPOINTS } from '../../assembly/abi/layout.js';
 import type { DebugHit } from '../kvm/exits.js';
 
@@ -21,7 +21,6 @@ const TARGET_XML = `<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd
   }<reg name="pc" bitsize="64" type="code_ptr" regnum="32"/></feature></target>`;
 
 const PC_REGISTER = 32;
-const SATP = 0x180;
 /** c.ebreak and ebreak: what gdb's breakpoint kinds 2 and 4 ask to be written. */
 const EBREAK_BYTES: Record<number, readonly number[]> = { 2: [0x02, 0x90], 4: [0x73, 0x00, 0x10, 0x00] };
 
@@ -334,41 +333,9 @@ export class GdbStub implements GuestDebugger {
     return done === bytes.length;
   }
 
-  /**
-   * Views of guest RAM for `length` bytes from virtual `address`, a page per view (one page-table walk
-   * each), ending early at the first page that is not mapped or not RAM.
-   */
+  /** Views of guest RAM from virtual `address` (see guest_view.ts). */
   private guestRam(address: bigint, length: number): Uint8Array[] {
-    const parts: Uint8Array[] = [];
-    for (let done = 0; done < length;) {
-      const at = address + BigInt(done);
-      const inPage = Math.min(length - done, 4096 - Number(at & 0xfffn));
-      const physical = this.translate(at);
-      const view = physical === null ? null : this.ram(physical, inPage);
-      if (view === null) break;
-      parts.push(view);
-      done += inPage;
-    }
-    return parts;
-  }
-
-  /** `length` bytes of guest RAM at a physical address, as a view; null outside RAM. */
-  private ram(physical: bigint, length: number): Uint8Array | null {
-    try {
-      return this.machine!.vm.guestMemory(Number(physical), length);
-    } catch {
-      return null;
-    }
-  }
-
-  /** The physical address the hart reaches at `virtual`: satp's page table, or none when paging is off. */
-  private translate(virtual: bigint): bigint | null {
-    return guestPhysicalAddress(this.machine!.vcpu.getCsr(SATP), virtual, (physical) => this.readPhysical64(physical));
-  }
-
-  private readPhysical64(physical: bigint): bigint | null {
-    const bytes = this.ram(physical, 8);
-    return bytes === null ? null : new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    return guestRamViews(this.machine!.vm, this.machine!.vcpu, address, length);
   }
 }
 

@@ -1,8 +1,13 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
 // serial console on stdio and exits with the guest's status.
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { parseRunArgs, UsageError, type RunOptions } from './args.js';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { parseRunArgs, UsageError, type MonitorEndpoint, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
+import { MonitorServer, MonitorServerError, describeEndpoint } from './monitor_server.js';
+import { RunControl } from '../vmm/run_control.js';
+import { MachineMonitorTarget, type MonitorBlockDevice } from '../vmm/monitor/target.js';
+import { HmpTerminal } from '../vmm/monitor/hmp_terminal.js';
+import { QmpSession } from '../vmm/monitor/qmp.js';
 import { VirtMachine, MachineError, boardDeviceTree } from '../vmm/virt_machine.js';
 import { GdbStub, GdbStubError, parseGdbDevice } from './gdbstub.js';
 import { LoadError } from '../vmm/loader/errors.js';
@@ -33,8 +38,11 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
                 [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
-                [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|null|file:PATH]
-Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
+                [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|mon:stdio|null|file:PATH] [-name NAME]
+                [-monitor none|stdio|tcp:[HOST]:PORT,server=on[,wait=off]|unix:PATH,server=on[,wait=off]]
+                [-qmp stdio|tcp:[HOST]:PORT,server=on[,wait=off]|unix:PATH,server=on[,wait=off]]
+Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A c switches to
+the monitor and back, Ctrl-A h helps).
 cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -82,16 +90,145 @@ async function runMachine(options: RunOptions): Promise<number> {
   if (options.dumpDtb !== undefined) return dumpDeviceTree(options, bios, options.dumpDtb);
   // Fixed once, so the RTC runs on across the guest's reboots as QEMU's does.
   const rtcOffsetNs = rtcOffset(options.rtcBase);
-  if (options.freeze && options.gdb === undefined) throw new UsageError('-S: nothing would start the hart without a debugger (add -s or -gdb tcp::PORT)');
+  const explicitMonitor = (options.monitor !== undefined && options.monitor !== 'none') || options.qmp.length > 0;
+  if (options.freeze && options.gdb === undefined && !explicitMonitor) {
+    throw new UsageError('-S: nothing would start the hart without a debugger (add -s or -gdb tcp::PORT) or a monitor\'s cont (add -qmp or -monitor)');
+  }
+  const stdioUsers = [options.serial.kind === 'stdio' ? 'the serial console' : null, ...options.qmp.filter((e) => e.kind === 'stdio').map(() => '-qmp stdio')]
+    .filter((user) => user !== null);
+  if (stdioUsers.length > 1) throw new UsageError(`${stdioUsers.join(' and ')} cannot both use stdio (give -serial null or file:PATH, or a socket for QMP)`);
   // -serial file: opened (truncated) once, so the output of every boot after a reboot is kept.
   const serialFile = options.serial.kind === 'file' ? openSerialFile(options.serial.path) : null;
   const gdbDevice = options.gdb === undefined ? null : parseGdbDevice(options.gdb);
   const gdb = gdbDevice === null ? null : new GdbStub(options.freeze ?? false);
+  // -S with a debugger: the debugger holds the hart (gdb's continue starts it); without one, the VM waits in prelaunch for cont.
+  const control = new RunControl({ startPaused: (options.freeze ?? false) && gdb === null, noReboot: options.noReboot });
+  const monitors = new Monitors(control, options);
   try {
-    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb === null ? null : { stub: gdb, ...gdbDevice! });
+    await monitors.start();
+    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb === null ? null : { stub: gdb, ...gdbDevice! }, control, monitors);
   } finally {
     gdb?.close();
+    await monitors.close();
     if (serialFile !== null) closeSync(serialFile);
+  }
+}
+
+/**
+ * Where the monitor and QMP are reached, as QEMU places them: the monitor on the stdio console's mux
+ * (Ctrl-A c) when the serial console is on stdio and neither -monitor nor -qmp says otherwise (QEMU's
+ * default monitor), or -serial mon:stdio, or -monitor stdio with the serial console there; -monitor
+ * stdio alone on the terminal otherwise; sockets for tcp: and unix:. With a socket monitor or QMP,
+ * SIGINT/SIGTERM/SIGHUP end the VM as QEMU ends it (a SHUTDOWN event, reason host-signal, status 0).
+ */
+class Monitors {
+  readonly target: MachineMonitorTarget;
+  /** The monitor on the serial console's mux, if it is there. */
+  readonly consoleMonitor: HmpTerminal | null = null;
+  private readonly servers: MonitorServer[] = [];
+  /** A monitor or QMP alone on stdio (the serial console is elsewhere). */
+  private stdioConsole: StdioConsole | null = null;
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`wkvm: terminating on signal ${SIGNAL_NUMBERS[signal] ?? signal}\n`);
+    this.control.quit('host-signal');
+  };
+  private signalsHandled = false;
+
+  constructor(private readonly control: RunControl, private readonly options: RunOptions) {
+    this.target = new MachineMonitorTarget({
+      control, name: options.name, package: `wkvm ${VERSION}`, blockDevices: blockDevicesOf(options), threadId: () => process.pid,
+    });
+    const serialOnStdio = options.serial.kind === 'stdio';
+    const defaultMonitor = options.monitor === undefined && options.qmp.length === 0;
+    const monitorOnMux = serialOnStdio &&
+      (defaultMonitor || (options.serial.kind === 'stdio' && options.serial.withMonitor === true) || isStdio(options.monitor));
+    if (monitorOnMux) this.consoleMonitor = new HmpTerminal(this.target, (text) => process.stdout.write(text));
+  }
+
+  async start(): Promise<void> {
+    const endpoints: Array<{ endpoint: MonitorEndpoint; protocol: 'hmp' | 'qmp' }> = [
+      ...(this.options.monitor !== undefined && this.options.monitor !== 'none' ? [{ endpoint: this.options.monitor, protocol: 'hmp' as const }] : []),
+      ...this.options.qmp.map((endpoint) => ({ endpoint, protocol: 'qmp' as const })),
+    ];
+    for (const { endpoint, protocol } of endpoints) {
+      if (endpoint.kind === 'stdio') {
+        if (this.consoleMonitor === null) this.startStdio(protocol);
+        continue;
+      }
+      const server = await MonitorServer.listen(endpoint, protocol, this.target);
+      this.servers.push(server);
+      if (endpoint.wait) {
+        // QEMU's wait=on: the guest starts once a client is there.
+        process.stderr.write(`wkvm: waiting for connection on: ${protocol === 'qmp' ? '-qmp' : '-monitor'} ${describeEndpoint(endpoint)}\n`);
+        await server.firstClient;
+      }
+    }
+    if (this.servers.length > 0 || this.stdioConsole !== null) {
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, this.onSignal);
+      this.signalsHandled = true;
+    }
+  }
+
+  /** The machine of this boot (the monitor follows reboots). */
+  set machine(machine: VirtMachine | null) {
+    this.target.machine = machine;
+  }
+
+  async close(): Promise<void> {
+    if (this.signalsHandled) for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, this.onSignal);
+    this.stdioConsole?.stop();
+    await Promise.all(this.servers.map((server) => server.close()));
+  }
+
+  private startStdio(protocol: 'hmp' | 'qmp'): void {
+    const write = (text: string) => process.stdout.write(text);
+    const quit = () => this.control.quit('host-qmp-quit');
+    if (protocol === 'hmp') {
+      const terminal = new HmpTerminal(this.target, write);
+      this.stdioConsole = new StdioConsole({ input: (bytes) => void terminal.input(bytes), quit });
+      terminal.focus();
+    } else {
+      const session = new QmpSession(this.target, { write });
+      const decoder = new TextDecoder();
+      this.stdioConsole = new StdioConsole({ input: (bytes) => void session.receive(decoder.decode(bytes, { stream: true })), quit });
+      write(session.greeting());
+    }
+    this.stdioConsole.start();
+  }
+}
+
+const VERSION = '0.1.0';
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+function isStdio(monitor: RunOptions['monitor']): boolean {
+  return monitor !== undefined && monitor !== 'none' && monitor.kind === 'stdio';
+}
+
+/** The -drive disks as the monitor lists them (query-block, info block), in the order the guest sees them. */
+function blockDevicesOf(options: RunOptions): MonitorBlockDevice[] {
+  return planVirtioDevices(options).flatMap((item, index) => item.kind !== 'blk' ? [] : [{
+    device: item.name,
+    file: item.drive.file,
+    format: item.drive.format ?? probeFormat(item.drive.file),
+    readOnly: item.drive.readonly ?? false,
+    cache: item.drive.cache ?? 'writeback',
+    qdev: `/machine/peripheral-anon/device[${index}]`,
+  }]);
+}
+
+/** What wkvm's block layer will take the image for: qcow2 by its magic, else raw. */
+function probeFormat(file: string): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const magic = new Uint8Array(4);
+      readSync(fd, magic, 0, 4, 0);
+      return magic[0] === 0x51 && magic[1] === 0x46 && magic[2] === 0x49 && magic[3] === 0xfb ? 'qcow2' : 'raw';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return 'raw';
   }
 }
 
@@ -115,18 +252,35 @@ function openSerialFile(path: string): number {
 
 async function runBoots(
   options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null,
-  gdbStub: { stub: GdbStub; host: string; port: number } | null,
+  gdbStub: { stub: GdbStub; host: string; port: number } | null, control: RunControl, monitors: Monitors,
 ): Promise<number> {
   const gdb = gdbStub?.stub ?? null;
   let listening = false;
   // Socket netdevs keep their peers across the guest's reboots, as QEMU's do.
   const persistentNetworks = new PersistentNetBackends();
+  // One console for every boot: the mux's focus (guest or monitor) stays across a reset, and what is
+  // typed while the next machine is being built waits for it.
+  let machine: VirtMachine | null = null;
+  const typedBetweenBoots: Uint8Array[] = [];
+  const console = options.serial.kind === 'stdio'
+    ? new StdioConsole({
+      input: (bytes) => (machine !== null ? machine.consoleInput(bytes) : typedBetweenBoots.push(bytes.slice())),
+      // QEMU reports Ctrl-A x as a quit (SHUTDOWN, host-qmp-quit).
+      quit: () => control.quit('host-qmp-quit'),
+      ...(monitors.consoleMonitor === null ? {} : { monitor: monitors.consoleMonitor }),
+    })
+    : new SerialSink(serialFile);
+  let consoleStarted = false;
   try {
+    return await bootUntilExit();
+  } finally {
+    if (consoleStarted) console.stop();
+    persistentNetworks.closeAll();
+  }
+
+  async function bootUntilExit(): Promise<number> {
     for (;;) {
-      let machine: VirtMachine | null = null;
-      const console = options.serial.kind === 'stdio'
-        ? new StdioConsole({ input: (bytes) => machine?.consoleInput(bytes), quit: () => machine?.stop(0) })
-        : new SerialSink(serialFile);
+      if (control.quitting) return 0;
       machine = await VirtMachine.create({
         memoryBytes: options.memoryBytes,
         smp: options.smp,
@@ -143,26 +297,28 @@ async function runBoots(
         rtcOffsetNs,
         isa: options.isa,
         loaders: options.loaders,
+        runControl: control,
         ...(gdb === null ? {} : { debugger: gdb }),
       });
+      monitors.machine = machine;
       if (gdbStub !== null) {
         gdbStub.stub.attach(machine);
         if (!listening) await gdbStub.stub.listen(gdbStub.host, gdbStub.port);
         listening = true;
       }
       const virtio = await attachVirtioDevices(machine, { ...options, persistentNetworks }, (message) => process.stderr.write(`wkvm: ${message}\n`));
-      console.start();
+      for (const bytes of typedBetweenBoots.splice(0)) machine.consoleInput(bytes);
+      if (!consoleStarted) console.start();
+      consoleStarted = true;
       try {
-        const outcome = await machine.run();
-        if (outcome.kind === 'poweroff') return outcome.status;
-        if (options.noReboot) return 0;
+        const after = control.afterRun(await machine.run());
+        if (after.next === 'exit') return after.status;
       } finally {
-        console.stop();
+        machine = null;
+        monitors.machine = null;
         await virtio.close();
       }
     }
-  } finally {
-    persistentNetworks.closeAll();
   }
 }
 
@@ -217,7 +373,7 @@ function deviceHelp(): string {
 }
 
 function fail(error: unknown): number {
-  if (error instanceof UsageError || error instanceof GdbStubError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
+  if (error instanceof UsageError || error instanceof GdbStubError || error instanceof MonitorServerError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
       error instanceof VirtioConfigError || error instanceof DiskImageError) {
     const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
     process.stderr.write(`wkvm: ${error.message}${pc}\n`);

@@ -250,4 +250,23 @@ export class Vm {
   mtime(): number {
     return this.core.mtime();
   }
+
+  /**
+   * KVM_GET_CLOCK: the guest's time base (mtime) now, exactly. With KVM_SET_CLOCK it lets the VMM hold
+   * guest time still while the VM is paused, as QEMU stops its virtual clock.
+   */
+  getClock(): bigint {
+    return BigInt.asUintN(64, BigInt(this.core.mtime()));
+  }
+
+  /**
+   * KVM_SET_CLOCK: makes mtime read `ticks` now and run on from there, for every hart (the offset it
+   * moves is the one guest writes to mtime move, in shared memory). Call it with no hart running, or a
+   * hart may read the clock between the two halves of the update.
+   */
+  setClock(ticks: bigint): void {
+    const words = new BigInt64Array(this.memory.buffer, layout.MACHINE_MTIME_OFFSET, 1);
+    const drift = ticks - this.getClock();
+    words[0] = BigInt.asIntN(64, words[0]! + drift);
+  }
 }

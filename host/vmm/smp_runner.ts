@@ -34,6 +34,8 @@ const WATCH_INTERVAL_MS = 250;
 const EXIT_SPIN_MS = 0.05;
 /** Whether this is Node (worker_threads) rather than a browser (Web Workers). */
 const IN_NODE = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+/** How often pause() looks again at the count of held workers if no worker's arrival woke it. */
+const PAUSE_POLL_MS = 50;
 /** The longest the VMM thread handles one hart's exits back to back before it lets the event loop in. */
 const EXIT_BURST_MS = 2;
 
@@ -96,6 +98,29 @@ export class SmpRunner {
     if (failure) throw failure;
   }
 
+  /**
+   * Holds every worker at its next slice boundary (their loops check MACHINE_PAUSE) and resolves once
+   * all hold, or the run ends. Exits rung meanwhile are served as usual, so a worker waiting on its
+   * doorbell gets to its boundary.
+   */
+  async pause(): Promise<void> {
+    const pausedIndex = layout.MACHINE_PAUSED_HARTS >> 2;
+    Atomics.store(this.words, layout.MACHINE_PAUSE >> 2, 1);
+    this.wakeAll();
+    for (;;) {
+      const held = Atomics.load(this.words, pausedIndex);
+      if (held >= this.vcpus.length || this.stopping || Atomics.load(this.words, layout.MACHINE_STOP >> 2) !== 0) return;
+      const wait = Atomics.waitAsync(this.words, pausedIndex, held, PAUSE_POLL_MS);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  /** Lets held workers run on. */
+  resume(): void {
+    Atomics.store(this.words, layout.MACHINE_PAUSE >> 2, 0);
+    Atomics.notify(this.words, layout.MACHINE_PAUSE >> 2);
+  }
+
   /** Makes every worker return (their loops check MACHINE_STOP) and wakes whatever sleeps. */
   stop(): void {
     Atomics.store(this.words, layout.MACHINE_STOP >> 2, 1);
@@ -109,6 +134,7 @@ export class SmpRunner {
       Atomics.notify(this.words, (base + layout.HART_WAKE) >> 2);
       Atomics.notify(this.words, (base + layout.RUN_DOORBELL) >> 2);
     }
+    Atomics.notify(this.words, layout.MACHINE_PAUSE >> 2);
   }
 
   private async serve(vcpu: Vcpu): Promise<void> {

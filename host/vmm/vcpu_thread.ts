@@ -40,9 +40,15 @@ export function runVcpuThread(data: VcpuWorkerData, sharing: TranslationSharing 
   const wakeIndex = (base + layout.HART_WAKE) >> 2;
   const doorbellIndex = (base + layout.RUN_DOORBELL) >> 2;
   const stopIndex = layout.MACHINE_STOP >> 2;
+  const pauseIndex = layout.MACHINE_PAUSE >> 2;
+  const pausedHartsIndex = layout.MACHINE_PAUSED_HARTS >> 2;
   const ticksPerMs = layout.TIMEBASE_HZ / 1000;
 
   while (Atomics.load(words, stopIndex) === 0) {
+    if (Atomics.load(words, pauseIndex) !== 0) {
+      holdWhilePaused(words, pauseIndex, pausedHartsIndex, stopIndex);
+      continue;
+    }
     const wakeSeq = Atomics.load(words, wakeIndex);
     if (sharing !== null) for (const batch of sharing.received()) instance.adopt(data.hartId, batch);
     const code = core.run(data.hartId, data.sliceInstructions);
@@ -69,4 +75,17 @@ export function runVcpuThread(data: VcpuWorkerData, sharing: TranslationSharing 
         }
     }
   }
+}
+
+/**
+ * The VM is paused (the monitor's stop): counts this hart among the held ones, for the VMM waiting on
+ * that count, and sleeps until the pause ends or the VM stops.
+ */
+function holdWhilePaused(words: Int32Array, pauseIndex: number, pausedHartsIndex: number, stopIndex: number): void {
+  Atomics.add(words, pausedHartsIndex, 1);
+  Atomics.notify(words, pausedHartsIndex);
+  while (Atomics.load(words, pauseIndex) !== 0 && Atomics.load(words, stopIndex) === 0) {
+    Atomics.wait(words, pauseIndex, 1, MAX_SLEEP_MS);
+  }
+  Atomics.sub(words, pausedHartsIndex, 1);
 }

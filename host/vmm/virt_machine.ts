@@ -32,6 +32,7 @@ import { parseLinuxImage, describeForeignKernel, checkKernelPlausible } from './
 import { LoadError } from './loader/errors.js';
 import { handleSbiExit } from './sbi_console.js';
 import { yieldToEventLoop } from './event_loop.js';
+import type { ControlledMachine, RunControl } from './run_control.js';
 
 export interface ConsoleBackend {
   /** Bytes the guest wrote to its console. */
@@ -71,6 +72,11 @@ export interface VirtMachineConfig {
    * Only with one hart.
    */
   readonly debugger?: GuestDebugger;
+  /**
+   * The VM's run state (the monitor's stop/cont/system_reset/quit): the machine attaches to it while it
+   * runs, holds its harts between slices while it is paused, and starts held if it is.
+   */
+  readonly runControl?: RunControl;
   /** Translate hot guest code to WebAssembly (-accel tcg,jit=on|off); default on. */
   readonly jit?: boolean;
   /** Times a block start runs interpreted before it is translated (-accel tcg,jit-threshold=N). */
@@ -187,7 +193,7 @@ const SBI_CONSOLE_INPUT_LIMIT = 64 * 1024;
 /** QEMU's `struct fw_dynamic_info` for OpenSBI fw_dynamic: magic "OSBI", version 2. */
 const FW_DYNAMIC_MAGIC = 0x4942534fn;
 
-export class VirtMachine {
+export class VirtMachine implements ControlledMachine {
   readonly bus = new MmioBus();
   readonly uart: Uart16550;
   readonly rtc: GoldfishRtc;
@@ -540,9 +546,64 @@ export class VirtMachine {
 
   /** Asks the run loop to stop as if the guest had powered off with `status`. */
   stop(status: number): void {
-    this.outcome = { kind: 'poweroff', status };
+    this.endRun({ kind: 'poweroff', status });
+  }
+
+  // ControlledMachine: how the run state (run_control.ts) drives this machine.
+
+  endRun(outcome: MachineOutcome): void {
+    this.outcome = outcome;
     this.smp?.stop();
     this.kick();
+  }
+
+  /**
+   * With one hart the VMM thread runs it, between awaits: while anything else (the monitor) runs, the
+   * hart does not, and the loop holds before its next slice (waking now if it sleeps in WFI). With
+   * several, each worker holds at its next slice boundary and this waits until all do.
+   */
+  async pauseHarts(): Promise<void> {
+    this.kick();
+    await this.smp?.pause();
+    // What the guest wrote before it stopped goes out before the stop is reported.
+    this.flushConsole();
+  }
+
+  resumeHarts(): void {
+    this.smp?.resume();
+    this.kick();
+  }
+
+  getClock(): bigint {
+    return this.vm.getClock();
+  }
+
+  setClock(ticks: bigint): void {
+    this.vm.setClock(ticks);
+  }
+
+  /** Whether the run state holds the VM (paused, or prelaunch). */
+  private heldByRunControl(): boolean {
+    return this.config.runControl !== undefined && !this.config.runControl.running;
+  }
+
+  /** Waits while the run state holds the VM (stop, or prelaunch), unless the run is ending meanwhile. */
+  private async holdWhilePaused(): Promise<void> {
+    const control = this.config.runControl;
+    while (control !== undefined && !control.running && this.outcome === null) {
+      this.flushConsole();
+      await new Promise<void>((resolve) => {
+        const forget = control.onceRunning(() => {
+          this.wake = null;
+          resolve();
+        });
+        // kick() (a device, endRun) wakes it too, so a quit or reset ends a held machine.
+        this.wake = () => {
+          forget();
+          resolve();
+        };
+      });
+    }
   }
 
   private flushConsole(): void {
@@ -553,9 +614,11 @@ export class VirtMachine {
 
   /** Runs the guest until it powers off or resets. */
   async run(): Promise<MachineOutcome> {
+    this.config.runControl?.attach(this);
     try {
       return await this.runHarts();
     } finally {
+      this.config.runControl?.detach(this);
       if (this.config.debug?.includes('jit')) {
         for (const vcpu of this.vcpus) {
           const { blocks, modules, failed, adopted, fences } = vcpu.jitStatistics;
@@ -575,6 +638,11 @@ export class VirtMachine {
     const debug = this.config.debugger;
     try {
       while (this.outcome === null) {
+        if (this.heldByRunControl()) {
+          await this.holdWhilePaused();
+          lastYield = performance.now();
+          continue;
+        }
         const ioInFlight = this.ioInFlight();
         let exit: VcpuExit;
         if (debug === undefined) {
@@ -582,6 +650,8 @@ export class VirtMachine {
         } else {
           if (debug.interruptRequested) debug.stopped('interrupt');
           const mode = await debug.nextRun();
+          // Stopped by the monitor while the debugger held the hart: hold for cont (gdb's request waits).
+          if (this.heldByRunControl() || this.outcome !== null) continue;
           exit = mode === 'step' ? this.stepInstruction() : this.vcpu.run(Math.min(ioInFlight ? IO_WAIT_SLICE : slice, DEBUG_SLICE));
           if (exit.reason === 'debug') debug.stopped('breakpoint', exit.hit);
           else if (mode === 'step') debug.stopped('step');
@@ -656,6 +726,9 @@ export class VirtMachine {
   /** Runs every hart on its own thread until the guest powers off or resets. */
   private async runSmp(slice: number): Promise<MachineOutcome> {
     const log = this.log;
+    // A machine made while the VM is paused (reset while stopped, -S) starts its threads only on cont.
+    await this.holdWhilePaused();
+    if (this.outcome !== null) return this.outcome;
     const faultLoops = this.vcpus.map((vcpu) => new FaultLoopDetector(vcpu, (line) => log(`warning: ${line}`)));
     // Loaded here, not with this module: a machine with one hart never needs vCPU threads.
     const { SmpRunner, VcpuThreadError } = await import('./smp_runner.js');
