@@ -1,6 +1,6 @@
 // QEMU-style command line: single-dash long options (`--x` means `-x`), `key=value,` sub-options with
 // `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
-import type { DriveSpec } from '../devices/virtio/attach.js';
+import type { DriveSpec } from '../devices/virtio/plan.js';
 import { GenericLoaderError, parseGenericLoader, type GenericLoader } from '../vmm/generic_loader.js';
 import { CpuModelError, isaForCpu } from '../kvm/isa.js';
 import { parseQemuBool } from '../qemu_bool.js';
