@@ -59,6 +59,10 @@ export interface RunOptions {
   isa?: string;
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
   rtcBase: 'utc' | 'localtime' | { readonly epochMs: number };
+  /** -name [guest=]NAME: the VM's name (a console VMM shows it nowhere; libvirt's domain XML keeps it). */
+  name?: string;
+  /** -uuid: the VM's UUID, lower case (the domain XML keeps it; the virt board has no firmware table to show it). */
+  uuid?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -103,8 +107,10 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   accel: (o, v) => parseAccel(o, v),
   cpu: (o, v) => (o.isa = parseCpu(v)),
   rtc: (o, v) => (o.rtcBase = parseRtc(v)),
-  // The VM's name titles QEMU's windows and names its process; a console VMM has neither.
-  name: () => {},
+  // The VM's name titles QEMU's windows and names its process; a console VMM has neither, but a domain
+  // definition made from the command line keeps it.
+  name: (o, v) => (o.name = parseName(v)),
+  uuid: (o, v) => (o.uuid = parseUuid(v)),
   // The virt board has no VGA, parallel port or keyboard, and no boot order to choose.
   vga: (_o, v) => acceptOnly('vga', v, ['none']),
   parallel: (_o, v) => acceptOnly('parallel', v, ['none']),
@@ -264,6 +270,23 @@ function parseVirtfs(options: RunOptions, value: string): void {
   const id = fsdev.id ?? `virtfs${options.fsdevs.length}`;
   options.fsdevs.push({ ...fsdev, id });
   options.devices.push({ driver: 'virtio-9p-device', fsdev: id, mount_tag: mountTag });
+}
+
+/** -name [guest=]NAME[,process=P][,debug-threads=on|off]: the guest's name (QEMU's process name aside). */
+function parseName(value: string): string {
+  const kv = parseKeyValues(value, 'guest', 'name');
+  for (const key of Object.keys(kv)) {
+    if (key !== 'guest' && key !== 'process' && key !== 'debug-threads') throw new UsageError(`-name: invalid parameter '${key}'`);
+  }
+  if ((kv.guest ?? '') === '') throw new UsageError(`-name ${value}: needs a name`);
+  return kv.guest!;
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function parseUuid(value: string): string {
+  if (!UUID_TEXT.test(value)) throw new UsageError(`-uuid ${value}: expected a UUID as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`);
+  return value.toLowerCase();
 }
 
 function parseSerial(value: string): RunOptions['serial'] {

@@ -1,5 +1,6 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
-// serial console on stdio and exits with the guest's status.
+// serial console on stdio and exits with the guest's status; virsh's domxml-from-native, domxml-to-native
+// and create convert command lines to libvirt domain XML and back, and boot a domain from its XML.
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
@@ -10,6 +11,8 @@ import { KvmError } from '../kvm/errors.js';
 import { attachVirtioDevices, planVirtioDevices, supportedDevices, VirtioConfigError } from '../devices/virtio/index.js';
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
+import { DomainUnsupportedError, DomainXmlError } from '../mgmt/domain_xml.js';
+import { createOptions, domxmlFromNative, domxmlToNative } from './domain_commands.js';
 
 const DEBUG_ITEMS = ['exits', 'jit', 'guest_errors'];
 
@@ -31,7 +34,15 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
                 [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|null|file:PATH]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A h helps).
-cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;
+cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).
+
+libvirt domain XML (virsh's command names):
+       wkvm domxml-from-native [qemu-argv] ARGS... | - | FILE
+                prints the domain XML of a wkvm run / qemu-system-riscv64 command line (ARGS, stdin, or a file holding it)
+       wkvm domxml-to-native [qemu-argv] FILE.xml | -
+                prints the qemu-system-riscv64 / wkvm run command line of a domain
+       wkvm create FILE.xml [wkvm run options]
+                boots a domain from its XML, as virsh create does (options after the file are added, e.g. -accel, -serial)`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -43,10 +54,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write('wkvm 0.1.0\n');
     return 0;
   }
+  if (command === 'domxml-from-native' || command === 'domxml-to-native') {
+    try {
+      process.stdout.write(command === 'domxml-from-native' ? domxmlFromNative(rest) : domxmlToNative(rest));
+      return 0;
+    } catch (error) {
+      return fail(error);
+    }
+  }
   const args = command === 'run' ? rest : argv;
   let options: RunOptions;
   try {
-    options = parseRunArgs(args);
+    options = command === 'create' ? createOptions(rest) : parseRunArgs(args);
   } catch (error) {
     return fail(error);
   }
@@ -208,7 +227,7 @@ function deviceHelp(): string {
 
 function fail(error: unknown): number {
   if (error instanceof UsageError || error instanceof GdbStubError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
-      error instanceof VirtioConfigError || error instanceof DiskImageError) {
+      error instanceof VirtioConfigError || error instanceof DiskImageError || error instanceof DomainXmlError || error instanceof DomainUnsupportedError) {
     const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
     process.stderr.write(`wkvm: ${error.message}${pc}\n`);
     return 1;
