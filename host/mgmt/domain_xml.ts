@@ -514,7 +514,8 @@ export function qemuArgvFromDomain(domain: DomainDefinition): string[] {
   const argv = [
     domain.emulator, '-name', `guest=${subOption(domain.name)}`, '-uuid', domain.uuid, '-machine', 'virt', '-accel', 'tcg',
     '-m', `${memoryMiB}M`, '-smp', String(domain.vcpus),
-    ...(os.loader === undefined ? [] : ['-bios', os.loader]),
+    // No loader is QEMU's own firmware; wkvm's default is none, so it is said.
+    '-bios', os.loader ?? 'default',
     ...(os.kernel === undefined ? [] : ['-kernel', os.kernel]),
     ...(os.initrd === undefined ? [] : ['-initrd', os.initrd]),
     ...(os.cmdline === undefined ? [] : ['-append', os.cmdline]),

@@ -131,21 +131,22 @@ class XmlReader {
     const quote = this.text[this.pos];
     if (quote !== '"' && quote !== "'") this.fail('expected a quoted attribute value');
     this.pos++;
-    const value = this.characters(quote);
+    // XML's attribute-value normalization: each literal whitespace character becomes a space (a
+    // character reference such as &#10; stays what it says).
+    const value = this.characters(quote, true);
     this.expect(quote);
-    // XML's attribute-value normalization: each whitespace character becomes a space.
-    return value.replace(/[\t\n\r]/g, ' ');
+    return value;
   }
 
   /** Character data up to `stop` (not consumed), with references replaced. */
-  private characters(stop: string): string {
+  private characters(stop: string, normalizeSpace = false): string {
     let out = '';
     while (this.pos < this.text.length && this.text[this.pos] !== stop) {
       const ch = this.text[this.pos]!;
       if (ch === '<') this.fail("'<' in an attribute value");
       if (ch === '&') out += this.reference();
       else {
-        out += ch;
+        out += normalizeSpace && (ch === '\t' || ch === '\n' || ch === '\r') ? ' ' : ch;
         this.pos++;
       }
     }

@@ -20,6 +20,9 @@ const ENTRY_POINTS = [
   'dist/host/block/memory_file.js',
   'dist/host/block/qcow2/image.js',
   'dist/host/block/probe.js',
+  // What only reads a command line or a domain definition (the virtio plan, libvirt domain XML).
+  'dist/host/devices/virtio/plan.js',
+  'dist/host/mgmt/domain_xml.js',
 ];
 
 /** `import ... from '...'`, `export ... from '...'` and bare `import '...'` at the start of a line. */
