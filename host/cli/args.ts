@@ -1,6 +1,6 @@
 // QEMU-style command line: single-dash long options (`--x` means `-x`), `key=value,` sub-options with
 // `,,` for a literal comma. Hand-written because generic parsers cannot read `-kernel FILE`.
-import type { DriveSpec } from '../devices/virtio/attach.js';
+import type { DriveSpec } from '../devices/virtio/plan.js';
 import { GenericLoaderError, parseGenericLoader, type GenericLoader } from '../vmm/generic_loader.js';
 import { CpuModelError, isaForCpu } from '../kvm/isa.js';
 import { parseQemuBool } from '../qemu_bool.js';
@@ -61,10 +61,12 @@ export interface RunOptions {
   monitor?: MonitorEndpoint | 'none';
   /** -qmp: where QMP listens (each option one more endpoint). */
   qmp: MonitorEndpoint[];
-  /** -name NAME / -name guest=NAME,...: what query-name and `info name` report. */
-  name?: string;
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
   rtcBase: 'utc' | 'localtime' | { readonly epochMs: number };
+  /** -name [guest=]NAME[,...]: the VM's name, which query-name and `info name` report and libvirt's domain XML keeps. */
+  name?: string;
+  /** -uuid: the VM's UUID, lower case (the domain XML keeps it; the virt board has no firmware table to show it). */
+  uuid?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -110,8 +112,10 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   accel: (o, v) => parseAccel(o, v),
   cpu: (o, v) => (o.isa = parseCpu(v)),
   rtc: (o, v) => (o.rtcBase = parseRtc(v)),
-  // The VM's name: QMP's query-name and the monitor's `info name` (it also titles QEMU's windows, which wkvm has not).
-  name: (o, v) => (o.name = parseKeyValues(v, 'guest', 'name').guest),
+  // The VM's name: QMP's query-name and the monitor's `info name`, and the name a domain definition made
+  // from the command line keeps (it also titles QEMU's windows, which wkvm has not).
+  name: (o, v) => (o.name = parseName(v)),
+  uuid: (o, v) => (o.uuid = parseUuid(v)),
   // The virt board has no VGA, parallel port or keyboard, and no boot order to choose.
   vga: (_o, v) => acceptOnly('vga', v, ['none']),
   parallel: (_o, v) => acceptOnly('parallel', v, ['none']),
@@ -272,6 +276,23 @@ function parseVirtfs(options: RunOptions, value: string): void {
   const id = fsdev.id ?? `virtfs${options.fsdevs.length}`;
   options.fsdevs.push({ ...fsdev, id });
   options.devices.push({ driver: 'virtio-9p-device', fsdev: id, mount_tag: mountTag });
+}
+
+/** -name [guest=]NAME[,process=P][,debug-threads=on|off]: the guest's name (QEMU's process name aside). */
+function parseName(value: string): string {
+  const kv = parseKeyValues(value, 'guest', 'name');
+  for (const key of Object.keys(kv)) {
+    if (key !== 'guest' && key !== 'process' && key !== 'debug-threads') throw new UsageError(`-name: invalid parameter '${key}'`);
+  }
+  if ((kv.guest ?? '') === '') throw new UsageError(`-name ${value}: needs a name`);
+  return kv.guest!;
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function parseUuid(value: string): string {
+  if (!UUID_TEXT.test(value)) throw new UsageError(`-uuid ${value}: expected a UUID as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`);
+  return value.toLowerCase();
 }
 
 function parseSerial(value: string): RunOptions['serial'] {

@@ -1,5 +1,6 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
-// serial console on stdio and exits with the guest's status.
+// serial console on stdio and exits with the guest's status; virsh's domxml-from-native, domxml-to-native
+// and create convert command lines to libvirt domain XML and back, and boot a domain from its XML.
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type MonitorEndpoint, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
@@ -16,6 +17,8 @@ import { attachVirtioDevices, planVirtioDevices, supportedDevices, VirtioConfigE
 import { PersistentNetBackends } from '../net/persistent.js';
 import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
+import { DomainUnsupportedError, DomainXmlError } from '../mgmt/domain_xml.js';
+import { createOptions, domxmlFromNative, domxmlToNative } from './domain_commands.js';
 
 const DEBUG_ITEMS = ['exits', 'jit', 'guest_errors'];
 
@@ -43,7 +46,15 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-qmp stdio|tcp:[HOST]:PORT,server=on[,wait=off]|unix:PATH,server=on[,wait=off]]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A c switches to
 the monitor and back, Ctrl-A h helps).
-cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).`;
+cache=writeback|writethrough|none|unsafe; none behaves as writeback (Node has no O_DIRECT).
+
+libvirt domain XML (virsh's command names):
+       wkvm domxml-from-native [qemu-argv] ARGS... | - | FILE
+                prints the domain XML of a wkvm run / qemu-system-riscv64 command line (ARGS, stdin, or a file holding it)
+       wkvm domxml-to-native [qemu-argv] FILE.xml | -
+                prints the qemu-system-riscv64 / wkvm run command line of a domain
+       wkvm create FILE.xml [wkvm run options]
+                boots a domain from its XML, as virsh create does (options after the file are added, e.g. -accel, -serial)`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -55,10 +66,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write('wkvm 0.1.0\n');
     return 0;
   }
+  if (command === 'domxml-from-native' || command === 'domxml-to-native') {
+    try {
+      process.stdout.write(command === 'domxml-from-native' ? domxmlFromNative(rest) : domxmlToNative(rest));
+      return 0;
+    } catch (error) {
+      return fail(error);
+    }
+  }
   const args = command === 'run' ? rest : argv;
   let options: RunOptions;
   try {
-    options = parseRunArgs(args);
+    options = command === 'create' ? createOptions(rest) : parseRunArgs(args);
   } catch (error) {
     return fail(error);
   }
@@ -374,7 +393,7 @@ function deviceHelp(): string {
 
 function fail(error: unknown): number {
   if (error instanceof UsageError || error instanceof GdbStubError || error instanceof MonitorServerError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
-      error instanceof VirtioConfigError || error instanceof DiskImageError) {
+      error instanceof VirtioConfigError || error instanceof DiskImageError || error instanceof DomainXmlError || error instanceof DomainUnsupportedError) {
     const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
     process.stderr.write(`wkvm: ${error.message}${pc}\n`);
     return 1;

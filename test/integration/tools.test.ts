@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const TOOLS = ['dtc', 'qemu-img', 'qemu-io', 'qemu-system-riscv64', 'riscv64-unknown-elf-as', 'riscv64-unknown-elf-objcopy', 'chromium', 'gdb-multiarch'];
+const TOOLS = ['dtc', 'qemu-img', 'qemu-io', 'qemu-system-riscv64', 'riscv64-unknown-elf-as', 'riscv64-unknown-elf-objcopy', 'chromium', 'gdb-multiarch', 'virt-xml-validate', 'xmllint'];
 
 /** Files of Debian packages the tests use (u-boot-qemu). */
 const FILES = ['/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin', '/usr/lib/u-boot/qemu-riscv64/u-boot.bin'];

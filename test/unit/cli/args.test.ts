@@ -37,7 +37,7 @@ describe('-smp', () => {
 describe('-virtfs', () => {
   it('is an -fsdev and its virtio-9p-device in one, as in QEMU', () => {
     const options = parseRunArgs(['-virtfs', 'local,path=/srv/share,mount_tag=host0,security_model=none,readonly=on']);
-    expect(planVirtioDevices(options)).toEqual([{ kind: '9p', id: 'virtfs0', path: '/srv/share', readOnly: true, mountTag: 'host0' }]);
+    expect(planVirtioDevices(options)).toEqual([{ kind: '9p', id: 'virtfs0', path: '/srv/share', readOnly: true, mountTag: 'host0', securityModel: 'none' }]);
     expect(() => parseRunArgs(['-virtfs', 'local,path=/srv/share,security_model=none'])).toThrow(/mount_tag=TAG is required/);
     expect(() => planVirtioDevices(parseRunArgs(['-virtfs', 'local,path=/srv,mount_tag=t,security_model=mapped-xattr']))).toThrow(/security_model=mapped-xattr: not supported/);
   });

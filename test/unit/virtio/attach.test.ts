@@ -47,18 +47,18 @@ describe('planning devices from options', () => {
     const chardevs = [{ backend: 'null', id: 'n' }, { backend: 'stdio', id: 's', mux: 'on' }, { backend: 'file', id: 'f', path: '/tmp/x.log' },
       { backend: 'file', id: 'fa', path: '/tmp/y.log', append: 'on' }];
     const port = (chardev: string) => planVirtioDevices(opts({ chardevs, devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole', chardev }] }))[0];
-    expect(port('n')).toEqual({ kind: 'console', connected: false });
-    expect(port('s')).toEqual({ kind: 'console', connected: true });
-    expect(port('f')).toEqual({ kind: 'console', connected: false, file: '/tmp/x.log', append: false });
-    expect(port('fa')).toEqual({ kind: 'console', connected: false, file: '/tmp/y.log', append: true });
-    expect(planVirtioDevices(opts({ chardevs, devices: [{ driver: 'virtio-console-device', chardev: 'n' }] }))).toEqual([{ kind: 'console', connected: false }]);
+    expect(port('n')).toEqual({ kind: 'console', connected: false, portless: false, chardev: 'null' });
+    expect(port('s')).toEqual({ kind: 'console', connected: true, portless: false, chardev: 'stdio' });
+    expect(port('f')).toEqual({ kind: 'console', connected: false, file: '/tmp/x.log', append: false, portless: false, chardev: 'file' });
+    expect(port('fa')).toEqual({ kind: 'console', connected: false, file: '/tmp/y.log', append: true, portless: false, chardev: 'file' });
+    expect(planVirtioDevices(opts({ chardevs, devices: [{ driver: 'virtio-console-device', chardev: 'n' }] }))).toEqual([{ kind: 'console', connected: false, chardev: 'null' }]);
   });
 
   it('takes QEMU\'s entropy objects for virtio-rng-device,rng=ID, and plans a balloon', () => {
     const objects = [{ 'qom-type': 'rng-builtin', id: 'r0' }, { 'qom-type': 'rng-random', id: 'r1', filename: '/dev/urandom' }];
     expect(planVirtioDevices(opts({
       objects, devices: [{ driver: 'virtio-rng-device', rng: 'r0' }, { driver: 'virtio-rng-device', rng: 'r1' }, { driver: 'virtio-balloon-device' }],
-    }))).toEqual([{ kind: 'rng' }, { kind: 'rng' }, { kind: 'balloon' }]);
+    }))).toEqual([{ kind: 'rng' }, { kind: 'rng', file: '/dev/urandom' }, { kind: 'balloon' }]);
   });
 
   it('makes NICs from -netdev user + virtio-net-device and from -nic user, with QEMU\'s MACs; -nic none adds nothing', () => {
@@ -115,7 +115,7 @@ describe('planning devices from options', () => {
     expect(planVirtioDevices(opts({
       fsdevs: [{ fsdriver: 'local', id: 'fs0', path: '/srv/share', security_model: 'none', readonly: 'on' }],
       devices: [{ driver: 'virtio-9p-device', fsdev: 'fs0', mount_tag: 'host0' }],
-    }))).toEqual([{ kind: '9p', id: 'fs0', path: '/srv/share', readOnly: true, mountTag: 'host0' }]);
+    }))).toEqual([{ kind: '9p', id: 'fs0', path: '/srv/share', readOnly: true, mountTag: 'host0', securityModel: 'none' }]);
   });
 
   it('gives the user network its TFTP directory and boot file (-netdev user,tftp=,bootfile=)', () => {
@@ -138,8 +138,8 @@ describe('planning devices from options', () => {
 
   it('joins virtconsole to the virtio-serial-device before it; virtio-console-device is both at once', () => {
     expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }, { driver: 'virtconsole' }] })))
-      .toEqual([{ kind: 'console', connected: true }]);
-    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }] }))).toEqual([{ kind: 'console', connected: false }]);
+      .toEqual([{ kind: 'console', connected: true, portless: false }]);
+    expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-serial-device' }] }))).toEqual([{ kind: 'console', connected: false, portless: true }]);
     expect(planVirtioDevices(opts({ devices: [{ driver: 'virtio-console-device' }] }))).toEqual([{ kind: 'console', connected: true }]);
   });
 

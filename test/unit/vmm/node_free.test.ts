@@ -24,6 +24,9 @@ const ENTRY_POINTS = [
   'dist/host/net/stream_framing.js',
   'dist/host/net/socket_netdev.js',
   'dist/host/net/persistent.js',
+  // What only reads a command line or a domain definition (the virtio plan, libvirt domain XML).
+  'dist/host/devices/virtio/plan.js',
+  'dist/host/mgmt/domain_xml.js',
 ];
 
 /** `import ... from '...'`, `export ... from '...'` and bare `import '...'` at the start of a line. */
