@@ -50,7 +50,8 @@ export interface RunOptions {
   /** -accel tcg,jit-threshold=N */
   jitThreshold?: number;
   /** -serial: where the UART (the machine console) goes: the terminal, nowhere, or a file. */
-  serial: { readonly kind: 'stdio'; /** mon:stdio: the monitor shares it (Ctrl-A c) */ readonly withMonitor?: boolean } | { readonly kind: 'null' } | { readonly kind: 'file'; readonly path: string };
+  serial: { readonly kind: 'stdio'; /** mon:stdio: the monitor shares it (Ctrl-A c) */ readonly withMonitor?: boolean } | { readonly kind: 'null' } | { readonly kind: 'file'; readonly path: string }
+    | { readonly kind: 'socket'; readonly endpoint: Extract<MonitorEndpoint, { kind: 'tcp' | 'unix' }> };
   /** -gdb DEV (-s: tcp::1234): where the gdb stub listens. */
   gdb?: string;
   /** -S: do not start the hart until the debugger says so. */
@@ -300,7 +301,11 @@ function parseSerial(value: string): RunOptions['serial'] {
   if (value === 'mon:stdio') return { kind: 'stdio', withMonitor: true };
   if (value === 'null' || value === 'none') return { kind: 'null' };
   if (value.startsWith('file:') && value.length > 5) return { kind: 'file', path: value.slice(5) };
-  throw new UsageError(`-serial ${value}: not supported (wkvm takes stdio, mon:stdio, null, none, file:PATH)`);
+  if (value.startsWith('tcp:') || value.startsWith('unix:')) {
+    const endpoint = parseMonitorEndpoint('serial', value);
+    if (endpoint.kind !== 'stdio') return { kind: 'socket', endpoint };
+  }
+  throw new UsageError(`-serial ${value}: not supported (wkvm takes stdio, mon:stdio, null, none, file:PATH, tcp:[HOST]:PORT,server=on[,wait=off], unix:PATH,server=on[,wait=off])`);
 }
 
 /** Where a monitor (-monitor) or QMP (-qmp) is reached: the terminal, or a socket wkvm listens on. */

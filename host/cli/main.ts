@@ -4,6 +4,7 @@
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type MonitorEndpoint, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
+import { SerialSocket, SerialSocketError } from './serial_socket.js';
 import { MonitorServer, MonitorServerError, describeEndpoint } from './monitor_server.js';
 import { RunControl } from '../vmm/run_control.js';
 import { MachineMonitorTarget, type MonitorBlockDevice } from '../vmm/monitor/target.js';
@@ -41,7 +42,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-fsdev local,id=ID,path=DIR,security_model=none|passthrough[,readonly=on] -device virtio-9p-device,fsdev=ID,mount_tag=TAG]
                 [-virtfs local,path=DIR,mount_tag=TAG,security_model=none|passthrough[,readonly=on]]
                 [-s | -gdb tcp:[HOST]:PORT] [-S] [-d exits,jit,guest_errors] [-D LOGFILE] [-accel tcg[,jit=on|off][,jit-threshold=N]]
-                [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|mon:stdio|null|file:PATH] [-name NAME]
+                [-rtc base=utc|localtime|2006-06-17T16:01:21] [-serial stdio|mon:stdio|null|file:PATH|tcp:[HOST]:PORT,server=on[,wait=off]|unix:PATH,server=on[,wait=off]] [-name NAME]
                 [-monitor none|stdio|tcp:[HOST]:PORT,server=on[,wait=off]|unix:PATH,server=on[,wait=off]]
                 [-qmp stdio|tcp:[HOST]:PORT,server=on[,wait=off]|unix:PATH,server=on[,wait=off]]
 Runs a RISC-V 64 virt machine with its serial console on stdio (Ctrl-A x quits, Ctrl-A c switches to
@@ -118,6 +119,10 @@ async function runMachine(options: RunOptions): Promise<number> {
   if (stdioUsers.length > 1) throw new UsageError(`${stdioUsers.join(' and ')} cannot both use stdio (give -serial null or file:PATH, or a socket for QMP)`);
   // -serial file: opened (truncated) once, so the output of every boot after a reboot is kept.
   const serialFile = options.serial.kind === 'file' ? openSerialFile(options.serial.path) : null;
+  // -serial tcp:/unix: listens once too: its client stays the terminal across the guest's reboots.
+  const serialInput: { deliver: (bytes: Uint8Array) => void } = { deliver: () => {} };
+  const serialSocket = options.serial.kind === 'socket'
+    ? await SerialSocket.listen(options.serial.endpoint, (bytes) => serialInput.deliver(bytes)) : null;
   const gdbDevice = options.gdb === undefined ? null : parseGdbDevice(options.gdb);
   const gdb = gdbDevice === null ? null : new GdbStub(options.freeze ?? false);
   // -S with a debugger: the debugger holds the hart (gdb's continue starts it); without one, the VM waits in prelaunch for cont.
@@ -125,10 +130,16 @@ async function runMachine(options: RunOptions): Promise<number> {
   const monitors = new Monitors(control, options);
   try {
     await monitors.start();
-    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb === null ? null : { stub: gdb, ...gdbDevice! }, control, monitors);
+    if (serialSocket !== null && options.serial.kind === 'socket' && options.serial.endpoint.wait) {
+      process.stderr.write(`wkvm: -serial: waiting for connection on ${serialSocket.address},server=on\n`);
+      await serialSocket.firstClient;
+    }
+    return await runBoots(options, bios, rtcOffsetNs, debugLog, serialFile, gdb === null ? null : { stub: gdb, ...gdbDevice! }, control, monitors,
+      serialSocket === null ? null : { socket: serialSocket, input: serialInput });
   } finally {
     gdb?.close();
     await monitors.close();
+    serialSocket?.close();
     if (serialFile !== null) closeSync(serialFile);
   }
 }
@@ -272,6 +283,7 @@ function openSerialFile(path: string): number {
 async function runBoots(
   options: RunOptions, bios: string, rtcOffsetNs: bigint, debugLog: (line: string) => void, serialFile: number | null,
   gdbStub: { stub: GdbStub; host: string; port: number } | null, control: RunControl, monitors: Monitors,
+  serialSocket: { socket: SerialSocket; input: { deliver: (bytes: Uint8Array) => void } } | null = null,
 ): Promise<number> {
   const gdb = gdbStub?.stub ?? null;
   let listening = false;
@@ -281,9 +293,11 @@ async function runBoots(
   // typed while the next machine is being built waits for it.
   let machine: VirtMachine | null = null;
   const typedBetweenBoots: Uint8Array[] = [];
-  const console = options.serial.kind === 'stdio'
+  const toGuest = (bytes: Uint8Array) => (machine !== null ? machine.consoleInput(bytes) : typedBetweenBoots.push(bytes.slice()));
+  if (serialSocket !== null) serialSocket.input.deliver = toGuest;
+  const console = serialSocket !== null ? serialSocket.socket : options.serial.kind === 'stdio'
     ? new StdioConsole({
-      input: (bytes) => (machine !== null ? machine.consoleInput(bytes) : typedBetweenBoots.push(bytes.slice())),
+      input: toGuest,
       // QEMU reports Ctrl-A x as a quit (SHUTDOWN, host-qmp-quit).
       quit: () => control.quit('host-qmp-quit'),
       ...(monitors.consoleMonitor === null ? {} : { monitor: monitors.consoleMonitor }),
@@ -392,7 +406,7 @@ function deviceHelp(): string {
 }
 
 function fail(error: unknown): number {
-  if (error instanceof UsageError || error instanceof GdbStubError || error instanceof MonitorServerError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
+  if (error instanceof UsageError || error instanceof GdbStubError || error instanceof MonitorServerError || error instanceof SerialSocketError || error instanceof LoadError || error instanceof MachineError || error instanceof KvmError ||
       error instanceof VirtioConfigError || error instanceof DiskImageError || error instanceof DomainXmlError || error instanceof DomainUnsupportedError) {
     const pc = error instanceof MachineError && error.pc !== undefined ? ` (pc 0x${error.pc.toString(16)})` : '';
     process.stderr.write(`wkvm: ${error.message}${pc}\n`);

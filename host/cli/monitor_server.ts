@@ -2,8 +2,8 @@
 // unix:PATH,server=on[,wait=off]. Each client gets its own HMP terminal (banner and prompt) or QMP
 // session (greeting first); the protocols themselves are node-free (host/vmm/monitor). Node-only, like
 // the rest of the CLI.
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { unlinkSync } from 'node:fs';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { listenOn, removeSocketFile } from './socket_listen.js';
 import type { MonitorEndpoint } from './args.js';
 import { HmpTerminal } from '../vmm/monitor/hmp_terminal.js';
 import { QmpSession } from '../vmm/monitor/qmp.js';
@@ -36,22 +36,9 @@ export class MonitorServer {
 
   /** Listens on `endpoint`; a unix socket's stale file is replaced, as QEMU replaces it. */
   static async listen(endpoint: Extract<MonitorEndpoint, { kind: 'tcp' | 'unix' }>, protocol: MonitorProtocol, target: MonitorTarget): Promise<MonitorServer> {
-    const server = createServer();
-    const monitor = new MonitorServer(server, endpoint, protocol, target);
     const option = `-${protocol === 'qmp' ? 'qmp' : 'monitor'} ${describeEndpoint(endpoint)}`;
-    if (endpoint.kind === 'unix') {
-      try {
-        unlinkSync(endpoint.path);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new MonitorServerError(`${option}: cannot replace ${endpoint.path}: ${(error as Error).message}`);
-      }
-    }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new MonitorServerError(`${option}: ${error.message}`)));
-      if (endpoint.kind === 'unix') server.listen(endpoint.path, () => resolve());
-      else server.listen(endpoint.port, endpoint.host, () => resolve());
-    });
-    return monitor;
+    const server = await listenOn(endpoint, option, (message) => new MonitorServerError(message));
+    return new MonitorServer(server, endpoint, protocol, target);
   }
 
   /** Where it listens (a tcp port 0 has become a real one). */
@@ -65,13 +52,7 @@ export class MonitorServer {
   async close(): Promise<void> {
     this.server.close();
     await Promise.all([...this.clients].map((socket) => endGracefully(socket)));
-    if (this.endpoint.kind === 'unix') {
-      try {
-        unlinkSync(this.endpoint.path);
-      } catch {
-        // already gone
-      }
-    }
+    removeSocketFile(this.endpoint);
   }
 
   private accept(socket: Socket): void {

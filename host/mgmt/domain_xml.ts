@@ -169,6 +169,7 @@ export function domainFromRunOptions(options: RunOptions, settings: FromNativeSe
     if (!made.startsWith('/')) throw new DomainUnsupportedError(what, `${path}: libvirt needs an absolute path`);
     return made;
   };
+  if (options.serial.kind === 'socket') throw new DomainUnsupportedError('-serial', 'a serial console on a socket is not carried into domain XML yet (wkvm writes pty, null and file)');
   if (options.loaders.length > 0) throw new DomainUnsupportedError('-device loader', 'QEMU\'s generic loader has no libvirt element, and wkvm does not carry it in <qemu:commandline>');
   if (options.isa !== undefined) throw new DomainUnsupportedError('-cpu', 'the CPU model is not carried into domain XML yet (wkvm gives the core\'s rv64 CPU)');
   if (options.memoryBytes % 1024 !== 0) throw new DomainUnsupportedError('-m', 'not a whole number of KiB');
@@ -278,8 +279,8 @@ export function domainFromRunOptions(options: RunOptions, settings: FromNativeSe
       : { offset: 'absolute', startSeconds: Math.floor(options.rtcBase.epochMs / 1000) },
     onReboot: options.noReboot ? 'destroy' : 'restart',
     emulator: settings.emulator ?? DEFAULT_EMULATOR,
-    serial: options.serial.kind === 'stdio' ? { type: 'pty' } : options.serial.kind === 'null' ? { type: 'null' }
-      : { type: 'file', path: absolute('-serial file:', options.serial.path), append: false },
+    serial: options.serial.kind === 'stdio' ? { type: 'pty' } : options.serial.kind === 'file'
+      ? { type: 'file', path: absolute('-serial file:', options.serial.path), append: false } : { type: 'null' },
     disks, virtioSerials, filesystems, interfaces, memballoon, rngs,
     qemuCommandline: [...bios, ...passthrough.args],
   };
