@@ -35,7 +35,7 @@ const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios no
                 [-global virtio-mmio.force-legacy=false]
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
-                [-netdev user,id=ID[,restrict=on][,hostfwd=tcp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,model=virtio-net-pci][,mac=MAC][,hostfwd=...] | -nic none]
+                [-netdev user,id=ID[,restrict=on][,hostfwd=tcp|udp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,model=virtio-net-pci][,mac=MAC][,hostfwd=...] | -nic none]
                 [-netdev stream,id=ID[,server=on|off],addr.type=inet,addr.host=HOST,addr.port=PORT | ...,addr.type=unix,addr.path=PATH]
                 [-netdev dgram,id=ID,local.type=inet,local.host=HOST,local.port=PORT,remote.type=inet,remote.host=HOST,remote.port=PORT]
                 [-netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT | mcast=GROUP:PORT[,localaddr=ADDR] | udp=HOST:PORT,localaddr=HOST:PORT]

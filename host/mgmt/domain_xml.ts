@@ -77,6 +77,7 @@ export interface DiskDefinition {
 
 export interface PortForward {
   /** '' for every host address. */
+  readonly protocol: 'tcp' | 'udp';
   readonly hostAddress: string;
   readonly hostPort: number;
   readonly guestPort: number;
@@ -217,7 +218,7 @@ export function domainFromRunOptions(options: RunOptions, settings: FromNativeSe
         const nic: InterfaceDefinition = {
           mac: formatMacAddress(item.mac),
           portForwards: network.hostForwards.map((rule) => ({
-            hostAddress: rule.hostAddress, hostPort: rule.hostPort, guestPort: rule.guestPort, guestAddress: rule.guestAddress,
+            protocol: rule.protocol, hostAddress: rule.hostAddress, hostPort: rule.hostPort, guestPort: rule.guestPort, guestAddress: rule.guestAddress,
           })),
           restrict: network.restrict,
           ...(network.tftp === undefined ? {} : { tftp: absolute(`-netdev ${item.netdev},tftp=`, network.tftp) }),
@@ -347,7 +348,7 @@ export function formatDomainXml(domain: DomainDefinition): string {
       xmlElement('model', { type: virtioModel(nic.address) ?? 'virtio' }),
       // libvirt forwards ports only with its passt backend; wkvm runs the interface on its own user network either way.
       nic.portForwards.length === 0 ? null : xmlElement('backend', { type: 'passt' }),
-      ...nic.portForwards.map((rule) => xmlElement('portForward', { proto: 'tcp', address: rule.hostAddress === '' ? undefined : rule.hostAddress }, [
+      ...nic.portForwards.map((rule) => xmlElement('portForward', { proto: rule.protocol, address: rule.hostAddress === '' ? undefined : rule.hostAddress }, [
         xmlElement('range', { start: rule.hostPort, to: rule.guestPort }),
       ])),
       addressElement(nic.address),
@@ -471,7 +472,7 @@ class ArgvWriter {
     const id = this.id('net');
     const forwards = nic.portForwards.map((rule) => {
       const guest = rule.guestAddress === 0 ? '' : [24, 16, 8, 0].map((shift) => (rule.guestAddress >>> shift) & 0xff).join('.');
-      return `hostfwd=tcp:${rule.hostAddress}:${rule.hostPort}-${guest}:${rule.guestPort}`;
+      return `hostfwd=${rule.protocol}:${rule.hostAddress}:${rule.hostPort}-${guest}:${rule.guestPort}`;
     });
     this.args.push('-netdev', [`user,id=${id}`, ...(nic.restrict ? ['restrict=on'] : []), ...forwards,
       ...(nic.tftp === undefined ? [] : [`tftp=${subOption(nic.tftp)}`]), ...(nic.bootFile === undefined ? [] : [`bootfile=${subOption(nic.bootFile)}`])].join(','));
@@ -818,7 +819,7 @@ class DomainReader {
     const portForwards: PortForward[] = [];
     for (const forward of childElements(element, 'portForward')) {
       const proto = forward.attributes.get('proto');
-      if (proto !== 'tcp') throw new DomainUnsupportedError(where, `portForward proto '${proto ?? ''}': wkvm forwards tcp`);
+      if (proto !== 'tcp' && proto !== 'udp') throw new DomainUnsupportedError(where, `portForward proto '${proto ?? ''}': wkvm forwards tcp and udp`);
       if (forward.attributes.has('dev')) throw new DomainUnsupportedError(where, 'portForward dev=: wkvm binds to an address, not a device');
       const hostAddress = forward.attributes.get('address') ?? '';
       for (const range of childElements(forward)) {
@@ -828,7 +829,7 @@ class DomainReader {
         if (range.attributes.get('exclude') === 'yes') throw new DomainUnsupportedError(where, 'portForward ranges with exclude=yes');
         const to = range.attributes.get('to') === undefined ? start : this.port(range.attributes.get('to'), where);
         if (end < start || end - start > 1024) throw new DomainXmlError(where, `port range ${start}-${end}`);
-        for (let port = start; port <= end; port++) portForwards.push({ hostAddress, hostPort: port, guestPort: to + port - start, guestAddress: 0 });
+        for (let port = start; port <= end; port++) portForwards.push({ protocol: proto, hostAddress, hostPort: port, guestPort: to + port - start, guestAddress: 0 });
       }
     }
     return { ...(mac === undefined ? {} : { mac: mac.toLowerCase() }), portForwards, restrict: false, address: this.address(element, where) };

@@ -50,6 +50,11 @@ export interface NatSockets {
    * the events it wants, or null to refuse it.
    */
   listen(address: string, port: number, accept: (stream: NatStream) => NatStreamEvents | null): NatListener;
+  /**
+   * A UDP socket bound to a host port (UDP hostfwd); `receive` gets each datagram with its sender, and
+   * `send` answers them from that port.
+   */
+  bindUdp(address: string, port: number, receive: (data: Uint8Array, host: string, port: number) => void): NatDatagramSocket & NatListener;
   /** The host's DNS server, where datagrams to 10.0.2.3:53 go that the backend does not answer itself. */
   readonly dnsServer: string;
   /**
@@ -59,9 +64,9 @@ export interface NatSockets {
   lookup?(name: string): Promise<number[]>;
 }
 
-/** hostfwd=[tcp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (an empty protocol is TCP, as in QEMU) */
+/** hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (an empty protocol is TCP, as in QEMU) */
 export interface HostForward {
-  readonly protocol: 'tcp';
+  readonly protocol: 'tcp' | 'udp';
   /** '' for all addresses, as QEMU's empty HOSTADDR. */
   readonly hostAddress: string;
   readonly hostPort: number;
@@ -85,7 +90,7 @@ export function parseHostForward(rule: string): HostForward {
   const match = /^([a-z]*):([^:-]*):([^-]*)-([^:]*):(.*)$/.exec(rule);
   if (match === null) throw new HostForwardError(`hostfwd=${rule}: expected tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`);
   const [, protocol = '', hostAddress = '', hostPort = '', guestAddress = '', guestPort = ''] = match;
-  if (protocol !== 'tcp' && protocol !== '') throw new HostForwardError(`hostfwd=${rule}: only tcp is forwarded`);
+  if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== '') throw new HostForwardError(`hostfwd=${rule}: the protocol is tcp or udp`);
   let guest = 0;
   if (guestAddress !== '') {
     const parts = IPV4_TEXT.exec(guestAddress)?.slice(1).map(Number);
@@ -93,6 +98,6 @@ export function parseHostForward(rule: string): HostForward {
     guest = ipv4(parts[0]!, parts[1]!, parts[2]!, parts[3]!);
   }
   return {
-    protocol: 'tcp', hostAddress, hostPort: parsePort(hostPort, 'host', rule, true), guestAddress: guest, guestPort: parsePort(guestPort, 'guest', rule, false),
+    protocol: protocol === 'udp' ? 'udp' : 'tcp', hostAddress, hostPort: parsePort(hostPort, 'host', rule, true), guestAddress: guest, guestPort: parsePort(guestPort, 'guest', rule, false),
   };
 }

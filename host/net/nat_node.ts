@@ -90,6 +90,37 @@ export class NodeNatSockets implements NatSockets {
     };
   }
 
+  bindUdp(address: string, port: number, receive: (data: Uint8Array, host: string, port: number) => void): NatDatagramSocket & NatListener {
+    const socket = createSocket('udp4');
+    socket.on('message', (message, from) => receive(new Uint8Array(message), from.address, from.port));
+    const ready = new Promise<number>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, address === '' ? undefined : address, () => {
+        socket.off('error', reject);
+        socket.on('error', () => {});
+        resolve(socket.address().port);
+      });
+    });
+    ready.catch(() => {}); // a caller that never asks is not an unhandled rejection
+    socket.unref();
+    let closed = false;
+    return {
+      ready,
+      send: (data, host, to) => {
+        if (!closed) socket.send(data, to, host);
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        try {
+          socket.close();
+        } catch {
+          // never bound, or already closed
+        }
+      },
+    };
+  }
+
   connect(host: string, port: number, events: NatStreamEvents): NatStream {
     const socket = createConnection({ host, port, allowHalfOpen: true });
     socket.setNoDelay(true);

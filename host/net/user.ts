@@ -4,7 +4,7 @@
 // slirp's: the guest's UDP datagrams and TCP connections to any address go out through host sockets
 // (10.0.2.2 being the host's 127.0.0.1, 10.0.2.3:53 the host's DNS server), TCP terminated here (tcp.ts);
 // the DNS server at 10.0.2.3 answers address queries from the host's own lookup when it can (dns.ts).
-// hostfwd rules forward host TCP ports to the guest, with restrict=on too, as in QEMU. Without sockets
+// hostfwd rules forward host TCP and UDP ports to the guest, with restrict=on too, as in QEMU. Without sockets
 // nothing goes beyond 10.0.2.2/10.0.2.3. Given files (tftp=), 10.0.2.2:69 serves them over TFTP (tftp.ts),
 // and DHCP names the boot file (bootfile=). Node-free: it runs in a browser as well.
 import type { FrameReceiver, NetBackend } from './backend.js';
@@ -62,6 +62,20 @@ interface UdpFlow {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
+/** A host client of a UDP hostfwd, and the source port on 10.0.2.2 the guest sees it at. */
+interface UdpForward {
+  readonly socket: NatDatagramSocket;
+  readonly host: string;
+  readonly port: number;
+  readonly guest: number;
+  readonly guestPort: number;
+  readonly sourcePort: number;
+}
+
+function udpForwardKey(forward: Pick<UdpForward, 'guest' | 'guestPort' | 'sourcePort'>): string {
+  return `${forward.guest}:${forward.guestPort}<${forward.sourcePort}`;
+}
+
 export interface UserNetOptions {
   /** QEMU's restrict=on: the guest is isolated from the outside. Without NAT it is isolated either way. */
   readonly restrict?: boolean;
@@ -69,7 +83,7 @@ export interface UserNetOptions {
   readonly log?: (message: string) => void;
   /** Host sockets for NAT and hostfwd; without them the guest reaches only 10.0.2.2 and 10.0.2.3. */
   readonly sockets?: NatSockets;
-  /** hostfwd rules: host TCP ports forwarded to the guest (needs `sockets`). */
+  /** hostfwd rules: host TCP and UDP ports forwarded to the guest (needs `sockets`). */
   readonly hostForwards?: readonly HostForward[];
   /** How replies are deferred out of send() (default queueMicrotask). */
   readonly schedule?: (task: () => void) => void;
@@ -107,6 +121,8 @@ export class UserNetBackend implements NetBackend {
   /** The guest's MAC, learnt from its frames: where NAT replies and hostfwd connections go. */
   private guestMac: Uint8Array | null = null;
   private readonly udpFlows = new Map<string, UdpFlow>();
+  /** UDP hostfwd clients, by the guest's address and port and their source port on 10.0.2.2. */
+  private readonly udpForwards = new Map<string, UdpForward>();
   private readonly tcpConnections = new Map<string, TcpConnection>();
   private readonly listeners: NatListener[] = [];
   private nextForwardPort = FORWARD_PORT_FIRST;
@@ -156,6 +172,7 @@ export class UserNetBackend implements NetBackend {
     this.tcpConnections.clear();
     for (const flow of this.udpFlows.values()) this.closeFlow(flow);
     this.udpFlows.clear();
+    this.udpForwards.clear();
   }
 
   send(frame: Uint8Array): void {
@@ -227,9 +244,19 @@ export class UserNetBackend implements NetBackend {
     const udp = parseUdp(frame, ip);
     if (udp === null) return;
     if (udp.destinationPort === DHCP_SERVER_PORT && udp.sourcePort === DHCP_CLIENT_PORT) this.answerDhcp(frame, ip, udp);
-    else if (this.tftp !== null && ip.destination === USER_NET_HOST && udp.destinationPort === TFTP_PORT) {
+    else if (ip.destination === USER_NET_HOST && this.udpForwards.size > 0 && this.answerUdpForward(frame, ip, udp)) {
+      // the guest answered a host client of a UDP hostfwd
+    } else if (this.tftp !== null && ip.destination === USER_NET_HOST && udp.destinationPort === TFTP_PORT) {
       if (this.fromGuest(ip)) this.tftp.receive(ip.source, udp.sourcePort, frame.slice(udp.dataAt, udp.dataAt + udp.dataLength));
     } else if (this.providesNat) this.forwardUdp(frame, ip, udp);
+  }
+
+  /** A datagram from the guest to a UDP hostfwd's source port on 10.0.2.2 goes to that host client; false if it is none. */
+  private answerUdpForward(frame: Uint8Array, ip: Ipv4Datagram, udp: UdpDatagram): boolean {
+    const forward = this.udpForwards.get(udpForwardKey({ guest: ip.source, guestPort: udp.sourcePort, sourcePort: udp.destinationPort }));
+    if (forward === undefined) return false;
+    forward.socket.send(frame.slice(udp.dataAt, udp.dataAt + udp.dataLength), forward.host, forward.port);
+    return true;
   }
 
   private answerDhcp(frame: Uint8Array, ip: Ipv4Datagram, udp: UdpDatagram): void {
@@ -397,6 +424,10 @@ export class UserNetBackend implements NetBackend {
   /** hostfwd: each connection to the host port becomes one from 10.0.2.2 to the guest's port. */
   private listenFor(sockets: NatSockets, rule: HostForward): void {
     const guest = rule.guestAddress === 0 ? USER_NET_DHCP_START : rule.guestAddress;
+    if (rule.protocol === 'udp') {
+      this.forwardUdpPort(sockets, rule, guest);
+      return;
+    }
     const accept = (stream: NatStream): NatStreamEvents | null => {
       if (this.closed) return null;
       const port = this.forwardPort(guest, rule.guestPort);
@@ -408,6 +439,44 @@ export class UserNetBackend implements NetBackend {
     const listener = sockets.listen(rule.hostAddress, rule.hostPort, accept);
     listener.ready.catch((error: unknown) => this.log(`user net: hostfwd tcp:${rule.hostAddress}:${rule.hostPort}: ${String(error)}`));
     this.listeners.push(listener);
+  }
+
+  /**
+   * UDP hostfwd: each host client (address and port) becomes a source port on 10.0.2.2 its datagrams reach
+   * the guest's port from, and the guest's datagrams back to that port go out to the client from the
+   * forwarded host port. At most MAX_UDP_FLOWS clients are remembered, the oldest forgotten first.
+   */
+  private forwardUdpPort(sockets: NatSockets, rule: HostForward, guest: number): void {
+    const byClient = new Map<string, UdpForward>();
+    const socket = sockets.bindUdp(rule.hostAddress, rule.hostPort, (data, host, port) => {
+      if (this.closed) return;
+      const client = `${host}:${port}`;
+      let forward = byClient.get(client);
+      if (forward === undefined) {
+        forward = { socket, host, port, guest, guestPort: rule.guestPort, sourcePort: this.udpForwardPort(guest, rule.guestPort) };
+        if (byClient.size >= MAX_UDP_FLOWS) {
+          const [oldest, dropped] = byClient.entries().next().value as [string, UdpForward];
+          byClient.delete(oldest);
+          this.udpForwards.delete(udpForwardKey(dropped));
+        }
+        byClient.set(client, forward);
+        this.udpForwards.set(udpForwardKey(forward), forward);
+      }
+      if (this.guestMac === null) return; // not heard from yet: nowhere to send it
+      const route = { destinationMac: this.guestMac, sourceMac: this.hostMac, source: USER_NET_HOST, destination: guest };
+      this.reply(udpFrame(route, forward.sourcePort, rule.guestPort, data, this.ipId()));
+    });
+    socket.ready.catch((error: unknown) => this.log(`user net: hostfwd udp:${rule.hostAddress}:${rule.hostPort}: ${String(error)}`));
+    this.listeners.push(socket);
+  }
+
+  /** A source port on 10.0.2.2 no UDP forward to the guest's `guestPort` uses. */
+  private udpForwardPort(guest: number, guestPort: number): number {
+    for (;;) {
+      const port = this.nextForwardPort;
+      this.nextForwardPort = port === 0xffff ? FORWARD_PORT_FIRST : port + 1;
+      if (!this.udpForwards.has(udpForwardKey({ guest, guestPort, sourcePort: port }))) return port;
+    }
   }
 
   /** A source port on 10.0.2.2 no connection to the guest's `guestPort` uses. */

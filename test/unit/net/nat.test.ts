@@ -450,6 +450,40 @@ describe('user network hostfwd', () => {
     expect(await guest.nextTcp()).toMatchObject({ source: HOST_IP, destination: GUEST_IP, dstPort: 22, flags: SYN });
   });
 
+  it('forwards a host UDP port (hostfwd=udp:...): a client\'s datagrams reach the guest\'s port from 10.0.2.2, its answers go back to the client', async () => {
+    const guest = await natGuest({ restrict: true, hostfwd: ['udp:127.0.0.1:0-:5353'] });
+    const [hostPort] = await guest.backend.hostForwardPorts();
+    const clients = [createSocket('udp4'), createSocket('udp4')];
+    for (const client of clients) {
+      client.bind(0, '127.0.0.1');
+      await once(client, 'listening');
+      cleanups.push(() => client.close());
+    }
+    const answers = clients.map((client) => {
+      const got: string[] = [];
+      client.on('message', (message) => got.push(message.toString()));
+      return got;
+    });
+    clients[0]!.send('query-a', hostPort!, '127.0.0.1');
+    const first = parseReply(await guest.next());
+    expect(first.protocol).toBe(17);
+    expect(first.source).toEqual(HOST_IP);
+    expect(first.destination).toEqual(GUEST_IP);
+    const portA = (first.segment[0]! << 8) | first.segment[1]!;
+    expect((first.segment[2]! << 8) | first.segment[3]!).toBe(5353);
+    expect(Buffer.from(first.segment.slice(8)).toString()).toBe('query-a');
+    clients[1]!.send('query-b', hostPort!, '127.0.0.1');
+    const second = parseReply(await guest.next());
+    const portB = (second.segment[0]! << 8) | second.segment[1]!;
+    expect(portB).not.toBe(portA); // each client is its own source port on 10.0.2.2
+    // The guest answers each from port 5353, as a server would; each answer reaches its own client.
+    guest.send(guestUdp(HOST_MAC, HOST_IP, 5353, portB, bytes('answer-b')));
+    guest.send(guestUdp(HOST_MAC, HOST_IP, 5353, portA, bytes('answer-a')));
+    const deadline = Date.now() + 3000;
+    while ((answers[0]!.length === 0 || answers[1]!.length === 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(answers).toEqual([['answer-a'], ['answer-b']]);
+  });
+
   it('stops listening when the backend closes', async () => {
     const guest = await natGuest({ hostfwd: ['tcp:127.0.0.1:0-:22'] });
     const [hostPort] = await guest.backend.hostForwardPorts();
@@ -461,6 +495,7 @@ describe('user network hostfwd', () => {
 
   it('parses QEMU\'s rule syntax and keeps repeated hostfwd= options', () => {
     expect(parseHostForward('tcp::2222-:22')).toEqual({ protocol: 'tcp', hostAddress: '', hostPort: 2222, guestAddress: 0, guestPort: 22 });
+    expect(parseHostForward('udp::5353-:53')).toEqual({ protocol: 'udp', hostAddress: '', hostPort: 5353, guestAddress: 0, guestPort: 53 });
     expect(parseHostForward(':127.0.0.1:80-10.0.2.15:8080')).toMatchObject({ hostAddress: '127.0.0.1', guestAddress: 0x0a00020f, guestPort: 8080 });
     expect(() => parseHostForward('tcp::2222-10.0.2.300:22')).toThrow(/bad guest address/);
     expect(parseKeyValues('user,hostfwd=tcp::1-:2,hostfwd=tcp::3-:4,id=n', 'type', 'nic')).toEqual({

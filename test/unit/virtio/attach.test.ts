@@ -182,7 +182,7 @@ describe('planning devices from options', () => {
     ['mcast= of a unicast address', opts({ netdevs: [{ type: 'socket', id: 'n', mcast: '127.0.0.1:1' }] }), /does not contain a multicast address/],
     ['a bad legacy port', opts({ nics: [{ type: 'socket', listen: ':abc' }] }), /port number 'abc' is invalid/],
     ['-nic stream', opts({ nics: [{ type: 'stream', 'addr.type': 'unix', 'addr.path': '/tmp/s' }] }), /-nic takes no stream backend/],
-    ['UDP port forwarding', opts({ nics: [{ type: 'user', hostfwd: 'udp::5353-:53' }] }), /hostfwd=udp::5353-:53: only tcp is forwarded/],
+    ['a hostfwd protocol that is neither tcp nor udp', opts({ nics: [{ type: 'user', hostfwd: 'sctp::5353-:53' }] }), /hostfwd=sctp::5353-:53: the protocol is tcp or udp/],
     ['a bad hostfwd guest port', opts({ netdevs: [{ type: 'user', id: 'n', hostfwd: 'tcp::2222-:0' }] }), /bad guest port '0'/],
     ['a malformed hostfwd', opts({ nics: [{ type: 'user', hostfwd: '2222:22' }] }), /expected tcp:\[HOSTADDR\]:HOSTPORT/],
     ['guestfwd', opts({ nics: [{ type: 'user', guestfwd: 'tcp:10.0.2.100:80-cmd:x' }] }), /property 'guestfwd' is not supported/],
