@@ -153,6 +153,12 @@ export class RefcountStore {
     this.freeHint = Math.max(this.freeHint, first + count);
   }
 
+  /** One more reference to an allocated cluster (several compressed clusters share a host cluster). */
+  async increment(hostOffset: number): Promise<void> {
+    const clusterIndex = Math.floor(hostOffset / this.clusterSize);
+    await this.set(clusterIndex, (await this.get(clusterIndex)) + 1);
+  }
+
   async decrement(hostOffset: number): Promise<void> {
     const clusterIndex = Math.floor(hostOffset / this.clusterSize);
     const current = await this.get(clusterIndex);
