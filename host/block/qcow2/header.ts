@@ -336,8 +336,11 @@ export function encodeHeader(fields: NewHeaderFields): Uint8Array {
     position += 8 + Math.ceil(data.length / 8) * 8;
   };
   if (fields.backingFormat !== undefined) addExtension(EXT_BACKING_FORMAT, encoder.encode(fields.backingFormat));
-  // Feature bits, and so their names, exist from version 3 on.
-  if (version === 3) addExtension(EXT_FEATURE_TABLE, featureTable());
+  // Feature bits, and so their names, exist from version 3 on. The names are only a courtesy to tools,
+  // so with small clusters they give way to the backing file name, as in QEMU's images.
+  const names = featureTable();
+  const backingNameLength = fields.backingFile === undefined ? 0 : encoder.encode(fields.backingFile).length;
+  if (version === 3 && position + 8 + names.length + 8 + backingNameLength <= clusterSize) addExtension(EXT_FEATURE_TABLE, names);
   position += 8; // end-of-extensions marker (type 0, length 0)
 
   if (fields.backingFile !== undefined) {

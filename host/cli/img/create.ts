@@ -200,9 +200,14 @@ export async function createQcow2Image(path: string, size: number, layout: Qcow2
 
 export async function runCreate(argv: readonly string[]): Promise<number> {
   const parsed = getopt(argv, { short: { f: true, b: true, F: true, o: true, q: false, u: false, h: false }, long: { help: false } });
-  const format = requireFormat(lastValue(parsed, 'f') ?? 'raw', '-f');
   const [path, sizeOperand, extra] = parsed.operands;
   if (path === undefined) throw new ImgError('Expecting image file name');
+  let format: DiskFormat;
+  try {
+    format = requireFormat(lastValue(parsed, 'f') ?? 'raw', '-f');
+  } catch (error) {
+    throw new ImgError(`${path}: ${(error as Error).message}`, 1, { cause: error });
+  }
   if (extra !== undefined) throw new ImgError(`Invalid argument '${extra}'`);
   const options = parseCreateOptions(format, parsed.options.filter((option) => option.name === 'o').map((option) => option.value!), path);
   options.backingFile = lastValue(parsed, 'b') ?? options.backingFile;

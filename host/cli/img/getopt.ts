@@ -48,7 +48,7 @@ export function getopt(argv: readonly string[], spec: OptionSpec): ParsedOptions
       for (let at = 1; at < arg.length; at++) {
         const letter = arg[at]!;
         const takesValue = spec.short[letter];
-        if (takesValue === undefined) throw new ImgError(`invalid option -- '${letter}'`);
+        if (takesValue === undefined) throw new ImgError(`unrecognized option '-${letter}'`);
         if (!takesValue) {
           options.push({ name: letter, value: undefined });
           continue;
