@@ -14,7 +14,7 @@ import { CompressionUnavailableError, deflateCluster } from '../../block/qcow2/d
 import { Qcow2DiskImage } from '../../block/qcow2/image.js';
 import { createQcow2Image, createRaw, parseCreateOptions, parseImageSize } from './create.js';
 import { ImgError } from './errors.js';
-import { openImageFile, requireFormat, resolveFormat } from './files.js';
+import { openImageFile, requireFormat, resolveFormat, systemReason } from './files.js';
 import { getopt, hasFlag, lastValue } from './getopt.js';
 
 /** Files for a one-shot tool: libuv's pool, no disk I/O thread to start and stop. */
@@ -28,7 +28,11 @@ async function openForTool(path: string, options: { format?: DiskFormat; readOnl
   try {
     return await openDiskImage(path, { ...options, cache: 'unsafe', openFile: openWithoutIoThread });
   } catch (error) {
-    if (error instanceof DiskImageError) throw new ImgError(`Could not open '${path}': ${error.reason}`, 1, { cause: error });
+    if (error instanceof DiskImageError) {
+      // An error from the file system reads as the OS says it; anything else is the image layer's reason.
+      const reason = (error.cause as NodeJS.ErrnoException | undefined)?.code !== undefined ? systemReason(error.cause) : error.reason;
+      throw new ImgError(`Could not open '${error.path}': ${reason}`, 1, { cause: error });
+    }
     throw error;
   }
 }
