@@ -193,11 +193,16 @@ describe.skipIf(!haveQemuImg)('wkvm img info and check: images qemu-img made, re
     copyFileSync(images.written, images.snapshots);
     qemuImgOk('snapshot', '-c', 'first', images.snapshots);
     qemuImgOk('snapshot', '-c', 'second', images.snapshots);
+    images.bitmaps = join(dir, 'qemu-bitmaps.qcow2');
+    copyFileSync(images.written, images.bitmaps);
+    qemuImgOk('bitmap', '--add', images.bitmaps, 'b0');
+    qemuImgOk('bitmap', '--add', '-g', '4096', '--disable', images.bitmaps, 'b1');
+    if (haveQemuIo) spawnSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x33 8M 1M', images.bitmaps]);
     images.overlay = join(dir, 'qemu-overlay.qcow2');
     qemuImgOk('create', '-f', 'qcow2', '-b', 'qemu-written.qcow2', '-F', 'qcow2', images.overlay);
   });
 
-  const names = ['empty', 'v2', 'compressed', 'raw', 'written', 'snapshots', 'overlay'];
+  const names = ['empty', 'v2', 'compressed', 'raw', 'written', 'snapshots', 'bitmaps', 'overlay'];
 
   it.each(names)('info of the %s image: the same JSON and the same text', async (name) => {
     const path = images[name]!;

@@ -24,7 +24,8 @@ import {
   standardOffset,
   ZERO_LO,
 } from './entries.js';
-import { AUTOCLEAR_BITMAPS, readHeader, UnsupportedImageError, type Qcow2Header } from './header.js';
+import { readBitmapDirectory } from './bitmaps.js';
+import { readHeader, UnsupportedImageError, type Qcow2Header } from './header.js';
 import { MetadataIo } from './metadata-io.js';
 import { readRefcount } from './refcounts.js';
 import { readSnapshotTable } from './snapshots.js';
@@ -112,10 +113,7 @@ class Qcow2Checker {
     await this.walkL1(header.l1TableOffset, header.l1Size, true);
     await this.countSnapshots();
     await this.countRefcountMetadata();
-    if (header.autoclearFeatures & AUTOCLEAR_BITMAPS) {
-      // Their directory and tables hold references we do not count; better say so than report leaks.
-      this.checkError('ERROR: persistent dirty bitmaps are not checked; use qemu-img check for this image');
-    }
+    await this.countBitmaps();
     await this.compareRefcounts();
     await this.checkCopiedFlags();
     return this.report;
@@ -275,6 +273,32 @@ class Qcow2Checker {
       }
       this.reference(offset, clusterSize);
       this.refcountBlocks.set(index, offset);
+    }
+  }
+
+  /** Persistent bitmaps: their directory, each bitmap's table and the data clusters the tables name. */
+  private async countBitmaps(): Promise<void> {
+    let bitmaps;
+    try {
+      bitmaps = await readBitmapDirectory(this.io, this.header);
+    } catch (error) {
+      if (!(error instanceof CorruptImageError)) throw error;
+      this.checkError(`ERROR: cannot read the bitmap directory: ${error.reason}`);
+      return;
+    }
+    if (bitmaps.length === 0) return;
+    const extension = this.header.bitmaps!;
+    this.reference(extension.directoryOffset, extension.directorySize);
+    for (const bitmap of bitmaps) {
+      if (bitmap.tableSize === 0) continue;
+      if (!this.reference(bitmap.tableOffset, bitmap.tableSize * 8)) continue;
+      const table = await this.readTable(bitmap.tableOffset, bitmap.tableSize * 8, `table of bitmap '${bitmap.name}'`);
+      if (table === null) continue;
+      const view = new DataView(table.buffer);
+      for (let index = 0; index < bitmap.tableSize; index++) {
+        const offset = standardOffset(view.getUint32(index * 8), view.getUint32(index * 8 + 4));
+        if (offset !== 0) this.reference(offset, this.clusterSize);
+      }
     }
   }
 

@@ -48,6 +48,12 @@ export class UnsupportedImageError extends Error {
   }
 }
 
+export interface BitmapsExtension {
+  count: number;
+  directorySize: number;
+  directoryOffset: number;
+}
+
 export interface Qcow2Header {
   version: 2 | 3;
   clusterBits: number;
@@ -70,6 +76,8 @@ export interface Qcow2Header {
   backingFile: string | undefined;
   backingFormat: string | undefined;
   externalDataFile: string | undefined;
+  /** The bitmaps extension, when there is one (valid only while the bitmaps autoclear bit is set). */
+  bitmaps: BitmapsExtension | undefined;
   /** Names from the feature name table, keyed "type:bit" (type 0 incompatible, 1 compatible, 2 autoclear). */
   featureNames: Map<string, string>;
 }
@@ -147,6 +155,7 @@ export function parseHeader(firstCluster: Uint8Array): Qcow2Header {
     backingFile: undefined,
     backingFormat: undefined,
     externalDataFile: undefined,
+    bitmaps: undefined,
     featureNames: new Map(),
   };
 
@@ -188,6 +197,12 @@ function parseExtensions(area: Uint8Array, header: Qcow2Header): void {
       case EXT_BACKING_FORMAT:
         header.backingFormat = decoder.decode(data);
         break;
+      case EXT_BITMAPS:
+        if (length >= 24) {
+          const ext = new DataView(data.buffer, data.byteOffset, data.byteLength);
+          header.bitmaps = { count: ext.getUint32(0), directorySize: Number(ext.getBigUint64(8)), directoryOffset: Number(ext.getBigUint64(16)) };
+        }
+        break;
       case EXT_EXTERNAL_DATA_FILE:
         header.externalDataFile = decoder.decode(data);
         break;
@@ -198,7 +213,7 @@ function parseExtensions(area: Uint8Array, header: Qcow2Header): void {
         }
         break;
       default:
-        // Bitmaps, the encryption header pointer and unknown extensions do not change how we read data.
+        // The encryption header pointer and unknown extensions do not change how we read data.
         break;
     }
     position = dataStart + Math.ceil(length / 8) * 8;

@@ -8,6 +8,7 @@ import type { BlockFile } from '../../block/file.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTENDED_L2, COMPAT_LAZY_REFCOUNTS, readHeader, UnsupportedImageError } from '../../block/qcow2/header.js';
 import { MetadataIo } from '../../block/qcow2/metadata-io.js';
 import { readSnapshotTable, type Qcow2Snapshot } from '../../block/qcow2/snapshots.js';
+import { readBitmapDirectory, type Qcow2Bitmap } from '../../block/qcow2/bitmaps.js';
 import { RawDiskImage } from '../../block/raw.js';
 import { ImgError } from './errors.js';
 import { allocatedBytes, backingPath, openImageFile, requireFormat, resolveFormat } from './files.js';
@@ -20,6 +21,7 @@ export interface Qcow2Specific {
   refcountBits: number;
   corrupt: boolean;
   extendedL2: boolean;
+  bitmaps: Qcow2Bitmap[];
 }
 
 export interface ImageInfo {
@@ -73,6 +75,7 @@ async function readQcow2Info(file: BlockFile, path: string, actualSize: number):
         refcountBits: 2 ** header.refcountOrder,
         corrupt: (header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n,
         extendedL2: (header.incompatibleFeatures & INCOMPAT_EXTENDED_L2) !== 0n,
+        bitmaps: await readBitmapDirectory(io, header),
       },
     };
     if (header.backingFile !== undefined) {
@@ -151,6 +154,14 @@ export function formatInfoHuman(info: ImageInfo): string {
     lines.push('Format specific information:', `    compat: ${qcow2.compat}`, '    compression type: zlib');
     // Version 2 has no feature bits, so qemu-img leaves out what they would say.
     if (qcow2.compat !== '0.10') lines.push(`    lazy refcounts: ${qcow2.lazyRefcounts}`);
+    if (qcow2.bitmaps.length > 0) {
+      lines.push('    bitmaps:');
+      qcow2.bitmaps.forEach((bitmap, index) => {
+        lines.push(`        [${index}]:`, '            flags:');
+        bitmap.flags.forEach((flag, flagIndex) => lines.push(`                [${flagIndex}]: ${flag}`));
+        lines.push(`            name: ${bitmap.name}`, `            granularity: ${bitmap.granularity}`);
+      });
+    }
     lines.push(`    refcount bits: ${qcow2.refcountBits}`);
     if (qcow2.compat !== '0.10') lines.push(`    corrupt: ${qcow2.corrupt}`, `    extended l2: ${qcow2.extendedL2}`);
   }
@@ -182,6 +193,9 @@ export function infoJson(info: ImageInfo): Record<string, unknown> {
   if (qcow2 !== undefined) {
     const data: Record<string, unknown> = { compat: qcow2.compat, 'compression-type': 'zlib' };
     if (qcow2.compat !== '0.10') data['lazy-refcounts'] = qcow2.lazyRefcounts;
+    if (qcow2.bitmaps.length > 0) {
+      data.bitmaps = qcow2.bitmaps.map((bitmap) => ({ flags: bitmap.flags, name: bitmap.name, granularity: bitmap.granularity }));
+    }
     data['refcount-bits'] = qcow2.refcountBits;
     if (qcow2.compat !== '0.10') Object.assign(data, { corrupt: qcow2.corrupt, 'extended-l2': qcow2.extendedL2 });
     json['format-specific'] = { type: 'qcow2', data };
@@ -194,9 +208,24 @@ export function infoJson(info: ImageInfo): Record<string, unknown> {
   return json;
 }
 
-/** qemu-img's JSON layout: four-space indents, which JSON.stringify's matches. */
+/**
+ * qemu-img's JSON layout: JSON.stringify's with four-space indents, except that an empty array or
+ * object still opens and closes on lines of its own ("[\n    ]"), as QEMU's printer does.
+ */
 export function formatJson(value: unknown): string {
-  return `${JSON.stringify(value, null, 4)}\n`;
+  const render = (item: unknown, indent: string): string => {
+    const inner = `${indent}    `;
+    if (Array.isArray(item)) {
+      const lines = item.map((element) => `${inner}${render(element, inner)}`);
+      return `[\n${lines.join(',\n')}${lines.length > 0 ? '\n' : ''}${indent}]`;
+    }
+    if (item !== null && typeof item === 'object') {
+      const lines = Object.entries(item).map(([key, element]) => `${inner}${JSON.stringify(key)}: ${render(element, inner)}`);
+      return `{\n${lines.join(',\n')}${lines.length > 0 ? '\n' : ''}${indent}}`;
+    }
+    return JSON.stringify(item);
+  };
+  return `${render(value, '')}\n`;
 }
 
 export function parseOutputFormat(value: string | undefined): 'human' | 'json' {
