@@ -319,6 +319,12 @@ describe.skipIf(!haveQemuImg)('wkvm img check: damage planted in an image', () =
     await expectSameVerdict(planted('refblock-outside', (file) => poke(file, CLUSTER + 8, 8, 0x7770000n)), 2);
   });
 
+  it('a refcount table entry with reserved bits set, and a data cluster on top of the refcount block', async () => {
+    await expectSameVerdict(planted('reftable-reserved', (file) => poke(file, CLUSTER, 8, BigInt(REFCOUNT_BLOCK) | 1n)), 2);
+    const shared = await expectSameVerdict(planted('on-refblock', (file) => poke(file, L2_TABLE + 8, 8, 0x8000000000000000n | BigInt(REFCOUNT_BLOCK))), 2);
+    expect(shared.stderr).toContain('ERROR refcount block 0 refcount=2');
+  });
+
   it('a header it cannot read: one line and status 1, as qemu-img', async () => {
     const path = planted('bad-header', (file) => poke(file, 16, 8, 40n)); // cluster_bits 40
     expectOneLineError(await wkvmImg('check', path), 1, /Could not open '.*plant-bad-header\.qcow2': cluster_bits 40/);

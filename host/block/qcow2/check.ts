@@ -16,7 +16,6 @@ import {
   COMPRESSED_HI,
   COPIED_HI,
   compressedExtent,
-  hex64,
   L1_RESERVED_HI,
   L1_RESERVED_LO,
   L2_RESERVED_HI,
@@ -28,7 +27,16 @@ import { readBitmapDirectory } from './bitmaps.js';
 import { readHeader, UnsupportedImageError, type Qcow2Header } from './header.js';
 import { MetadataIo } from './metadata-io.js';
 import { readRefcount } from './refcounts.js';
-import { readSnapshotTable } from './snapshots.js';
+import { MAX_L1_BYTES } from './limits.js';
+import { readSnapshotTable, type SnapshotTable } from './snapshots.js';
+
+/** A 64-bit entry in hex as qemu-img prints it (%PRIx64: no leading zeros). */
+function hex(hi: number, lo: number): string {
+  return ((BigInt(hi) << 32n) | BigInt(lo)).toString(16);
+}
+
+/** The low 9 bits of a refcount table entry are reserved. */
+const REFCOUNT_TABLE_RESERVED = 0x1ffn;
 
 export interface Qcow2CheckReport {
   /** One line per problem, in the order found (qemu-img prints these on stderr). */
@@ -46,8 +54,14 @@ export interface Qcow2CheckReport {
   /** Allocated clusters not right after the previous one of their L2 table in the file; every compressed one. */
   fragmentedClusters: number;
   compressedClusters: number;
-  /** End of the last host cluster that is in use or has a refcount. */
+  /** End of the last host cluster that is in use or has a refcount (at least the header's). */
   imageEndOffset: number;
+  /**
+   * Where the check gave up, as qemu-img does ("Check failed"): before counting anything (the snapshot
+   * table cannot be read; the counts mean nothing), or in the COPIED flag pass (a refcount could not be
+   * read; the counts stand); false when it ran to the end.
+   */
+  abandoned: 'before-counting' | 'copied-flags' | false;
   /** The header, for the caller's report. */
   header: Qcow2Header;
 }
@@ -86,13 +100,22 @@ class Qcow2Checker {
   private readonly copiedFlags = new CopiedFlagRecords();
   /** Host offsets of the refcount blocks the table names validly, by table index. */
   private readonly refcountBlocks = new Map<number, number>();
+  /**
+   * Table indexes whose block is misaligned or outside the file: their refcounts cannot be read at all.
+   * The value is what qemu-img's block layer says the first time it meets a misaligned one.
+   */
+  private readonly unreadableBlocks = new Map<number, string | null>();
+
+  private unreadableBlockReported = false;
+  private snapshotTable: SnapshotTable | null = null;
   private readonly loadedBlocks = new Map<number, Uint8Array>();
   private readonly report: Qcow2CheckReport;
 
-  constructor(private readonly io: MetadataIo, private readonly header: Qcow2Header, fileSize: number) {
+  constructor(private readonly io: MetadataIo, private readonly header: Qcow2Header, private readonly fileSize: number) {
     this.clusterSize = header.clusterSize;
     this.fileClusters = Math.ceil(fileSize / header.clusterSize);
-    this.references = new Uint32Array(this.fileClusters);
+    // One more than the file holds: a region may overhang the end of the file by less than a cluster.
+    this.references = new Uint32Array(this.fileClusters + 1);
     this.report = {
       problems: [],
       corruptions: 0,
@@ -102,13 +125,17 @@ class Qcow2Checker {
       allocatedClusters: 0,
       fragmentedClusters: 0,
       compressedClusters: 0,
-      imageEndOffset: 0,
+      imageEndOffset: header.clusterSize,
+      abandoned: false,
       header,
     };
   }
 
   async run(): Promise<Qcow2CheckReport> {
     const { header } = this;
+    await this.readSnapshots();
+    // Without its snapshot table qemu-img checks nothing else ("Check failed"): the report says why.
+    if (this.report.abandoned !== false) return this.report;
     this.reference(0, this.clusterSize);
     await this.walkL1(header.l1TableOffset, header.l1Size, true);
     await this.countSnapshots();
@@ -130,14 +157,15 @@ class Qcow2Checker {
   }
 
   /**
-   * Counts one reference to each host cluster of [offset, offset + length). A region reaching a
-   * cluster that starts at or past the end of the file is a corruption and counts nothing; returns
-   * whether the region was inside the file.
+   * Counts one reference to each host cluster of [offset, offset + length). A region that ends a
+   * whole cluster or more past the end of the file is a corruption and counts nothing (a shorter
+   * overhang is counted: it reaches at most one cluster past the file's last); returns whether the
+   * region was counted.
    */
   private reference(offset: number, length: number): boolean {
     const first = Math.floor(offset / this.clusterSize);
     const last = Math.floor((offset + length - 1) / this.clusterSize);
-    if (last >= this.fileClusters) {
+    if (offset + length - this.fileSize >= this.clusterSize) {
       this.corruption('ERROR: counting reference for region exceeding the end of the file by one cluster or more: ' +
         `offset 0x${offset.toString(16)} size 0x${length.toString(16)}`);
       return false;
@@ -168,7 +196,7 @@ class Qcow2Checker {
       const lo = view.getUint32(index * 8 + 4);
       if (hi === 0 && lo === 0) continue;
       if ((hi & L1_RESERVED_HI) !== 0 || (lo & L1_RESERVED_LO) !== 0) {
-        this.corruption(`ERROR found L1 entry with reserved bits set: ${hex64(hi, lo)}`);
+        this.corruption(`ERROR found L1 entry with reserved bits set: ${hex(hi, lo)}`);
       }
       const l2Offset = standardOffset(hi, lo);
       if (l2Offset === 0) continue;
@@ -193,8 +221,8 @@ class Qcow2Checker {
       const lo = view.getUint32(index * 8 + 4);
       if (hi === 0 && lo === 0) continue;
       if ((hi & COMPRESSED_HI) !== 0) {
-        if ((hi & COPIED_HI) !== 0) this.corruption(`ERROR compressed cluster entry with the COPIED flag set: ${hex64(hi, lo)}`);
         const { hostOffset, compressedSize } = compressedExtent(hi, lo, this.header.clusterBits);
+        if ((hi & COPIED_HI) !== 0) this.corruption(`ERROR: coffset=0x${hostOffset.toString(16)}: copied flag must never be set for compressed clusters`);
         if (active) {
           report.allocatedClusters++;
           report.compressedClusters++;
@@ -208,7 +236,7 @@ class Qcow2Checker {
       const zeroFlag = this.header.version >= 3 && (lo & ZERO_LO) !== 0;
       const reservedLo = this.header.version >= 3 ? L2_RESERVED_LO : L2_RESERVED_LO | ZERO_LO;
       if ((hi & L2_RESERVED_HI) !== 0 || (lo & reservedLo) !== 0) {
-        this.corruption(`ERROR found l2 entry with reserved bits set: ${hex64(hi, lo)}`);
+        this.corruption(`ERROR found l2 entry with reserved bits set: ${hex(hi, lo)}`);
       }
       const hostOffset = standardOffset(hi, lo);
       // Unallocated (perhaps flagged zero): nothing in the file.
@@ -227,22 +255,36 @@ class Qcow2Checker {
     }
   }
 
-  private async countSnapshots(): Promise<void> {
+  /** The snapshot table is read first, as qemu-img does, so problems with its entries are reported first. */
+  private async readSnapshots(): Promise<void> {
     const { header } = this;
     if (header.nbSnapshots === 0) return;
     if (header.snapshotsOffset % this.clusterSize !== 0) {
       this.corruption(`ERROR snapshot table offset 0x${header.snapshotsOffset.toString(16)} is not cluster aligned`);
       return;
     }
-    let table;
     try {
-      table = await readSnapshotTable(this.io, header);
+      this.snapshotTable = await readSnapshotTable(this.io, header);
     } catch (error) {
       if (!(error instanceof CorruptImageError)) throw error;
-      this.checkError(`ERROR: cannot read the snapshot table: ${error.reason}`);
+      this.checkError(`ERROR failed to read the snapshot table: ${error.reason}`);
+      this.report.abandoned = 'before-counting';
       return;
     }
+    this.snapshotTable.snapshots.forEach((snapshot, index) => {
+      if (header.version >= 3 && snapshot.extraDataSize < 16) this.corruption(`ERROR snapshot table entry ${index} is incomplete`);
+    });
+  }
+
+  private async countSnapshots(): Promise<void> {
+    const table = this.snapshotTable;
+    if (table === null) return;
     for (const snapshot of table.snapshots) {
+      if (snapshot.l1Size * 8 > MAX_L1_BYTES) {
+        this.corruption(`ERROR snapshot ${snapshot.id} (${snapshot.name}) l1_size=0x${snapshot.l1Size.toString(16)}: ` +
+          'L1 table is too large; snapshot table entry corrupted');
+        continue;
+      }
       if (snapshot.l1TableOffset % this.clusterSize !== 0) {
         this.corruption(`ERROR snapshot ${snapshot.id} (${snapshot.name}) l1_offset=0x${snapshot.l1TableOffset.toString(16)}: ` +
           'L1 table is not cluster aligned; snapshot table entry corrupted');
@@ -250,7 +292,7 @@ class Qcow2Checker {
       }
       await this.walkL1(snapshot.l1TableOffset, snapshot.l1Size, false);
     }
-    this.reference(header.snapshotsOffset, table.byteLength);
+    this.reference(this.header.snapshotsOffset, table.byteLength);
   }
 
   private async countRefcountMetadata(): Promise<void> {
@@ -261,18 +303,34 @@ class Qcow2Checker {
     if (table === null) return;
     const view = new DataView(table.buffer);
     for (let index = 0; index < tableBytes / 8; index++) {
-      const offset = Number(view.getBigUint64(index * 8));
-      if (offset === 0) continue;
+      const entry = view.getBigUint64(index * 8);
+      const offset = Number(entry & ~REFCOUNT_TABLE_RESERVED);
+      if (offset === 0 && entry === 0n) continue;
+      if ((entry & REFCOUNT_TABLE_RESERVED) !== 0n) {
+        // The block is still where the entry points (its refcounts are read), but the entry is no
+        // reference to it: qemu-img's reading, so the two reports agree.
+        this.corruption(`ERROR refcount table entry ${index} has reserved bits set`);
+        if (offset !== 0 && offset % clusterSize === 0 && offset / clusterSize < this.fileClusters) this.refcountBlocks.set(index, offset);
+        continue;
+      }
       if (offset % clusterSize !== 0) {
         this.corruption(`ERROR refcount block ${index} is not cluster aligned; refcount table entry corrupted`);
+        this.unreadableBlocks.set(index, `qcow2: Image is corrupt: Refblock offset 0x${offset.toString(16)} unaligned (reftable index: ${index}); ` +
+          'further non-fatal corruption events will be suppressed');
         continue;
       }
       if (offset / clusterSize >= this.fileClusters) {
         this.corruption(`ERROR refcount block ${index} is outside image`);
+        // Past the end of the file a block reads as zeros, unless its offset is not even a file
+        // offset (bit 63 set): then reading fails, as it does for qemu-img.
+        if (entry >= 1n << 63n) this.unreadableBlocks.set(index, null);
         continue;
       }
       this.reference(offset, clusterSize);
       this.refcountBlocks.set(index, offset);
+      // A refcount block is referenced once, by this entry; more means something else uses its cluster.
+      const references = this.references[offset / clusterSize]!;
+      if (references !== 1) this.corruption(`ERROR refcount block ${index} refcount=${references}`);
     }
   }
 
@@ -306,10 +364,21 @@ class Qcow2Checker {
     return 2 ** this.header.refcountOrder;
   }
 
-  /** The refcount the file stores for a cluster; 0 where no valid refcount block covers it. */
-  private async storedRefcount(cluster: number): Promise<number> {
+  /**
+   * The refcount the file stores for a cluster; 0 where no refcount block covers it, null where the
+   * block's table entry is misaligned (the refcount cannot be had; qemu-img calls that an I/O error).
+   */
+  private async storedRefcount(cluster: number): Promise<number | null> {
     const entriesPerBlock = (this.clusterSize * 8) / this.refcountBits;
     const tableIndex = Math.floor(cluster / entriesPerBlock);
+    if (this.unreadableBlocks.has(tableIndex)) {
+      const event = this.unreadableBlocks.get(tableIndex);
+      if (event && !this.unreadableBlockReported) {
+        this.report.problems.push(event);
+        this.unreadableBlockReported = true;
+      }
+      return null;
+    }
     const blockOffset = this.refcountBlocks.get(tableIndex);
     if (blockOffset === undefined) return 0;
     let block = this.loadedBlocks.get(tableIndex);
@@ -322,9 +391,15 @@ class Qcow2Checker {
 
   private async compareRefcounts(): Promise<void> {
     const { report } = this;
-    // Refcounts of clusters past the end of the file are not looked at: nothing there can be in use.
-    for (let cluster = 0; cluster < this.fileClusters; cluster++) {
+    // Refcounts of clusters past the end of the file are not looked at, but for one that something
+    // overhanging the end references: nothing else there can be in use.
+    const clusters = this.references[this.fileClusters] !== 0 ? this.fileClusters + 1 : this.fileClusters;
+    for (let cluster = 0; cluster < clusters; cluster++) {
       const stored = await this.storedRefcount(cluster);
+      if (stored === null) {
+        this.checkError(`Can't get refcount for cluster ${cluster}: Input/output error`);
+        continue;
+      }
       const counted = this.references[cluster]!;
       if (stored !== 0 || counted !== 0) report.imageEndOffset = (cluster + 1) * this.clusterSize;
       if (stored < counted) {
@@ -340,9 +415,16 @@ class Qcow2Checker {
   private async checkCopiedFlags(): Promise<void> {
     for (const { hi, lo, l1Index } of this.copiedFlags.entries()) {
       const refcount = await this.storedRefcount(Math.floor(standardOffset(hi, lo) / this.clusterSize));
-      if ((refcount === 1) === ((hi & COPIED_HI) !== 0)) continue;
-      if (l1Index !== null) this.corruption(`ERROR OFLAG_COPIED L2 cluster: l1_index=${l1Index} l1_entry=${hex64(hi, lo)} refcount=${refcount}`);
-      else this.corruption(`ERROR OFLAG_COPIED data cluster: l2_entry=${hex64(hi, lo)} refcount=${refcount}`);
+      if (refcount === null) {
+        // qemu-img gives up on the rest of the check here ("Check failed"); so do we, to report alike.
+        this.report.abandoned = 'copied-flags';
+        return;
+      }
+      if ((refcount === 1) !== ((hi & COPIED_HI) !== 0)) {
+        if (l1Index !== null) this.corruption(`ERROR OFLAG_COPIED L2 cluster: l1_index=${l1Index} l1_entry=${hex(hi, lo)} refcount=${refcount}`);
+        else this.corruption(`ERROR OFLAG_COPIED data cluster: l2_entry=${hex(hi, lo)} refcount=${refcount}`);
+      }
+
     }
   }
 }

@@ -4,7 +4,6 @@
 
 import { CorruptImageError } from '../errors.js';
 import type { Qcow2Header } from './header.js';
-import { MAX_L1_BYTES } from './limits.js';
 import type { MetadataIo } from './metadata-io.js';
 
 /** QEMU's limits; they also bound how much a hostile header can make us read. */
@@ -24,6 +23,8 @@ export interface Qcow2Snapshot {
   vmStateSize: number;
   /** Instruction count at the snapshot (-icount), when the entry records one. */
   icount: bigint | undefined;
+  /** Bytes of extra data the entry has (version 3 requires 16: the 64-bit VM state size and disk size). */
+  extraDataSize: number;
 }
 
 export interface SnapshotTable {
@@ -48,9 +49,9 @@ export async function readSnapshotTable(io: MetadataIo, header: Qcow2Header): Pr
     if (extraLength > 1024) throw new CorruptImageError(`snapshot table entry ${index} has ${extraLength} bytes of extra data`);
     const variable = await io.readExact(position + ENTRY_FIXED_BYTES, extraLength + idLength + nameLength, `snapshot table entry ${index}`);
     const extra = new DataView(variable.buffer, 0, extraLength);
+    // The L1 table's place and size are the reader's to judge (check reports them per snapshot).
     const l1TableOffset = Number(view.getBigUint64(0));
     const l1Size = view.getUint32(8);
-    if (l1Size * 8 > MAX_L1_BYTES) throw new CorruptImageError(`snapshot ${index} has an L1 table of ${l1Size} entries`);
     snapshots.push({
       id: decoder.decode(variable.subarray(extraLength, extraLength + idLength)),
       name: decoder.decode(variable.subarray(extraLength + idLength)),
@@ -61,6 +62,7 @@ export async function readSnapshotTable(io: MetadataIo, header: Qcow2Header): Pr
       vmClockNanoseconds: view.getBigUint64(24),
       vmStateSize: extraLength >= 8 ? Number(extra.getBigUint64(0)) : view.getUint32(32),
       icount: extraLength >= 24 ? extra.getBigUint64(16) : undefined,
+      extraDataSize: extraLength,
     });
     position += Math.ceil((ENTRY_FIXED_BYTES + extraLength + idLength + nameLength) / 8) * 8;
   }

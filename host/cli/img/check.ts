@@ -97,6 +97,8 @@ export async function runCheck(argv: readonly string[]): Promise<number> {
     await file.close();
   }
   for (const problem of report.problems) process.stderr.write(`${problem}\n`);
+  if (report.abandoned !== false) process.stderr.write('wkvm img: Check failed\n');
+  if (report.abandoned === 'before-counting') return CHECK_NOT_COMPLETED;
   if (output === 'json') process.stdout.write(formatJson(checkJson(report, path)));
   else if (!hasFlag(parsed, 'q')) process.stdout.write(formatCheckHuman(report));
   return checkStatus(report);
