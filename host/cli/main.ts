@@ -1,6 +1,7 @@
 // The `wkvm` command: `wkvm run [QEMU options]` (or just the options) boots a virt machine with the
 // serial console on stdio and exits with the guest's status; virsh's domxml-from-native, domxml-to-native
-// and create convert command lines to libvirt domain XML and back, and boot a domain from its XML.
+// and create convert command lines to libvirt domain XML and back, and boot a domain from its XML;
+// `wkvm img ...` is the image tool (qemu-img's create, info, check, convert and resize; host/cli/img/).
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { parseRunArgs, UsageError, type MonitorEndpoint, type RunOptions } from './args.js';
 import { StdioConsole } from './console.js';
@@ -20,10 +21,12 @@ import { DiskImageError } from '../block/index.js';
 import { defaultFirmwareCandidates, findDefaultFirmware } from '../vmm/firmware.js';
 import { DomainUnsupportedError, DomainXmlError } from '../mgmt/domain_xml.js';
 import { createOptions, domxmlFromNative, domxmlToNative } from './domain_commands.js';
+import { runImg } from './img/img.js';
 
 const DEBUG_ITEMS = ['exits', 'jit', 'guest_errors'];
 
-const USAGE = `usage: wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
+const USAGE = `usage: wkvm img create|info|check|convert|resize ...   (disk images, as qemu-img; wkvm img --help)
+       wkvm run -M virt[,dumpdtb=FILE] -m SIZE [-smp N] [-bios none|default|FILE] -kernel FILE [-initrd FILE]
                 [-append CMDLINE] [-dtb FILE] [-nographic] [-no-reboot] [-snapshot]
                 [-drive file=F[,format=raw|qcow2][,if=virtio|none][,id=ID][,cache=MODE][,readonly=on][,snapshot=on]]
                 [-device virtio-blk-device,drive=ID[,queue-size=N][,bus=virtio-mmio-bus.N] | virtio-rng-device[,rng=ID] | virtio-balloon-device
@@ -75,6 +78,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return fail(error);
     }
   }
+  if (command === 'img') return runImg(rest);
   const args = command === 'run' ? rest : argv;
   let options: RunOptions;
   try {

@@ -1,4 +1,4 @@
-// Creating an empty qcow2 image (version 3): header cluster, refcount table, refcount blocks describing
+// Creating an empty qcow2 image (version 3, or 2 for compat=0.10): header cluster, refcount table, refcount blocks describing
 // every metadata cluster, and a zeroed L1 table big enough for the virtual size.
 
 import { open } from 'node:fs/promises';
@@ -14,8 +14,12 @@ export interface CreateQcow2Options {
   backingFormat?: 'raw' | 'qcow2';
   /** log2 of the cluster size; default 16 (64 KiB). */
   clusterBits?: number;
-  /** log2 of the refcount width in bits; default 4 (16-bit refcounts). */
+  /** log2 of the refcount width in bits; default 4 (16-bit refcounts), the only width version 2 has. */
   refcountOrder?: number;
+  /** Header version: 3 (qemu-img's compat=1.1, the default) or 2 (compat=0.10, for old readers). */
+  version?: 2 | 3;
+  /** Sets the lazy refcounts feature bit (version 3 only); our writer keeps exact refcounts regardless. */
+  lazyRefcounts?: boolean;
 }
 
 export async function createQcow2(path: string, options: CreateQcow2Options): Promise<void> {
@@ -27,6 +31,9 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
   if (!Number.isInteger(refcountOrder) || refcountOrder < 0 || refcountOrder > 6) {
     throw new RangeError(`refcountOrder must be 0..6, got ${refcountOrder}`);
   }
+  const version = options.version ?? 3;
+  if (version === 2 && refcountOrder !== 4) throw new RangeError(`version 2 images have 16-bit refcounts (refcountOrder 4), got ${refcountOrder}`);
+  if (version === 2 && options.lazyRefcounts) throw new RangeError('lazy refcounts need version 3');
   if (!Number.isSafeInteger(options.size) || options.size < 0 || options.size > MAX_OFFSET) {
     throw new RangeError(`size must be a non-negative integer up to ${MAX_OFFSET}, got ${options.size}`);
   }
@@ -54,6 +61,8 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
   const totalClusters = 1 + tableClusters + blockCount + l1Clusters;
 
   const header = encodeHeader({
+    version,
+    lazyRefcounts: options.lazyRefcounts,
     clusterBits,
     size,
     l1Size,

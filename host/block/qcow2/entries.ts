@@ -28,8 +28,15 @@ export interface TableGeometry {
   version: number;
 }
 
+/** Bits of a standard L2 entry that must be zero: 56-61 (high word) and 1-8 (low word). */
+export const L2_RESERVED_HI = 0x3f000000;
+export const L2_RESERVED_LO = 0x1fe;
+/** Bits of an L1 entry that must be zero: 56-62 and 0-8. */
+export const L1_RESERVED_HI = 0x7f000000;
+export const L1_RESERVED_LO = 0x1ff;
+
 /** Offset bits 9-55 of a standard entry. */
-function standardOffset(hi: number, lo: number): number {
+export function standardOffset(hi: number, lo: number): number {
   return (hi & 0x00ffffff) * TWO_32 + ((lo & 0xfffffe00) >>> 0);
 }
 
@@ -49,7 +56,7 @@ function checkClusterOffset(offset: number, geometry: TableGeometry, what: strin
 export function decodeL1Entry(view: DataView, index: number, geometry: TableGeometry): { l2Offset: number; copied: boolean } {
   const hi = view.getUint32(index * 8);
   const lo = view.getUint32(index * 8 + 4);
-  if ((hi & 0x7f000000) !== 0 || (lo & 0x1ff) !== 0) {
+  if ((hi & L1_RESERVED_HI) !== 0 || (lo & L1_RESERVED_LO) !== 0) {
     throw new CorruptImageError(`L1 entry ${index} (0x${hex64(hi, lo)}) has reserved bits set`);
   }
   const l2Offset = standardOffset(hi, lo);
@@ -62,7 +69,7 @@ export function decodeL2Entry(view: DataView, index: number, geometry: TableGeom
   const lo = view.getUint32(index * 8 + 4);
   if (hi === 0 && lo === 0) return UNALLOCATED;
   if ((hi & COMPRESSED_HI) !== 0) return decodeCompressed(hi, lo, index, geometry);
-  if ((hi & 0x3f000000) !== 0 || (lo & 0x1fe) !== 0) {
+  if ((hi & L2_RESERVED_HI) !== 0 || (lo & L2_RESERVED_LO) !== 0) {
     throw new CorruptImageError(`L2 entry ${index} (0x${hex64(hi, lo)}) has reserved bits set`);
   }
   const copied = (hi & COPIED_HI) !== 0;
@@ -80,16 +87,31 @@ export function decodeL2Entry(view: DataView, index: number, geometry: TableGeom
   return { kind: 'normal', hostOffset, copied };
 }
 
+/**
+ * Where a compressed cluster's bytes lie. Descriptor: bits 0..x-1 host offset, bits x..61 additional
+ * 512-byte sectors, x = 62 - (cluster_bits - 8); the size runs to the end of the last sector named.
+ */
+export function compressedExtent(hi: number, lo: number, clusterBits: number): { hostOffset: number; compressedSize: number } {
+  const entry = (BigInt(hi & 0x3fffffff) << 32n) | BigInt(lo);
+  const offsetBits = BigInt(62 - (clusterBits - 8));
+  const hostOffset = Number(entry & ((1n << offsetBits) - 1n));
+  const additionalSectors = Number(entry >> offsetBits);
+  return { hostOffset, compressedSize: (additionalSectors + 1) * 512 - (hostOffset % 512) };
+}
+
+/** The descriptor of compressed data at `hostOffset` (`length` bytes); the inverse of compressedExtent. */
+export function encodeCompressedDescriptor(view: DataView, index: number, hostOffset: number, length: number, clusterBits: number): void {
+  const offsetBits = BigInt(62 - (clusterBits - 8));
+  const additionalSectors = Math.floor((hostOffset + length - 1) / 512) - Math.floor(hostOffset / 512);
+  const entry = (1n << 62n) | (BigInt(additionalSectors) << offsetBits) | BigInt(hostOffset);
+  view.setBigUint64(index * 8, entry);
+}
+
 function decodeCompressed(hi: number, lo: number, index: number, geometry: TableGeometry): ClusterMapping {
   if ((hi & COPIED_HI) !== 0) {
     throw new CorruptImageError(`L2 entry ${index} (0x${hex64(hi, lo)}) is compressed but flagged as copied`);
   }
-  // Descriptor: bits 0..x-1 host offset, bits x..61 additional 512-byte sectors, x = 62 - (cluster_bits - 8).
-  const entry = (BigInt(hi & 0x3fffffff) << 32n) | BigInt(lo);
-  const offsetBits = BigInt(62 - (geometry.clusterBits - 8));
-  const hostOffset = Number(entry & ((1n << offsetBits) - 1n));
-  const additionalSectors = Number(entry >> offsetBits);
-  const compressedSize = (additionalSectors + 1) * 512 - (hostOffset % 512);
+  const { hostOffset, compressedSize } = compressedExtent(hi, lo, geometry.clusterBits);
   if (hostOffset < geometry.clusterSize) {
     throw new CorruptImageError(`compressed cluster (L2 entry ${index}) at 0x${hostOffset.toString(16)} points into the image header`);
   }
@@ -120,6 +142,6 @@ export function encodeL1Entry(view: DataView, index: number, l2Offset: number): 
   view.setUint32(index * 8 + 4, l2Offset % TWO_32);
 }
 
-function hex64(hi: number, lo: number): string {
+export function hex64(hi: number, lo: number): string {
   return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 }

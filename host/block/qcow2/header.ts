@@ -4,6 +4,7 @@
 // DiskImageError naming the file.
 
 import { CorruptImageError } from '../errors.js';
+import type { BlockFile } from '../file.js';
 import { QCOW2_MAGIC } from '../probe.js';
 import {
   MAX_BACKING_FILE_NAME,
@@ -22,6 +23,10 @@ export const INCOMPAT_CORRUPT = 1n << 1n;
 export const INCOMPAT_EXTERNAL_DATA = 1n << 2n;
 export const INCOMPAT_COMPRESSION_TYPE = 1n << 3n;
 export const INCOMPAT_EXTENDED_L2 = 1n << 4n;
+/** Compatible feature bit 0: refcounts may be stale while the dirty bit is set. */
+export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
+/** Autoclear feature bit 0: the bitmaps extension is valid. */
+export const AUTOCLEAR_BITMAPS = 1n << 0n;
 
 export const EXT_END = 0x00000000;
 export const EXT_BACKING_FORMAT = 0xe2792aca;
@@ -31,6 +36,8 @@ export const EXT_CRYPTO = 0x0537be77;
 export const EXT_EXTERNAL_DATA_FILE = 0x44415441;
 
 /** Byte offsets of header fields we rewrite in place. */
+export const FIELD_SIZE = 24;
+export const FIELD_L1_SIZE = 36;
 export const FIELD_REFCOUNT_TABLE_OFFSET = 48;
 export const FIELD_AUTOCLEAR_FEATURES = 88;
 
@@ -39,6 +46,12 @@ export class UnsupportedImageError extends Error {
   constructor(readonly reason: string) {
     super(reason);
   }
+}
+
+export interface BitmapsExtension {
+  count: number;
+  directorySize: number;
+  directoryOffset: number;
 }
 
 export interface Qcow2Header {
@@ -63,6 +76,8 @@ export interface Qcow2Header {
   backingFile: string | undefined;
   backingFormat: string | undefined;
   externalDataFile: string | undefined;
+  /** The bitmaps extension, when there is one (valid only while the bitmaps autoclear bit is set). */
+  bitmaps: BitmapsExtension | undefined;
   /** Names from the feature name table, keyed "type:bit" (type 0 incompatible, 1 compatible, 2 autoclear). */
   featureNames: Map<string, string>;
 }
@@ -140,6 +155,7 @@ export function parseHeader(firstCluster: Uint8Array): Qcow2Header {
     backingFile: undefined,
     backingFormat: undefined,
     externalDataFile: undefined,
+    bitmaps: undefined,
     featureNames: new Map(),
   };
 
@@ -148,6 +164,19 @@ export function parseHeader(firstCluster: Uint8Array): Qcow2Header {
   checkTables(header);
   header.backingFile = parseBackingFileName(view, available);
   return header;
+}
+
+/**
+ * Reads and parses the header of the qcow2 image in `file`: its fixed part first, for the cluster size,
+ * then the whole first cluster, where the extensions and the backing file name live.
+ */
+export async function readHeader(file: BlockFile): Promise<Qcow2Header> {
+  const head = new Uint8Array(V3_HEADER_LENGTH);
+  const headLength = await file.read(0, head);
+  const clusterSize = 2 ** peekClusterBits(head.subarray(0, headLength));
+  const first = new Uint8Array(clusterSize);
+  const firstLength = await file.read(0, first);
+  return parseHeader(first.subarray(0, firstLength));
 }
 
 function parseExtensions(area: Uint8Array, header: Qcow2Header): void {
@@ -168,6 +197,12 @@ function parseExtensions(area: Uint8Array, header: Qcow2Header): void {
       case EXT_BACKING_FORMAT:
         header.backingFormat = decoder.decode(data);
         break;
+      case EXT_BITMAPS:
+        if (length >= 24) {
+          const ext = new DataView(data.buffer, data.byteOffset, data.byteLength);
+          header.bitmaps = { count: ext.getUint32(0), directorySize: Number(ext.getBigUint64(8)), directoryOffset: Number(ext.getBigUint64(16)) };
+        }
+        break;
       case EXT_EXTERNAL_DATA_FILE:
         header.externalDataFile = decoder.decode(data);
         break;
@@ -178,7 +213,7 @@ function parseExtensions(area: Uint8Array, header: Qcow2Header): void {
         }
         break;
       default:
-        // Bitmaps, the encryption header pointer and unknown extensions do not change how we read data.
+        // The encryption header pointer and unknown extensions do not change how we read data.
         break;
     }
     position = dataStart + Math.ceil(length / 8) * 8;
@@ -269,6 +304,10 @@ function parseBackingFileName(view: DataView, available: number): string | undef
 }
 
 export interface NewHeaderFields {
+  /** 3 (compat=1.1, the default) or 2 (compat=0.10: no feature bits, 16-bit refcounts only). */
+  version?: 2 | 3;
+  /** Sets the lazy refcounts compatible feature bit (version 3 only). */
+  lazyRefcounts?: boolean;
   clusterBits: number;
   size: number;
   l1Size: number;
@@ -280,24 +319,31 @@ export interface NewHeaderFields {
   backingFormat?: string;
 }
 
-/** Encodes a version 3 header with its extensions and backing file name into a first cluster. */
+/** Encodes a version 3 (or 2) header with its extensions and backing file name into a first cluster. */
 export function encodeHeader(fields: NewHeaderFields): Uint8Array {
+  const version = fields.version ?? 3;
+  if (version === 2 && (fields.refcountOrder !== 4 || fields.lazyRefcounts)) {
+    throw new RangeError('a version 2 (compat=0.10) header has 16-bit refcounts and no lazy refcounts');
+  }
   const clusterSize = 2 ** fields.clusterBits;
   const cluster = new Uint8Array(clusterSize);
   const view = new DataView(cluster.buffer);
   view.setUint32(0, QCOW2_MAGIC);
-  view.setUint32(4, 3);
+  view.setUint32(4, version);
   view.setUint32(20, fields.clusterBits);
-  view.setBigUint64(24, BigInt(fields.size));
-  view.setUint32(36, fields.l1Size);
+  view.setBigUint64(FIELD_SIZE, BigInt(fields.size));
+  view.setUint32(FIELD_L1_SIZE, fields.l1Size);
   view.setBigUint64(40, BigInt(fields.l1TableOffset));
-  view.setBigUint64(48, BigInt(fields.refcountTableOffset));
+  view.setBigUint64(FIELD_REFCOUNT_TABLE_OFFSET, BigInt(fields.refcountTableOffset));
   view.setUint32(56, fields.refcountTableClusters);
-  view.setUint32(96, fields.refcountOrder);
-  view.setUint32(100, V3_HEADER_LENGTH);
+  if (version === 3) {
+    view.setBigUint64(80, fields.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n);
+    view.setUint32(96, fields.refcountOrder);
+    view.setUint32(100, V3_HEADER_LENGTH);
+  }
 
   const encoder = new TextEncoder();
-  let position = V3_HEADER_LENGTH;
+  let position = version === 3 ? V3_HEADER_LENGTH : V2_HEADER_LENGTH;
   const addExtension = (type: number, data: Uint8Array): void => {
     view.setUint32(position, type);
     view.setUint32(position + 4, data.length);
@@ -305,7 +351,11 @@ export function encodeHeader(fields: NewHeaderFields): Uint8Array {
     position += 8 + Math.ceil(data.length / 8) * 8;
   };
   if (fields.backingFormat !== undefined) addExtension(EXT_BACKING_FORMAT, encoder.encode(fields.backingFormat));
-  addExtension(EXT_FEATURE_TABLE, featureTable());
+  // Feature bits, and so their names, exist from version 3 on. The names are only a courtesy to tools,
+  // so with small clusters they give way to the backing file name, as in QEMU's images.
+  const names = featureTable();
+  const backingNameLength = fields.backingFile === undefined ? 0 : encoder.encode(fields.backingFile).length;
+  if (version === 3 && position + 8 + names.length + 8 + backingNameLength <= clusterSize) addExtension(EXT_FEATURE_TABLE, names);
   position += 8; // end-of-extensions marker (type 0, length 0)
 
   if (fields.backingFile !== undefined) {

@@ -18,18 +18,18 @@ import type { BlockFile } from '../file.js';
 import { AsyncRwLock } from '../lock.js';
 import { checkRequestRange } from '../range.js';
 import { compressedHostClusters, readCompressedCluster } from './compressed.js';
-import { decodeL1Entry, decodeL2Entry, encodeL1Entry, encodeL2Entry, type ClusterMapping, type TableGeometry } from './entries.js';
+import { decodeL1Entry, decodeL2Entry, encodeCompressedDescriptor, encodeL1Entry, encodeL2Entry, type ClusterMapping, type TableGeometry } from './entries.js';
 import {
   FIELD_AUTOCLEAR_FEATURES,
+  FIELD_L1_SIZE,
+  FIELD_SIZE,
   INCOMPAT_CORRUPT,
   INCOMPAT_DIRTY,
-  parseHeader,
-  peekClusterBits,
+  readHeader,
   UnsupportedImageError,
-  V3_HEADER_LENGTH,
   type Qcow2Header,
 } from './header.js';
-import { DEFAULT_L2_CACHE_BYTES, DEFAULT_REFCOUNT_CACHE_BYTES, MIN_CACHED_TABLES } from './limits.js';
+import { DEFAULT_L2_CACHE_BYTES, DEFAULT_REFCOUNT_CACHE_BYTES, MAX_L1_BYTES, MAX_OFFSET, MIN_CACHED_TABLES } from './limits.js';
 import { LruCache } from './lru.js';
 import { MetadataIo } from './metadata-io.js';
 import { RefcountStore } from './refcounts.js';
@@ -65,11 +65,12 @@ const DECOMPRESSED_CACHE_CLUSTERS = 4;
 
 export class Qcow2DiskImage implements DiskImage {
   readonly format = 'qcow2' as const;
-  readonly size: number;
+  /** Changes only through grow(). */
+  size: number;
   readonly clusterSize: number;
   private readonly geometry: TableGeometry;
   private readonly l2Entries: number;
-  private readonly l1View: DataView;
+  private l1View: DataView;
   private readonly l2Cache: LruCache<number, L2Table>;
   private readonly decompressed = new LruCache<number, Uint8Array>(DECOMPRESSED_CACHE_CLUSTERS);
   /** Host clusters holding L2 tables referenced by the active L1 table. */
@@ -77,6 +78,8 @@ export class Qcow2DiskImage implements DiskImage {
   private readonly lock = new AsyncRwLock();
   private refcounts: RefcountStore | undefined;
   private closed = false;
+  /** Next free byte after the last compressed cluster written, in a host cluster we allocated for them. */
+  private compressedTail = 0;
 
   private constructor(
     readonly path: string,
@@ -106,12 +109,7 @@ export class Qcow2DiskImage implements DiskImage {
     let header: Qcow2Header;
     let l1: Uint8Array;
     try {
-      const head = new Uint8Array(V3_HEADER_LENGTH);
-      const headLength = await file.read(0, head);
-      const clusterSize = 2 ** peekClusterBits(head.subarray(0, headLength));
-      const first = new Uint8Array(clusterSize);
-      const firstLength = await file.read(0, first);
-      header = parseHeader(first.subarray(0, firstLength));
+      header = await readHeader(file);
       l1 = await io.readExact(header.l1TableOffset, header.l1Size * 8, 'L1 table');
     } catch (error) {
       if (error instanceof CorruptImageError || error instanceof UnsupportedImageError) throw fail(error.reason, error);
@@ -278,6 +276,109 @@ export class Qcow2DiskImage implements DiskImage {
         if (this.cache.syncEveryWrite) await this.io.file.sync();
       }),
     );
+  }
+
+  /**
+   * Writes one whole guest cluster as compressed (raw deflate) bytes, as `qemu-img convert -c` does.
+   * Compressed clusters are packed one after another into host clusters we allocate for them; each
+   * host cluster holds one reference per compressed cluster that touches it. A cluster's bytes never
+   * straddle two host clusters here, which keeps the refcount bookkeeping to one cluster.
+   */
+  async writeCompressedCluster(guestCluster: number, compressed: Uint8Array): Promise<void> {
+    const offset = guestCluster * this.clusterSize;
+    this.checkWritable('write', offset, this.clusterSize);
+    checkRequestRange(this.path, 'write', offset, Math.min(this.clusterSize, this.size - offset), this.size);
+    if (compressed.length === 0 || compressed.length >= this.clusterSize) {
+      throw new DiskIoError(this.path, 'write', offset, this.clusterSize, `${compressed.length} compressed bytes do not make a compressed cluster`);
+    }
+    await this.lock.exclusive(() =>
+      this.guard('write', offset, this.clusterSize, async () => {
+        const refcounts = this.refcounts!;
+        const tail = this.compressedTail;
+        const fitsInTail = tail !== 0 && (tail % this.clusterSize) + compressed.length <= this.clusterSize;
+        const hostOffset = fitsInTail ? tail : await refcounts.findFree();
+        await this.io.write(hostOffset, compressed);
+        if (fitsInTail) await refcounts.increment(hostOffset);
+        else await refcounts.claim(hostOffset);
+        await this.io.barrier();
+        const end = hostOffset + compressed.length;
+        this.compressedTail = end % this.clusterSize === 0 ? 0 : end;
+
+        const table = await this.writableL2(Math.floor(guestCluster / this.l2Entries));
+        const l2Index = guestCluster % this.l2Entries;
+        const previous = decodeL2Entry(table.view, l2Index, this.geometry);
+        const entry = new Uint8Array(8);
+        encodeCompressedDescriptor(new DataView(entry.buffer), 0, hostOffset, compressed.length, this.header.clusterBits);
+        await this.io.write(table.offset + l2Index * 8, entry);
+        table.bytes.set(entry, l2Index * 8);
+        await this.release(previous);
+        if (this.cache.syncEveryWrite) await this.io.file.sync();
+      }),
+    );
+  }
+
+  /**
+   * Grows the virtual disk to `newSize` bytes (qemu-img resize). The L1 table grows first, in place
+   * when its last cluster has room, else as a copy in newly allocated clusters that the header then
+   * points to; the new size is written last, so an interrupted grow leaves the old size over a table
+   * that is merely larger than it needs to be. Shrinking is refused: it would have to free clusters.
+   */
+  async grow(newSize: number): Promise<void> {
+    this.checkWritable('write', newSize, 0);
+    if (!Number.isSafeInteger(newSize) || newSize % 512 !== 0 || newSize < this.size || newSize > MAX_OFFSET) {
+      throw new DiskIoError(this.path, 'write', newSize, 0, `cannot grow from ${this.size} to ${newSize} bytes (a larger multiple of 512 up to ${MAX_OFFSET} is needed)`);
+    }
+    await this.lock.exclusive(() =>
+      this.guard('write', newSize, 0, async () => {
+        const neededL1 = Math.ceil(newSize / (this.clusterSize * this.l2Entries));
+        if (neededL1 > this.header.l1Size) await this.growL1(neededL1);
+        const sizeField = new Uint8Array(8);
+        new DataView(sizeField.buffer).setBigUint64(0, BigInt(newSize));
+        await this.io.write(FIELD_SIZE, sizeField);
+        await this.io.file.sync();
+        this.header.size = newSize;
+        this.size = newSize;
+      }),
+    );
+  }
+
+  private async growL1(entries: number): Promise<void> {
+    const { clusterSize, header } = this;
+    const bytes = entries * 8;
+    if (bytes > MAX_L1_BYTES) throw new CorruptImageError(`the L1 table would need ${bytes} bytes (limit ${MAX_L1_BYTES})`);
+    const oldBytes = header.l1Size * 8;
+    const oldClusters = Math.ceil(oldBytes / clusterSize);
+    const table = new Uint8Array(Math.ceil(bytes / clusterSize) * clusterSize);
+    table.set(new Uint8Array(this.l1View.buffer, this.l1View.byteOffset, oldBytes));
+    // l1_size (4 bytes) and l1_table_offset (8 bytes) are adjacent: one write switches tables.
+    const fields = new Uint8Array(12);
+    const fieldsView = new DataView(fields.buffer);
+    fieldsView.setUint32(0, entries);
+    if (header.l1Size > 0 && bytes <= oldClusters * clusterSize) {
+      // The clusters the table has are ours already; the new entries must read as zeros, whatever the
+      // file holds (or lacks) there.
+      await this.io.write(header.l1TableOffset + oldBytes, table.subarray(oldBytes, bytes));
+      await this.io.barrier();
+      fieldsView.setBigUint64(4, BigInt(header.l1TableOffset));
+      await this.io.write(FIELD_L1_SIZE, fields);
+      await this.io.barrier();
+    } else {
+      const refcounts = this.refcounts!;
+      const newClusters = table.length / clusterSize;
+      const newOffset = await refcounts.findFreeRun(newClusters);
+      await this.io.write(newOffset, table);
+      await refcounts.claimRun(newOffset, newClusters);
+      await this.io.barrier();
+      fieldsView.setBigUint64(4, BigInt(newOffset));
+      await this.io.write(FIELD_L1_SIZE, fields);
+      await this.io.barrier();
+      const oldOffset = header.l1TableOffset;
+      header.l1TableOffset = newOffset;
+      header.l1Size = entries;
+      for (let c = 0; c < oldClusters; c++) await refcounts.decrement(oldOffset + c * clusterSize);
+    }
+    header.l1Size = entries;
+    this.l1View = new DataView(table.buffer, 0, bytes);
   }
 
   async flush(): Promise<void> {

@@ -153,6 +153,12 @@ export class RefcountStore {
     this.freeHint = Math.max(this.freeHint, first + count);
   }
 
+  /** One more reference to an allocated cluster (several compressed clusters share a host cluster). */
+  async increment(hostOffset: number): Promise<void> {
+    const clusterIndex = Math.floor(hostOffset / this.clusterSize);
+    await this.set(clusterIndex, (await this.get(clusterIndex)) + 1);
+  }
+
   async decrement(hostOffset: number): Promise<void> {
     const clusterIndex = Math.floor(hostOffset / this.clusterSize);
     const current = await this.get(clusterIndex);
@@ -196,9 +202,12 @@ export class RefcountStore {
     const first = tableIndex * this.entriesPerBlock;
     let blockCluster = first;
     while ((blockCluster >= busyStart && blockCluster < busyEnd) || this.isReserved(blockCluster)) blockCluster++;
-    if (blockCluster >= first + this.entriesPerBlock) throw new CorruptImageError(`no room for refcount block ${tableIndex}`);
     const block = new Uint8Array(this.clusterSize);
-    writeRefcount(block, blockCluster - first, this.refcountBits, 1);
+    if (blockCluster >= first + this.entriesPerBlock) {
+      blockCluster = await this.claimClusterPast(busyEnd);
+    } else {
+      writeRefcount(block, blockCluster - first, this.refcountBits, 1);
+    }
     const blockOffset = blockCluster * this.clusterSize;
     await this.io.write(blockOffset, block);
     await this.io.barrier();
@@ -207,6 +216,18 @@ export class RefcountStore {
     this.table[tableIndex] = blockOffset;
     this.blockClusters.add(blockCluster);
     this.blocks.set(tableIndex, block);
+  }
+
+  /**
+   * For a refcount block whose whole range is busy (a contiguous run longer than one block's range,
+   * such as a grown L1 table): a free cluster with refcount 1 in a later range that the run does not
+   * reach, so that range's own block, if it must be made, cannot land in the run either.
+   */
+  private async claimClusterPast(busyEnd: number): Promise<number> {
+    let cluster = Math.ceil(busyEnd / this.entriesPerBlock) * this.entriesPerBlock;
+    while (this.isReserved(cluster) || (await this.get(cluster)) !== 0) cluster++;
+    await this.set(cluster, 1);
+    return cluster;
   }
 
   private async writeTableEntry(tableIndex: number, blockOffset: number): Promise<void> {
