@@ -64,6 +64,8 @@ export interface RunOptions {
   qmp: MonitorEndpoint[];
   /** -rtc base=: what the RTC reads at start: the host's UTC time, its local time, or a fixed moment (ms since the epoch). */
   rtcBase: 'utc' | 'localtime' | { readonly epochMs: number };
+  /** -global virtio-mmio.force-legacy=true: the virtio-mmio transports' legacy (version 1) interface. */
+  virtioMmioLegacy?: boolean;
   /** -name [guest=]NAME[,...]: the VM's name, which query-name and `info name` report and libvirt's domain XML keeps. */
   name?: string;
   /** -uuid: the VM's UUID, lower case (the domain XML keeps it; the virt board has no firmware table to show it). */
@@ -123,15 +125,16 @@ const VALUE_OPTIONS: Record<string, (o: RunOptions, v: string) => void> = {
   k: () => {},
   boot: () => {},
   gdb: (o, v) => (o.gdb = v),
-  global: (_o, v) => checkGlobal(v),
+  global: (o, v) => checkGlobal(o, v),
 };
 
 /**
  * -global DRIVER.PROPERTY=VALUE (or driver=,property=,value=): a default for every device of a kind. wkvm's
- * devices have one such setting a guest may ask for: virtio-mmio.force-legacy=false, which QEMU's xv6
- * and other modern-only guests give to get what wkvm's transports always are, virtio-mmio version 2.
+ * devices have one such setting: virtio-mmio.force-legacy, the transports' interface: false (xv6's line
+ * gives it) is version 2, wkvm's default; true is the legacy version 1 (QEMU's default, which older guests
+ * were written against).
  */
-function checkGlobal(value: string): void {
+function checkGlobal(options: RunOptions, value: string): void {
   let driver: string | undefined;
   let property: string | undefined;
   let setting: string | undefined;
@@ -146,11 +149,11 @@ function checkGlobal(value: string): void {
   }
   if (driver === 'virtio-mmio' && property === 'force-legacy') {
     const legacy = parseQemuBool(setting);
-    if (legacy === false) return;
-    if (legacy === true) throw new UsageError('-global virtio-mmio.force-legacy=true: wkvm\'s virtio-mmio transports are modern (version 2) only');
-    throw new UsageError(`-global virtio-mmio.force-legacy=${setting}: expected on or off`);
+    if (legacy === null) throw new UsageError(`-global virtio-mmio.force-legacy=${setting}: expected on or off`);
+    options.virtioMmioLegacy = legacy;
+    return;
   }
-  throw new UsageError(`-global ${driver}.${property}: not a property wkvm has (it takes virtio-mmio.force-legacy=false)`);
+  throw new UsageError(`-global ${driver}.${property}: not a property wkvm has (it takes virtio-mmio.force-legacy=on|off)`);
 }
 
 const FLAG_OPTIONS: Record<string, (o: RunOptions) => void> = {

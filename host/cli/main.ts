@@ -35,7 +35,7 @@ const USAGE = `usage: wkvm img create|info|check|convert|resize ...   (disk imag
                          | virtio-9p-pci,fsdev=ID,mount_tag=TAG | virtio-serial-pci ...[,addr=SLOT][,bus=pcie.0]] [-device help]
                 [-device loader,file=FILE[,addr=A][,cpu-num=N][,force-raw=on] | loader,addr=A,data=D,data-len=1|2|4|8[,data-be=on]
                          | loader,addr=A,cpu-num=N]
-                [-global virtio-mmio.force-legacy=false]
+                [-global virtio-mmio.force-legacy=on|off]
                 [-object rng-builtin,id=ID | rng-random,id=ID[,filename=/dev/urandom]]
                 [-chardev null,id=ID | stdio,id=ID[,mux=on] | file,id=ID,path=FILE[,append=on]]
                 [-netdev user,id=ID[,restrict=on][,hostfwd=tcp|udp:[ADDR]:PORT-[GADDR]:GPORT...][,tftp=DIR[,bootfile=FILE]] -device virtio-net-device,netdev=ID[,mac=MAC] | -nic user[,model=virtio-net-pci][,mac=MAC][,hostfwd=...] | -nic none]
@@ -334,6 +334,7 @@ async function runBoots(
         rtcOffsetNs,
         isa: options.isa,
         loaders: options.loaders,
+        virtioMmioLegacy: options.virtioMmioLegacy ?? false,
         runControl: control,
         ...(gdb === null ? {} : { debugger: gdb }),
       });

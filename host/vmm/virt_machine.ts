@@ -64,6 +64,11 @@ export interface VirtMachineConfig {
   readonly rtcOffsetNs?: bigint;
   /** The harts' `riscv,isa` in the generated device tree (-cpu); default the core's, CORE_ISA. */
   readonly isa?: string;
+  /**
+   * The virtio-mmio transports' legacy (version 1) interface, QEMU's -global virtio-mmio.force-legacy=true
+   * (its default; wkvm's is version 2): for guests written against it, as xv6-riscv before 2021.
+   */
+  readonly virtioMmioLegacy?: boolean;
   /** QEMU's generic loaders (-device loader): files and values put into memory, and pcs set, after everything else is loaded. */
   readonly loaders?: readonly GenericLoader[];
   /**
@@ -261,7 +266,7 @@ export class VirtMachine implements ControlledMachine {
       const { base, irq } = virtioMmioSlot(slot);
       const line = this.deviceIrqLine(irq);
       // Its line is the core PLIC's source virtio0 + slot, so the core may serve its interrupt registers.
-      const transport = new VirtioMmioTransport({ slot, memory: virtioMemory, irq: line, inCoreInterrupt: true });
+      const transport = new VirtioMmioTransport({ slot, memory: virtioMemory, irq: line, inCoreInterrupt: true, legacy: config.virtioMmioLegacy ?? false });
       this.bus.register(base, transport);
       return transport;
     });

@@ -102,6 +102,20 @@ describe('Linux guest boot', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
+  it('runs the same devices over the legacy virtio-mmio interface with -global virtio-mmio.force-legacy=true (QEMU\'s default)', async () => {
+    const result = await runWkvm([...bootArgs(FIRMWARES[1]![1], 'shell'), '-global', 'virtio-mmio.force-legacy=true',
+      '-device', 'virtio-rng-device', '-device', 'virtio-balloon-device'], {
+      input: [
+        { after: 'root@rvguest:/# ', send: 'echo VERSIONS $(grep -c . /sys/bus/virtio/devices/*/features) RNG=$(cat /sys/class/misc/hw_random/rng_current) $(head -c 64 /dev/hwrng | wc -c)-BYTES V1=$(cut -c33 /sys/bus/virtio/devices/virtio0/features)\n' },
+        { after: '-BYTES', send: 'exit\n' },
+      ],
+    });
+    // Both bound; bit 32 (VIRTIO_F_VERSION_1) was not negotiated: the legacy driver path.
+    expect(result.stdout).toMatch(/RNG=virtio_rng\.0 64-BYTES V1=0/);
+    expect(result.stdout).toContain('GUEST-POWEROFF');
+    expect(result.status, result.stderr).toBe(0);
+  });
+
   it('gives the guest a virtio-net NIC on the user network: eth0 up, the gateway answers ping, DHCP leases 10.0.2.15', async () => {
     const result = await runWkvm([...bootArgs('none', 'shell').map((arg) => (arg.startsWith('console=') ? `${arg} guest.ip=10.0.2.15/24` : arg)),
       '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-device,netdev=n0', '-nic', 'user,mac=52:54:00:00:00:02'], {

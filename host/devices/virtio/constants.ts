@@ -6,6 +6,8 @@ import * as layout from '../../../assembly/abi/layout.js';
 export const VIRTIO_MMIO_MAGIC = 0x74726976;
 /** The modern (non-legacy) virtio-mmio interface. */
 export const VIRTIO_MMIO_VERSION = 2;
+/** The legacy interface's Version (QEMU's force-legacy=true). */
+export const VIRTIO_MMIO_LEGACY_VERSION = 1;
 /** "QEMU": the vendor id QEMU's transports report. */
 export const VIRTIO_MMIO_VENDOR = 0x554d4551;
 /** Each transport's window. */
@@ -41,6 +43,13 @@ export const MmioReg = {
   shmBaseHigh: 0x0bc,
   configGeneration: 0x0fc,
   config: 0x100,
+} as const;
+
+/** The legacy (version 1) interface's own registers (virtio 1.2 §4.2.4), which version 2 replaced. */
+export const LegacyMmioReg = {
+  guestPageSize: 0x028,
+  queueAlign: 0x03c,
+  queuePfn: 0x040,
 } as const;
 
 export const Status = {

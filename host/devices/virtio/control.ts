@@ -27,6 +27,11 @@ export interface VirtioControlOptions {
   /** The transport's name for logs (it changes when a device is plugged in). */
   readonly name: () => string;
   readonly log: (message: string) => void;
+  /**
+   * A legacy (pre-1.0) transport: 32 feature bits (no VIRTIO_F_VERSION_1), and no FEATURES_OK step, so
+   * DRIVER_OK alone accepts the driver's features.
+   */
+  readonly legacy?: boolean;
 }
 
 /** One queue's registers as the driver wrote them. */
@@ -123,7 +128,9 @@ export class VirtioControl {
   }
 
   private get offeredFeatures(): bigint {
-    return this.plugged === null ? 0n : this.plugged.features | TRANSPORT_FEATURES;
+    if (this.plugged === null) return 0n;
+    const features = this.plugged.features | TRANSPORT_FEATURES;
+    return this.options.legacy ? features & LOW32 : features;
   }
 
   /** The offered feature word deviceFeaturesSel selects (words past the second read 0). */
@@ -222,7 +229,13 @@ export class VirtioControl {
       return;
     }
     if (setting(Status.driverOk)) {
-      if ((next & Status.featuresOk) === 0) {
+      if (this.options.legacy) {
+        const unknown = this.driverFeatures & ~this.offeredFeatures;
+        if (unknown !== 0n) {
+          this.fail(`driver accepted features the device does not offer (0x${unknown.toString(16)})`);
+          return;
+        }
+      } else if ((next & Status.featuresOk) === 0) {
         this.fail('DRIVER_OK without FEATURES_OK');
         return;
       }

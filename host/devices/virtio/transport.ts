@@ -1,12 +1,16 @@
 // The virtio-mmio transport, version 2 (virtio 1.2 §4.2.2): the register map over the shared control plane
 // (control.ts: status machine, features, queues), and InterruptStatus/InterruptACK, which the core may
 // serve itself. A transport with no device plugged in reads as device id 0, as QEMU's unused virt slots do.
+// With `legacy` it is the version 1 interface instead (§4.2.4; QEMU's force-legacy=true, its default):
+// a queue is one page-aligned area the driver names by page frame (QueuePFN), laid out by GuestPageSize
+// and QueueAlign, and there is no FEATURES_OK step.
 //
 // A guest mistake (a malformed ring, a bad request) never throws out of here: the device goes into
 // DEVICE_NEEDS_RESET, the reason is logged, and the rest of the machine runs on.
 import type { AccessSize, IrqLine, MmioDevice } from '../device.js';
 import {
-  MAX_QUEUES_PER_DEVICE, MmioReg, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_SIZE, VIRTIO_MMIO_VENDOR, VIRTIO_MMIO_VERSION,
+  LegacyMmioReg, MAX_QUEUES_PER_DEVICE, MmioReg, VIRTIO_MMIO_LEGACY_VERSION, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_SIZE, VIRTIO_MMIO_VENDOR,
+  VIRTIO_MMIO_VERSION,
 } from './constants.js';
 import { VirtioControl, type QueueArea, type VirtioRegister } from './control.js';
 import type { VirtioDevice } from './device.js';
@@ -26,6 +30,8 @@ export interface VirtioMmioTransportOptions {
    * in-core PLIC, as on the virt machine: the core lowers that line itself when the guest acknowledges.
    */
   readonly inCoreInterrupt?: boolean;
+  /** The legacy (version 1) interface (-global virtio-mmio.force-legacy=true). */
+  readonly legacy?: boolean;
 }
 
 export class VirtioMmioTransport implements MmioDevice {
@@ -33,6 +39,9 @@ export class VirtioMmioTransport implements MmioDevice {
   private readonly control: VirtioControl;
   /** InterruptStatus: the word the core serves (in-core) or one of our own; changed only atomically. */
   private readonly interruptStatus: Int32Array;
+  /** Legacy: GuestPageSize, and each queue's QueueAlign and QueuePFN as the driver wrote them. */
+  private guestPageSize = 4096;
+  private legacyQueues: Array<{ align: number; pfn: number }> = [];
 
   constructor(private readonly options: VirtioMmioTransportOptions) {
     if (!Number.isInteger(options.slot) || options.slot < 0 || options.slot >= layout.VIRTIO_MMIO_SLOTS) {
@@ -51,6 +60,7 @@ export class VirtioMmioTransport implements MmioDevice {
       firstRecord: options.slot * MAX_QUEUES_PER_DEVICE,
       name: () => this.name,
       log: options.log ?? ((message) => console.warn(message)),
+      legacy: options.legacy ?? false,
       interrupts: {
         raise: (bits) => {
           // Bits first, then the line: an acknowledgement in the core that lowers the line in between sees them.
@@ -60,6 +70,8 @@ export class VirtioMmioTransport implements MmioDevice {
         clear: () => {
           Atomics.store(this.interruptStatus, 0, 0);
           options.irq.set(false);
+          // A device reset forgets the legacy queue areas too.
+          this.legacyQueues = [];
         },
       },
     });
@@ -112,13 +124,14 @@ export class VirtioMmioTransport implements MmioDevice {
       case MmioReg.magic:
         return VIRTIO_MMIO_MAGIC;
       case MmioReg.version:
-        return VIRTIO_MMIO_VERSION;
+        return this.options.legacy ? VIRTIO_MMIO_LEGACY_VERSION : VIRTIO_MMIO_VERSION;
       case MmioReg.vendorId:
         return VIRTIO_MMIO_VENDOR;
       case MmioReg.deviceId:
         return device?.deviceId ?? 0;
     }
     if (device === null) return 0;
+    if (this.options.legacy) return this.readLegacy(offset);
     const shared = READABLE_REGISTERS.get(offset);
     if (shared !== undefined) return control.readRegister(shared);
     switch (offset) {
@@ -145,6 +158,10 @@ export class VirtioMmioTransport implements MmioDevice {
       return;
     }
     if (control.resetting && offset !== MmioReg.status) return;
+    if (this.options.legacy) {
+      this.writeLegacy(offset, value);
+      return;
+    }
     const area = QUEUE_ADDRESS_REGISTERS.get(offset);
     if (area !== undefined) {
       control.writeQueueAddressHalf(area.area, area.high, value);
@@ -169,6 +186,88 @@ export class VirtioMmioTransport implements MmioDevice {
       default:
         control.guestError(`write of 0x${value.toString(16)} to read-only or unknown register 0x${offset.toString(16)}`);
     }
+  }
+
+  /** A read of the legacy interface: its own queue registers, the rest as version 2 has them. */
+  private readLegacy(offset: number): number {
+    const control = this.control;
+    switch (offset) {
+      case MmioReg.deviceFeatures: return control.readRegister('deviceFeatures');
+      case MmioReg.queueNumMax: return control.readRegister('queueSizeMax');
+      case LegacyMmioReg.queuePfn: return this.legacyQueue(control.queueSel)?.pfn ?? 0;
+      case MmioReg.status: return control.readRegister('status');
+      case MmioReg.interruptStatus: return this.interrupts;
+      default: return 0;
+    }
+  }
+
+  /** A write to the legacy interface. */
+  private writeLegacy(offset: number, value: number): void {
+    const control = this.control;
+    switch (offset) {
+      case MmioReg.deviceFeaturesSel: control.writeRegister('deviceFeaturesSel', value); return;
+      case MmioReg.driverFeatures: control.writeRegister('driverFeatures', value); return;
+      case MmioReg.driverFeaturesSel: control.writeRegister('driverFeaturesSel', value); return;
+      case MmioReg.queueSel: control.writeRegister('queueSel', value); return;
+      case MmioReg.queueNum: control.writeRegister('queueSize', value); return;
+      case MmioReg.status: control.writeRegister('status', value); return;
+      case MmioReg.queueNotify: control.notify(value); return;
+      case MmioReg.interruptAck:
+        if ((Atomics.and(this.interruptStatus, 0, ~value) & ~value) === 0) this.options.irq.set(false);
+        return;
+      case LegacyMmioReg.guestPageSize:
+        if (value === 0 || (value & (value - 1)) !== 0) control.guestError(`GuestPageSize ${value} is not a power of two`);
+        else this.guestPageSize = value;
+        return;
+      case LegacyMmioReg.queueAlign: {
+        const queue = this.legacyQueue(control.queueSel);
+        if (queue === undefined) control.guestError(`QueueAlign written for queue ${control.queueSel}, which does not exist`);
+        else if (value === 0 || (value & (value - 1)) !== 0) control.guestError(`QueueAlign ${value} is not a power of two`);
+        else queue.align = value;
+        return;
+      }
+      case LegacyMmioReg.queuePfn:
+        this.writeQueuePfn(value >>> 0);
+        return;
+      default:
+        control.guestError(`write of 0x${value.toString(16)} to register 0x${offset.toString(16)}, which the legacy interface does not have`);
+    }
+  }
+
+  /**
+   * QueuePFN: the selected queue lives at page `pfn` (0 takes it back). The legacy layout: the descriptor
+   * table, then the available ring (flags, idx, ring, used_event), then, at the next QueueAlign boundary,
+   * the used ring.
+   */
+  private writeQueuePfn(pfn: number): void {
+    const control = this.control;
+    const queue = this.legacyQueue(control.queueSel);
+    if (queue === undefined) {
+      control.guestError(`QueuePFN written for queue ${control.queueSel}, which does not exist`);
+      return;
+    }
+    if (pfn === 0) {
+      queue.pfn = 0;
+      control.disableSelectedQueue();
+      return;
+    }
+    const num = BigInt(control.readRegister('queueSize'));
+    const desc = BigInt(pfn) * BigInt(this.guestPageSize);
+    const driver = desc + 16n * num;
+    const align = BigInt(queue.align);
+    const device = (driver + 6n + 2n * num + align - 1n) / align * align;
+    for (const [area, address] of [['desc', desc], ['driver', driver], ['device', device]] as const) {
+      control.writeQueueAddressHalf(area, false, Number(address & 0xffffffffn));
+      control.writeQueueAddressHalf(area, true, Number(address >> 32n));
+    }
+    queue.pfn = pfn;
+    control.enableSelectedQueue();
+  }
+
+  private legacyQueue(index: number): { align: number; pfn: number } | undefined {
+    if (index >= this.control.queueCount) return undefined;
+    while (this.legacyQueues.length <= index) this.legacyQueues.push({ align: 4096, pfn: 0 });
+    return this.legacyQueues[index];
   }
 
   /** The guest broke the protocol: the device stops and says DEVICE_NEEDS_RESET. */

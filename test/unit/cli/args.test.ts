@@ -49,8 +49,13 @@ describe('-global', () => {
     expect(() => parseRunArgs(['-global', 'driver=virtio-mmio,property=force-legacy,value=off'])).not.toThrow();
   });
 
-  it('refuses legacy virtio-mmio and properties it does not have', () => {
-    expect(() => parseRunArgs(['-global', 'virtio-mmio.force-legacy=true'])).toThrow(/modern \(version 2\) only/);
+  it('takes virtio-mmio.force-legacy=true for the legacy interface (QEMU\'s default; wkvm\'s is version 2)', () => {
+    expect(parseRunArgs(['-global', 'virtio-mmio.force-legacy=true']).virtioMmioLegacy).toBe(true);
+    expect(parseRunArgs(['-global', 'virtio-mmio.force-legacy=false']).virtioMmioLegacy).toBe(false);
+    expect(parseRunArgs([]).virtioMmioLegacy).toBeUndefined();
+  });
+
+  it('refuses properties it does not have', () => {
     expect(() => parseRunArgs(['-global', 'virtio-mmio.force-legacy=maybe'])).toThrow(/expected on or off/);
     expect(() => parseRunArgs(['-global', 'virtio-blk-device.scsi=off'])).toThrow(/not a property wkvm has/);
     expect(() => parseRunArgs(['-global', 'nonsense'])).toThrow(/expected DRIVER.PROPERTY=VALUE/);

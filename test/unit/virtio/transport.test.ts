@@ -273,3 +273,62 @@ describe('interrupt registers served by the core', () => {
     expect(runGuest(other, [asm.lw(10, T0, MmioReg.interruptStatus)]).exit).toMatchObject({ reason: 'mmio', addr: other + 0x60, size: 4 });
   });
 });
+
+describe('the legacy interface (-global virtio-mmio.force-legacy=true, QEMU\'s default)', () => {
+  let legacy: VirtioMmioTransport;
+  let legacyDriver: MockVirtioDriver;
+  beforeEach(() => {
+    legacy = new VirtioMmioTransport({ slot: 1, memory: t.vmem, irq, log: (m) => logs.push(m), legacy: true });
+    let counter = 100;
+    legacy.plug(new VirtioRng((bytes) => bytes.forEach((_, i) => (bytes[i] = counter++ & 0xff))));
+    legacyDriver = new MockVirtioDriver(legacy);
+  });
+
+  it('is version 1 and offers 32 feature bits, without VIRTIO_F_VERSION_1', () => {
+    expect(legacyDriver.read(MmioReg.version)).toBe(1);
+    expect(legacyDriver.read(MmioReg.deviceId)).toBe(4);
+    legacyDriver.write(MmioReg.deviceFeaturesSel, 1);
+    expect(legacyDriver.read(MmioReg.deviceFeatures)).toBe(0);
+    legacyDriver.write(MmioReg.deviceFeaturesSel, 0);
+    expect(legacyDriver.read(MmioReg.deviceFeatures)).toBe(Number(Feature.ringEventIdx | Feature.ringIndirectDesc));
+  });
+
+  it('takes a queue by page frame (GuestPageSize, QueueAlign, QueuePFN), starts at DRIVER_OK without FEATURES_OK, and serves it', () => {
+    const size = 8;
+    const base = RAM + 0x4000;
+    // The legacy layout: the used ring at the next QueueAlign (here 4096) boundary after the avail ring.
+    const ring = new MockSplitQueue(t.vm, size, base, base + 16 * size, base + 0x1000);
+    t.vm.guestMemory(base, 0x2000).fill(0);
+    legacyDriver.write(MmioReg.status, Status.acknowledge | Status.driver);
+    legacyDriver.write(MmioReg.driverFeatures, 0);
+    legacyDriver.write(0x028, 4096); // GuestPageSize
+    legacyDriver.write(MmioReg.queueSel, 0);
+    expect(legacyDriver.read(MmioReg.queueNumMax)).toBeGreaterThanOrEqual(size);
+    legacyDriver.write(MmioReg.queueNum, size);
+    legacyDriver.write(0x03c, 4096); // QueueAlign
+    legacyDriver.write(0x040, base / 4096); // QueuePFN
+    expect(legacyDriver.read(0x040)).toBe(base / 4096);
+    legacyDriver.write(MmioReg.status, Status.acknowledge | Status.driver | Status.driverOk);
+    expect(legacyDriver.status() & Status.deviceNeedsReset).toBe(0);
+    const head = ring.addChain([{ addr: DATA, len: 4, write: true }]);
+    legacyDriver.write(MmioReg.queueNotify, 0);
+    expect(ring.usedElement(0)).toEqual({ id: head, len: 4 });
+    expect([...t.vm.guestMemory(DATA, 4)]).toEqual([100, 101, 102, 103]);
+    expect(legacyDriver.takeInterrupts()).toBe(Interrupt.usedBuffer);
+    // QueuePFN 0 takes the queue back; the version 2 queue registers are not there.
+    legacyDriver.write(0x040, 0);
+    expect(legacyDriver.read(0x040)).toBe(0);
+    legacyDriver.write(MmioReg.queueReady, 1);
+    expect(logs.some((l) => /legacy interface does not have/.test(l))).toBe(true);
+  });
+
+  it('refuses a page size or alignment that is not a power of two, and a ring outside RAM', () => {
+    legacyDriver.write(0x028, 3000);
+    legacyDriver.write(0x03c, 100);
+    expect(logs.filter((l) => /not a power of two/.test(l))).toHaveLength(2);
+    legacyDriver.write(MmioReg.status, Status.acknowledge | Status.driver);
+    legacyDriver.write(MmioReg.queueNum, 8);
+    legacyDriver.write(0x040, 0x4000_0000 / 4096);
+    expect(legacyDriver.status() & Status.deviceNeedsReset).toBe(Status.deviceNeedsReset);
+  });
+});
