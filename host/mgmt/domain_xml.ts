@@ -283,7 +283,8 @@ export function domainFromRunOptions(options: RunOptions, settings: FromNativeSe
     serial: options.serial.kind === 'stdio' ? { type: 'pty' } : options.serial.kind === 'file'
       ? { type: 'file', path: absolute('-serial file:', options.serial.path), append: false } : { type: 'null' },
     disks, virtioSerials, filesystems, interfaces, memballoon, rngs,
-    qemuCommandline: [...bios, ...passthrough.args],
+    // libvirt has no element for the virtio-mmio interface version: QEMU takes it as a -global.
+    qemuCommandline: [...bios, ...(options.virtioMmioLegacy === undefined ? [] : ['-global', `virtio-mmio.force-legacy=${options.virtioMmioLegacy ? 'on' : 'off'}`]), ...passthrough.args],
   };
 }
 
