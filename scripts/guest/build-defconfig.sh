@@ -8,7 +8,12 @@
 #   node bin/wkvm.js -m 512M -kernel OUTDIR/Image -initrd ../shared/guest/initramfs.cpio.gz \
 #     -append "console=ttyS0 guest.mode=poweroff" -nographic
 #
-# Needs root for apt-get when a package is missing. Env: JOBS (default: the number of CPUs).
+# With MODULES=1 the defconfig's modules stay modules (virtio-blk and ext4 made modules too), and they are
+# installed under OUTDIR/modules/lib/modules/VERSION, for an initramfs to load them from (depmod and
+# modprobe are in the shared initramfs's busybox; append a cpio of that tree to it, as Linux takes
+# concatenated archives).
+#
+# Needs root for apt-get when a package is missing. Env: JOBS (default: the number of CPUs), MODULES.
 set -Eeuo pipefail
 
 OUT="${1:-/var/tmp/wkvm-defconfig}"
@@ -29,9 +34,19 @@ SOURCE="$OUT/linux-source-6.1"
 [ -d "$SOURCE" ] || tar -xf /usr/src/linux-source-6.1.tar.xz -C "$OUT"
 export ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu-
 make -C "$SOURCE" O="$OUT/build" defconfig > /dev/null
-"$SOURCE/scripts/config" --file "$OUT/build/.config" --disable MODULES --disable DEBUG_INFO \
+"$SOURCE/scripts/config" --file "$OUT/build/.config" --disable DEBUG_INFO \
   --disable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT --enable DEBUG_INFO_NONE
+if [ "${MODULES:-0}" = 1 ]; then
+  "$SOURCE/scripts/config" --file "$OUT/build/.config" --module VIRTIO_BLK --module EXT4_FS --module HW_RANDOM_VIRTIO
+else
+  "$SOURCE/scripts/config" --file "$OUT/build/.config" --disable MODULES
+fi
 make -C "$SOURCE" O="$OUT/build" olddefconfig > /dev/null
-make -C "$SOURCE" O="$OUT/build" -j"$JOBS" Image
+if [ "${MODULES:-0}" = 1 ]; then
+  make -C "$SOURCE" O="$OUT/build" -j"$JOBS" Image modules
+  make -C "$SOURCE" O="$OUT/build" INSTALL_MOD_PATH="$OUT/modules" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install > /dev/null
+else
+  make -C "$SOURCE" O="$OUT/build" -j"$JOBS" Image
+fi
 cp "$OUT/build/arch/riscv/boot/Image" "$OUT/build/System.map" "$OUT/"
 echo "build-defconfig: $OUT/Image"
