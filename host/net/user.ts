@@ -430,7 +430,7 @@ export class UserNetBackend implements NetBackend {
     }
     const accept = (stream: NatStream): NatStreamEvents | null => {
       if (this.closed) return null;
-      const port = this.forwardPort(guest, rule.guestPort);
+      const port = this.forwardPort((source) => this.tcpConnections.has(tcpKey(guest, rule.guestPort, USER_NET_HOST, source)));
       const key = tcpKey(guest, rule.guestPort, USER_NET_HOST, port);
       const connection = TcpConnection.toGuest(this.tcpHooks(key, guest, rule.guestPort, USER_NET_HOST, port), stream, randomIss());
       this.tcpConnections.set(key, connection);
@@ -453,7 +453,7 @@ export class UserNetBackend implements NetBackend {
       const client = `${host}:${port}`;
       let forward = byClient.get(client);
       if (forward === undefined) {
-        forward = { socket, host, port, guest, guestPort: rule.guestPort, sourcePort: this.udpForwardPort(guest, rule.guestPort) };
+        forward = { socket, host, port, guest, guestPort: rule.guestPort, sourcePort: this.forwardPort((source) => this.udpForwards.has(udpForwardKey({ guest, guestPort: rule.guestPort, sourcePort: source }))) };
         if (byClient.size >= MAX_UDP_FLOWS) {
           const [oldest, dropped] = byClient.entries().next().value as [string, UdpForward];
           byClient.delete(oldest);
@@ -470,21 +470,12 @@ export class UserNetBackend implements NetBackend {
     this.listeners.push(socket);
   }
 
-  /** A source port on 10.0.2.2 no UDP forward to the guest's `guestPort` uses. */
-  private udpForwardPort(guest: number, guestPort: number): number {
+  /** The next source port on 10.0.2.2 for a hostfwd to the guest (TCP or UDP) that `taken` does not refuse. */
+  private forwardPort(taken: (port: number) => boolean): number {
     for (;;) {
       const port = this.nextForwardPort;
       this.nextForwardPort = port === 0xffff ? FORWARD_PORT_FIRST : port + 1;
-      if (!this.udpForwards.has(udpForwardKey({ guest, guestPort, sourcePort: port }))) return port;
-    }
-  }
-
-  /** A source port on 10.0.2.2 no connection to the guest's `guestPort` uses. */
-  private forwardPort(guest: number, guestPort: number): number {
-    for (;;) {
-      const port = this.nextForwardPort;
-      this.nextForwardPort = port === 0xffff ? FORWARD_PORT_FIRST : port + 1;
-      if (!this.tcpConnections.has(tcpKey(guest, guestPort, USER_NET_HOST, port))) return port;
+      if (!taken(port)) return port;
     }
   }
 
