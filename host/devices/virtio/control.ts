@@ -133,6 +133,11 @@ export class VirtioControl {
     return this.options.legacy ? features & LOW32 : features;
   }
 
+  /** Features the driver accepted that the device did not offer (0 when it kept to the offer). */
+  private get unofferedFeatures(): bigint {
+    return this.driverFeatures & ~this.offeredFeatures;
+  }
+
   /** The offered feature word deviceFeaturesSel selects (words past the second read 0). */
   get deviceFeatureWord(): number {
     return this.deviceFeaturesSel > 1 ? 0 : Number((this.offeredFeatures >> BigInt(32 * this.deviceFeaturesSel)) & LOW32);
@@ -209,7 +214,7 @@ export class VirtioControl {
     let next = (value & 0xff & ~Status.deviceNeedsReset) | (old & Status.deviceNeedsReset);
     const setting = (bit: number) => (next & bit) !== 0 && (old & bit) === 0;
     if (setting(Status.featuresOk)) {
-      const unknown = this.driverFeatures & ~this.offeredFeatures;
+      const unknown = this.unofferedFeatures;
       if (unknown !== 0n) {
         this.guestError(`driver accepted features the device does not offer (0x${unknown.toString(16)}); FEATURES_OK refused`);
         next &= ~Status.featuresOk;
@@ -230,7 +235,7 @@ export class VirtioControl {
     }
     if (setting(Status.driverOk)) {
       if (this.options.legacy) {
-        const unknown = this.driverFeatures & ~this.offeredFeatures;
+        const unknown = this.unofferedFeatures;
         if (unknown !== 0n) {
           this.fail(`driver accepted features the device does not offer (0x${unknown.toString(16)})`);
           return;

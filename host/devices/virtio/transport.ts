@@ -131,15 +131,17 @@ export class VirtioMmioTransport implements MmioDevice {
         return device?.deviceId ?? 0;
     }
     if (device === null) return 0;
-    if (this.options.legacy) return this.readLegacy(offset);
-    const shared = READABLE_REGISTERS.get(offset);
+    const legacy = this.options.legacy ?? false;
+    const shared = (legacy ? LEGACY_READABLE_REGISTERS : READABLE_REGISTERS).get(offset);
     if (shared !== undefined) return control.readRegister(shared);
     switch (offset) {
       case MmioReg.interruptStatus:
         return this.interrupts;
+      case LegacyMmioReg.queuePfn:
+        return legacy ? (this.legacyQueue(control.queueSel)?.pfn ?? 0) : 0;
       case MmioReg.shmLenLow:
       case MmioReg.shmLenHigh:
-        return 0xffffffff; // no shared memory regions
+        return legacy ? 0 : 0xffffffff; // no shared memory regions
       default:
         return 0;
     }
@@ -159,8 +161,11 @@ export class VirtioMmioTransport implements MmioDevice {
     }
     if (control.resetting && offset !== MmioReg.status) return;
     if (this.options.legacy) {
-      this.writeLegacy(offset, value);
-      return;
+      if (this.writeLegacyRegister(offset, value)) return;
+      if (VERSION_2_ONLY.has(offset)) {
+        control.guestError(`write of 0x${value.toString(16)} to register 0x${offset.toString(16)}, which the legacy interface does not have`);
+        return;
+      }
     }
     const area = QUEUE_ADDRESS_REGISTERS.get(offset);
     if (area !== undefined) {
@@ -188,49 +193,26 @@ export class VirtioMmioTransport implements MmioDevice {
     }
   }
 
-  /** A read of the legacy interface: its own queue registers, the rest as version 2 has them. */
-  private readLegacy(offset: number): number {
+  /** A write to one of the legacy interface's own registers; false for any other register. */
+  private writeLegacyRegister(offset: number, value: number): boolean {
     const control = this.control;
     switch (offset) {
-      case MmioReg.deviceFeatures: return control.readRegister('deviceFeatures');
-      case MmioReg.queueNumMax: return control.readRegister('queueSizeMax');
-      case LegacyMmioReg.queuePfn: return this.legacyQueue(control.queueSel)?.pfn ?? 0;
-      case MmioReg.status: return control.readRegister('status');
-      case MmioReg.interruptStatus: return this.interrupts;
-      default: return 0;
-    }
-  }
-
-  /** A write to the legacy interface. */
-  private writeLegacy(offset: number, value: number): void {
-    const control = this.control;
-    switch (offset) {
-      case MmioReg.deviceFeaturesSel: control.writeRegister('deviceFeaturesSel', value); return;
-      case MmioReg.driverFeatures: control.writeRegister('driverFeatures', value); return;
-      case MmioReg.driverFeaturesSel: control.writeRegister('driverFeaturesSel', value); return;
-      case MmioReg.queueSel: control.writeRegister('queueSel', value); return;
-      case MmioReg.queueNum: control.writeRegister('queueSize', value); return;
-      case MmioReg.status: control.writeRegister('status', value); return;
-      case MmioReg.queueNotify: control.notify(value); return;
-      case MmioReg.interruptAck:
-        if ((Atomics.and(this.interruptStatus, 0, ~value) & ~value) === 0) this.options.irq.set(false);
-        return;
       case LegacyMmioReg.guestPageSize:
         if (value === 0 || (value & (value - 1)) !== 0) control.guestError(`GuestPageSize ${value} is not a power of two`);
         else this.guestPageSize = value;
-        return;
+        return true;
       case LegacyMmioReg.queueAlign: {
         const queue = this.legacyQueue(control.queueSel);
         if (queue === undefined) control.guestError(`QueueAlign written for queue ${control.queueSel}, which does not exist`);
         else if (value === 0 || (value & (value - 1)) !== 0) control.guestError(`QueueAlign ${value} is not a power of two`);
         else queue.align = value;
-        return;
+        return true;
       }
       case LegacyMmioReg.queuePfn:
         this.writeQueuePfn(value >>> 0);
-        return;
+        return true;
       default:
-        control.guestError(`write of 0x${value.toString(16)} to register 0x${offset.toString(16)}, which the legacy interface does not have`);
+        return false;
     }
   }
 
@@ -300,6 +282,15 @@ const WRITABLE_REGISTERS = new Map<number, VirtioRegister>([
   [MmioReg.queueNum, 'queueSize'],
   [MmioReg.status, 'status'],
 ]);
+
+/** Version 2's registers the legacy interface has not (its queues are placed by QueuePFN instead). */
+const VERSION_2_ONLY = new Set<number>([
+  MmioReg.queueReady, MmioReg.queueDescLow, MmioReg.queueDescHigh, MmioReg.queueDriverLow, MmioReg.queueDriverHigh,
+  MmioReg.queueDeviceLow, MmioReg.queueDeviceHigh, MmioReg.shmSel, MmioReg.shmLenLow, MmioReg.shmLenHigh,
+  MmioReg.shmBaseLow, MmioReg.shmBaseHigh, MmioReg.configGeneration,
+]);
+/** What a legacy driver reads of the shared registers: version 2's but those. */
+const LEGACY_READABLE_REGISTERS = new Map([...READABLE_REGISTERS].filter(([offset]) => !VERSION_2_ONLY.has(offset)));
 
 /** The registers that hold one half of a ring address. */
 const QUEUE_ADDRESS_REGISTERS = new Map<number, { area: QueueArea; high: boolean }>([
