@@ -5,6 +5,7 @@
 //   addr=A,cpu-num=N                            hart N starts at A
 // The pc is set only when cpu-num= is given. This module checks the options; virt_machine.ts applies them.
 import { parseQemuBool } from '../qemu_bool.js';
+import { parseQemuInteger } from '../qemu_number.js';
 import type { BootInput } from './virt_machine.js';
 
 export type GenericLoader =
@@ -22,15 +23,10 @@ export class GenericLoaderError extends Error {
 
 const PROPERTIES = ['driver', 'id', 'file', 'addr', 'data', 'data-len', 'data-be', 'cpu-num', 'force-raw'];
 
-/** QEMU's integer property syntax: decimal, 0x hex or 0 octal, within 0..max. */
+/** QEMU's integer property syntax (0x hex, 0 octal, decimal), within 0..max. */
 function integer(key: string, text: string, max: bigint): bigint {
-  let value: bigint;
-  try {
-    if (!/^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.test(text)) throw new Error();
-    value = /^0[0-7]+$/.test(text) ? BigInt(`0o${text.slice(1)}`) : BigInt(text);
-  } catch {
-    throw new GenericLoaderError(`${key}=${text}: not a number`);
-  }
+  const value = parseQemuInteger(text);
+  if (value === null) throw new GenericLoaderError(`${key}=${text}: not a number`);
   if (value > max) throw new GenericLoaderError(`${key}=${text}: out of range`);
   return value;
 }

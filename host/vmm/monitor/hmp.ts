@@ -4,6 +4,7 @@
 // keeps between commands: the current CPU (`cpu N`) and the last x/xp/print format, size and count.
 // Pure: the transports (console mux, sockets, QMP's human-monitor-command) feed it. Node-free.
 import type { MonitorCpu, MonitorTarget } from './target.js';
+import { leadingQemuInteger } from '../../qemu_number.js';
 
 /** A command's usage and one-line description, in QEMU's `help` format. */
 interface HmpCommand {
@@ -383,11 +384,10 @@ class ExpressionParser {
       return value;
     }
     if (ch === '$') this.fail('unknown register');
-    const number = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)/.exec(this.text.slice(this.position))?.[0];
-    if (number === undefined) this.fail(`invalid char '${ch}' in expression`);
-    this.position += number.length;
-    const value = /^0[0-7]+$/.test(number) ? BigInt(`0o${number.slice(1)}`) : BigInt(number);
-    return BigInt.asUintN(64, value);
+    const number = leadingQemuInteger(this.text.slice(this.position));
+    if (number === null) this.fail(`invalid char '${ch}' in expression`);
+    this.position += number.literal.length;
+    return BigInt.asUintN(64, number.value);
   }
 
   private skipSpaces(): void {
