@@ -2,7 +2,8 @@
 // relative to the directory whatever its leading slashes, and the file it resolves to, symlinks followed,
 // must be a regular file inside the directory: a guest cannot read beside it by `..` or a symlink.
 import { promises as fs } from 'node:fs';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
+import { isWithinDirectory } from '../path_within.js';
 import type { TftpFile, TftpFileSource } from './tftp.js';
 
 export class TftpDirectory implements TftpFileSource {
@@ -23,7 +24,7 @@ export class TftpDirectory implements TftpFileSource {
     } catch {
       return null;
     }
-    if (!real.startsWith(this.realRoot.endsWith(sep) ? this.realRoot : this.realRoot + sep)) return null;
+    if (!isWithinDirectory(this.realRoot, real)) return null; // the root itself is no file: refused below
     const handle = await fs.open(real, 'r').catch(() => null);
     if (handle === null) return null;
     const stat = await handle.stat();

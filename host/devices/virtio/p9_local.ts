@@ -5,7 +5,8 @@
 // the guest nor one already in the directory lets the guest reach outside it.
 import { constants, type BigIntStats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
+import { isWithinDirectory } from '../../path_within.js';
 import {
   isPlainName, NinePError, type NinePBackend, type NinePDirEntry, type NinePFile, type NinePOpenMode, type NinePSetattr,
   type NinePStat, type NinePStatfs, type NinePTime,
@@ -154,8 +155,7 @@ export class LocalBackend implements NinePBackend {
   }
 
   private contains(hostPath: string): boolean {
-    const prefix = this.realRoot.endsWith(sep) ? this.realRoot : this.realRoot + sep;
-    return hostPath === this.realRoot || hostPath.startsWith(prefix);
+    return isWithinDirectory(this.realRoot, hostPath);
   }
 
   private components(path: string): string[] {
